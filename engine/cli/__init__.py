@@ -1,0 +1,70 @@
+"""The ``onelora`` command: one subcommand per workflow step, each a thin adapter over engine
+functions. Exit codes: 0 success, 2 a user error (one line, no traceback), 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from typing import Any, Callable
+
+from engine.errors import UserError
+
+# Each module exposes register(subparsers); handlers import heavy modules (torch) lazily.
+COMMAND_MODULES = ("project_cmds", "prep_cmds", "tag_cmds", "train_cmds", "sample_cmds")
+
+
+def emit(args: argparse.Namespace, payload: dict, text: str | Callable[[], str]) -> None:
+    """Print one JSON object with --json, else the human-readable text."""
+    if getattr(args, "json", False):
+        print(json.dumps(payload, default=str))
+    else:
+        print(text() if callable(text) else text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="onelora",
+        description="One drawing of a character in, one SD1.x LoRA out. "
+                    "Run 'onelora demo' for a tour, 'onelora open DIR' for the TUI.")
+    from engine import __version__
+    parser.add_argument("--version", action="version", version=f"onelora {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"engine.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the hub (DESIGN.md)
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        result: Any = args.func(args)
+        return int(result or 0)
+    except UserError as e:
+        print(f"onelora: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("onelora: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:  # an internal error: keep the traceback for the bug report
+        traceback.print_exc()
+        print("onelora: internal error (the traceback above is a bug; please report it)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""onelora new / open."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli import emit
+
+
+def register(sub) -> None:
+    p = sub.add_parser("new", help="create a project from one image")
+    p.add_argument("image", help="the character drawing (png, jpg, webp...)")
+    p.add_argument("dir", help="project folder to create")
+    p.add_argument("--trigger", required=True, help="unique trigger word, e.g. isab3lla")
+    p.add_argument("--class", dest="class_name", default="girl", help="class: girl, boy, woman...")
+    p.add_argument("--force", action="store_true", help="reuse a non-empty folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("open", help="open a project in the TUI")
+    p.add_argument("dir", nargs="?", default=None, help="project folder (omit for a picker)")
+    p.add_argument("--graphics", choices=("auto", "kitty", "sixel", "halfblock"), default="auto",
+                   help="how to draw images (halfblock works everywhere)")
+    p.set_defaults(func=cmd_open)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from engine import project as pj
+
+    project = pj.create(args.image, args.dir, args.trigger, args.class_name, force=args.force)
+    emit(args, {"project": str(project.path), "source": str(project.root / project.source.image)},
+         f"created {project.path}\nsource copied to {project.root / project.source.image}")
+    return 0
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from tui.app import run_app
+
+    return run_app(args.dir, graphics=args.graphics)
