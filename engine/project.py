@@ -383,6 +383,9 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+_ITEM_WORDS = {float: "a number", int: "a whole number", str: "a quoted string"}
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -431,7 +434,7 @@ def check_value(cls: type, name: str, value: Any, where: str = "") -> Any:
                     else (isinstance(v, (int, float)) and not isinstance(v, bool))
                 if not ok:
                     raise UserError(f"{key}[{i}] = {v!r} is not allowed: "
-                                    f"every item must be a {_type_name(item_tp)}")
+                                    f"every item must be {_ITEM_WORDS.get(item_tp, _type_name(item_tp))}")
                 out.append(float(v) if item_tp is float else v)
             value = out
     meta = f.metadata

@@ -1,0 +1,38 @@
+"""The torch-free engine API the TUI is given (harlequin-style injection).
+
+The App receives an :class:`Engine` in its constructor; tests pass a subclass that fakes
+runs (writes scripted events) so screens can be tested without torch.  Everything here
+imports only light modules; heavy work always happens in a separate run process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine import project as pj
+from engine import runs
+
+
+class Engine:
+    """Project storage and run management, as the TUI sees them."""
+
+    def load(self, root: str | os.PathLike) -> pj.Project:
+        return pj.load(root)
+
+    def save(self, project: pj.Project) -> Path:
+        return pj.save(project)
+
+    def start_run(self, project: pj.Project, kind: str = "train", **run: object) -> Path:
+        """Start a detached run process (train, sample or reg); returns its directory."""
+        pj.save(project)
+        return runs.start_run(project, kind, detach=True, **run)
+
+    def resume_run(self, project: pj.Project, run_id: str) -> Path:
+        return runs.start_run(project, "train", detach=True, resume=run_id)
+
+    def list_runs(self, root: str | os.PathLike) -> list[runs.RunInfo]:
+        return runs.list_runs(root)
+
+    def send(self, run_dir: str | os.PathLike, command: str) -> None:
+        runs.send_command(run_dir, command)
