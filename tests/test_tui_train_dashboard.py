@@ -1,0 +1,236 @@
+"""Training screen: a fake run directory written by the test (no torch) drives the dashboard."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textual.app import App
+
+from engine import project as pj
+from engine import runs
+from engine.api import Engine
+from engine.events import EventWriter
+from tui.run_watch import RunModel, read_history, status_of
+from tui.screens.train import TrainScreen
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.nan_panel import NanPanel
+from tui.widgets.settings_form import SettingsForm
+
+
+class FakeEngine(Engine):
+    """Records commands and started runs instead of launching processes."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Path, str]] = []
+        self.started: list[Path] = []
+
+    def send(self, run_dir, command):
+        self.sent.append((Path(run_dir), command))
+        super().send(run_dir, command)
+
+    def start_run(self, project, kind="train", **run):
+        pj.save(project)
+        run_dir = runs.start_run(project, kind, detach=False, **run)
+        (run_dir / "pid").write_text(str(os.getpid()))
+        self.started.append(run_dir)
+        return run_dir
+
+
+class Host(App):
+    """Stands in for OneloraApp: .project, .engine, .save_project() and one screen."""
+
+    def __init__(self, project: pj.Project, engine: Engine) -> None:
+        super().__init__()
+        self.project = project
+        self.engine = engine
+        self.saves = 0
+
+    def save_project(self) -> None:
+        pj.save(self.project)
+        self.saves += 1
+
+    def on_mount(self) -> None:
+        self.push_screen(TrainScreen())
+
+
+def fake_run(project: pj.Project, name: str = "20250101-000000-train", alive: bool = True) -> Path:
+    run_dir = runs.runs_root(project.root) / name
+    run_dir.mkdir(parents=True)
+    runs.freeze_config(project, run_dir, "train")
+    if alive:
+        pid = os.getpid()
+    else:
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        proc.wait()
+        pid = proc.pid
+    (run_dir / "pid").write_text(str(pid))
+    return run_dir
+
+
+def write_steps(w: EventWriter, start: int, n: int, total: int = 100) -> None:
+    for s in range(start, start + n):
+        w.emit("step", step=s, epoch=1 + s // 10, total_steps=total, loss=1.0 / s,
+               loss_ema=1.2 / s, lr={"unet": 1e-3, "text_encoder": 5e-4}, it_s=4.0,
+               vram_mb=3000.0, files=["crops/face.png"])
+
+
+async def wait_for(pilot, cond, tries: int = 60) -> None:
+    for _ in range(tries):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    assert cond()
+
+
+async def test_dashboard_chart_and_numbers_follow_appended_events(project):
+    run_dir = fake_run(project)
+    w = EventWriter(run_dir)
+    w.emit("started", total_steps=100, epochs=10, steps_per_epoch=10, device="cpu",
+           precision="no")
+    write_steps(w, 1, 5)
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await wait_for(pilot, lambda: screen.snapshot.get("step") == 5)
+        chart = screen.query_one(LossChart)
+        assert len(chart.raw) == 5 and chart.raw[-1] == pytest.approx(0.2)
+        write_steps(w, 6, 20)
+        await wait_for(pilot, lambda: screen.snapshot.get("step") == 25)
+        assert len(chart.xs) == 25
+        head = str(screen.query_one("#dash-head").render())
+        assert "step 25/100" in head and "running" in head
+        progress = str(screen.query_one("#dash-progress").render())
+        assert "4.00 it/s" in progress and "2.9 GiB" in progress and "unet 1.0e-03" in progress
+        assert "ETA 18s" in head  # 75 steps left at 4 it/s
+    w.close()
+
+
+async def test_nonfinite_event_shows_in_the_nan_panel(project):
+    run_dir = fake_run(project)
+    w = EventWriter(run_dir)
+    w.emit("started", total_steps=50, epochs=5, steps_per_epoch=10, device="cpu", precision="fp16")
+    write_steps(w, 1, 3, total=50)
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        panel = screen.query_one(NanPanel)
+        await wait_for(pilot, lambda: screen.snapshot.get("step") == 3)
+        assert not panel.has_class("-has-nan") and panel.display is False or \
+            not panel.has_class("-has-nan")
+        w.emit("step", step=4, epoch=1, total_steps=50, loss=math.nan, loss_ema=0.3,
+               lr={"unet": 1e-3}, it_s=4.0, vram_mb=3000.0)
+        w.emit("nonfinite", step=4, what="loss", files=["crops/bangs.png"],
+               captions=["zq_tester, girl, blunt bangs"], action="skipped update")
+        await wait_for(pilot, lambda: screen.snapshot.get("nonfinite_total") == 1)
+        await pilot.pause()
+        assert panel.has_class("-has-nan") and panel.display
+        text = str(panel.render())
+        assert "step 4" in text and "bangs.png" in text and "skipped update" in text
+        assert "zq_tester, girl, blunt bangs" in text
+        assert not math.isfinite(screen.query_one(LossChart).raw[-1])
+    w.close()
+
+
+async def test_stop_writes_the_control_command_after_confirming(project):
+    run_dir = fake_run(project)
+    w = EventWriter(run_dir)
+    w.emit("started", total_steps=10, epochs=1, steps_per_epoch=10, device="cpu", precision="no")
+    engine = FakeEngine()
+    app = Host(project, engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.get("status") == "running")
+        await pilot.press("s")
+        await pilot.pause()
+        assert not (run_dir / "control").exists()  # only the question so far
+        await pilot.press("n")  # declined
+        await pilot.pause()
+        assert not (run_dir / "control").exists()
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        control = json.loads((run_dir / "control").read_text())
+        assert control["command"] == "stop" and engine.sent == [(run_dir, "stop")]
+        await pilot.press("p")
+        await pilot.pause()
+        assert json.loads((run_dir / "control").read_text())["command"] == "pause"
+    w.close()
+
+
+async def test_run_with_dead_pid_shows_as_crashed_with_resume_offered(project):
+    run_dir = fake_run(project, alive=False)
+    w = EventWriter(run_dir)
+    w.emit("started", total_steps=100, epochs=10, steps_per_epoch=10, device="cpu",
+           precision="no")
+    write_steps(w, 1, 7)
+    w.close()
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.get("status") == "crashed")
+        end = screen.query_one("#dash-end")
+        assert end.display and "CRASHED" in str(end.render())
+        assert "u resume" in str(end.render())
+        assert runs.run_info(run_dir).status == "crashed"  # same verdict as the engine
+        await pilot.press("s")  # a dead run cannot be stopped: no question, no command
+        await pilot.pause()
+        assert not (run_dir / "control").exists()
+
+
+async def test_failed_run_shows_diagnosis_and_hint(project):
+    run_dir = fake_run(project)
+    w = EventWriter(run_dir)
+    w.emit("started", total_steps=100, epochs=10, steps_per_epoch=10, device="cuda",
+           precision="fp16")
+    w.emit("failed", reason="loss stayed non-finite after 3 rollbacks",
+           hint="fp16 overflow: set mixed_precision = bf16")
+    w.close()
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.get("status") == "failed")
+        text = str(screen.query_one("#dash-end").render())
+        assert "3 rollbacks" in text and "bf16" in text
+
+
+async def test_switch_between_runs_attaches_to_the_picked_one(project):
+    old = fake_run(project, "20250101-000000-train")
+    with EventWriter(old) as w:
+        w.emit("started", total_steps=10, epochs=1, steps_per_epoch=10, device="cpu",
+               precision="no")
+        write_steps(w, 1, 10, total=10)
+        w.emit("finished", path=str(old / "zq.safetensors"))
+    new = fake_run(project, "20250102-000000-train")
+    with EventWriter(new) as w:
+        w.emit("started", total_steps=10, epochs=1, steps_per_epoch=10, device="cpu",
+               precision="no")
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.get("run") == new.name)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: screen.snapshot.get("run") == old.name)
+        assert screen.snapshot["status"] == "finished" and screen.snapshot["step"] == 10
+
+
+def test_history_reader_tolerates_torn_and_bad_lines(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"t":1,"kind":"started","total_steps":3}\nnot json\n'
+                     b'{"t":2,"kind":"step","step":1,"loss":"nan"}\n{"t":3,"kind":"st')
+    events, offset, pending = read_history(path)
+    assert [e["kind"] for e in events] == ["started", "step"]
+    assert pending == b'{"t":3,"kind":"st' and offset == path.stat().st_size
+    model = RunModel(tmp_path)
+    model.fold_all(events)
+    assert model.total_steps == 3 and math.isnan(model.loss[0])
+    assert status_of(model, alive=False)[0] == "crashed"

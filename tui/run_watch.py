@@ -1,0 +1,349 @@
+"""Following a run directory from the TUI: fold events into a model, post coalesced updates.
+
+The run directory is the only contract with the run process (DESIGN.md §Boundaries 3).  A
+:class:`RunFollower` thread reads ``events.jsonl`` — first the whole history in one pass, then
+whatever is appended — folds every event into a :class:`RunModel` under a lock, and posts a
+:class:`RunUpdated` message.  ``RunUpdated.can_replace`` lets Textual drop a stale update that
+is still queued when a newer one arrives (toolong's ``PendingLines`` pattern), so a run writing
+hundreds of events a second costs the screen one redraw per frame, not one per event.  Nothing
+is lost by replacing: the model, not the message, holds the data.
+
+This module imports textual only for the message class; the folding is plain Python so the
+benchmark and the tests can drive it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from engine import events as ev
+from engine import runs
+
+RECENT_EVENTS = 200
+NAN_KEEP = 100
+
+
+def _f(value: Any) -> float:
+    return ev.as_float(value)
+
+
+def format_event(e: dict) -> str:
+    """One short line per event for the dashboard's event list (fits 80 columns)."""
+    k = e.get("kind", "?")
+    try:
+        stamp = time.strftime("%H:%M:%S", time.localtime(float(e.get("t", 0))))
+    except (TypeError, ValueError, OverflowError):
+        stamp = "--:--:--"
+    if k == "step":
+        return (f"{stamp} step {e.get('step')}/{e.get('total_steps', '?')} "
+                f"loss {_f(e.get('loss')):.4f} ema {_f(e.get('loss_ema')):.4f}")
+    if k == "nonfinite":
+        return (f"{stamp} NON-FINITE {e.get('what', '?')} at step {e.get('step')} "
+                f"→ {e.get('action', '?')}")
+    if k == "started":
+        return (f"{stamp} started: {e.get('total_steps')} steps, {e.get('epochs')} epochs, "
+                f"{e.get('device', '?')} {e.get('precision', '')}").rstrip()
+    if k == "epoch_end":
+        return f"{stamp} epoch {e.get('epoch')} done, loss {_f(e.get('loss')):.4f}"
+    if k == "checkpoint":
+        return f"{stamp} saved {Path(str(e.get('path', ''))).name}"
+    if k == "sample":
+        return (f"{stamp} sample epoch {e.get('epoch')} weight {e.get('weight')} "
+                f"{Path(str(e.get('path', ''))).name}")
+    if k in ("failed", "stopped", "finished"):
+        extra = " ".join(str(e[key]) for key in ("reason", "path") if e.get(key))
+        return f"{stamp} {k.upper()} {extra}".rstrip()
+    rest = " ".join(f"{key}={v}" for key, v in e.items() if key not in ("t", "kind"))
+    return f"{stamp} {k} {rest}".rstrip()
+
+
+@dataclass
+class NanRecord:
+    """One non-finite event as the NaN panel shows it."""
+
+    step: int
+    what: str
+    files: list[str]
+    captions: list[str]
+    action: str
+    t: float = 0.0
+
+
+@dataclass
+class RunModel:
+    """Everything the dashboard shows about one run, folded from its events."""
+
+    run_dir: Path
+    steps: array = field(default_factory=lambda: array("d"))
+    loss: array = field(default_factory=lambda: array("d"))
+    loss_ema: array = field(default_factory=lambda: array("d"))
+    lr: dict[str, float] = field(default_factory=dict)
+    step: int = 0
+    total_steps: int = 0
+    epoch: int = 0
+    epochs: int = 0
+    steps_per_epoch: int = 0
+    it_s: float = math.nan
+    vram_mb: float = math.nan
+    device: str = ""
+    precision: str = ""
+    started_t: float = 0.0
+    first_step_t: float = 0.0
+    first_step: int = 0
+    last_t: float = 0.0
+    paused: bool = False
+    end_kind: str = ""
+    reason: str = ""
+    hint: str = ""
+    final_path: str = ""
+    last_checkpoint: str = ""
+    samples: int = 0
+    rollbacks: int = 0
+    nonfinite: list[NanRecord] = field(default_factory=list)
+    nonfinite_total: int = 0
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
+    events_seen: int = 0
+    version: int = 0
+
+    def fold(self, e: dict) -> None:
+        """Apply one event (any order of kinds is tolerated; unknown kinds are listed only)."""
+        k = e.get("kind")
+        self.events_seen += 1
+        t = e.get("t")
+        if isinstance(t, (int, float)):
+            self.last_t = float(t)
+        if k == "step":
+            step = int(e.get("step", 0) or 0)
+            if not self.first_step_t:
+                self.first_step_t, self.first_step = self.last_t, step
+            self.step = step
+            self.epoch = int(e.get("epoch", self.epoch) or 0)
+            self.total_steps = int(e.get("total_steps", self.total_steps) or 0)
+            self.steps.append(step)
+            self.loss.append(_f(e.get("loss")))
+            self.loss_ema.append(_f(e.get("loss_ema")))
+            lr = e.get("lr")
+            if isinstance(lr, dict):
+                self.lr = {str(g): _f(v) for g, v in lr.items()}
+            if "it_s" in e:
+                self.it_s = _f(e.get("it_s"))
+            if "vram_mb" in e:
+                self.vram_mb = _f(e.get("vram_mb"))
+            return  # steps are too many for the event list; the chart shows them
+        self.recent.append(e)
+        if k == "started":
+            self.total_steps = int(e.get("total_steps", 0) or 0)
+            self.epochs = int(e.get("epochs", 0) or 0)
+            self.steps_per_epoch = int(e.get("steps_per_epoch", 0) or 0)
+            self.device = str(e.get("device", ""))
+            self.precision = str(e.get("precision", ""))
+            self.started_t = self.last_t
+            self.end_kind, self.paused = "", False
+        elif k == "nonfinite":
+            self.nonfinite_total += 1
+            self.nonfinite.append(NanRecord(
+                step=int(e.get("step", 0) or 0), what=str(e.get("what", "loss")),
+                files=[str(x) for x in e.get("files") or []],
+                captions=[str(x) for x in e.get("captions") or []],
+                action=str(e.get("action", "")), t=self.last_t))
+            del self.nonfinite[:-NAN_KEEP]
+        elif k == "rollback":
+            self.rollbacks += 1
+        elif k == "epoch_end":
+            self.epoch = int(e.get("epoch", self.epoch) or 0)
+        elif k == "checkpoint":
+            self.last_checkpoint = str(e.get("path", ""))
+        elif k == "sample":
+            self.samples += 1
+        elif k == "paused":
+            self.paused = True
+        elif k == "resumed":
+            self.paused = False
+        elif k in ev.END_KINDS:
+            self.end_kind = str(k)
+            self.reason = str(e.get("reason", ""))
+            self.hint = str(e.get("hint", ""))
+            self.final_path = str(e.get("path", ""))
+
+    def fold_all(self, batch: list[dict]) -> None:
+        for e in batch:
+            self.fold(e)
+        if batch:
+            self.version += 1
+
+    # --- derived numbers --------------------------------------------------------------
+
+    def eta_s(self) -> float | None:
+        """Seconds left, from the mean rate since the first step (robust to pauses only roughly)."""
+        if self.end_kind or not self.total_steps or self.step <= self.first_step:
+            if not self.end_kind and self.total_steps and math.isfinite(self.it_s) and self.it_s > 0:
+                return (self.total_steps - self.step) / self.it_s
+            return None
+        rate = (self.step - self.first_step) / max(self.last_t - self.first_step_t, 1e-6)
+        if math.isfinite(self.it_s) and self.it_s > 0:
+            rate = self.it_s  # the trainer's own recent rate follows speed changes
+        return max(self.total_steps - self.step, 0) / rate if rate > 0 else None
+
+
+def status_of(model: RunModel, alive: bool) -> tuple[str, str, str]:
+    """(status, reason, hint) for a run: the end event wins; a dead process without one is a
+    crash (same rule as engine.runs.summarize)."""
+    if model.end_kind:
+        return model.end_kind, model.reason, model.hint
+    if not alive:
+        if model.events_seen or (model.run_dir / "pid").exists():
+            return ("crashed", "the run process ended without a finished or failed event",
+                    "press u to resume it from its last saved state, or read worker.log")
+        return "starting", "", ""
+    if model.paused:
+        return "paused", "", ""
+    return ("running" if model.events_seen else "starting"), "", ""
+
+
+def read_history(path: Path) -> tuple[list[dict], int, bytes]:
+    """Read every complete event line of ``path`` fast: one ``json.loads`` over the whole file
+    as a JSON array, falling back to line by line when a line is malformed.  Returns the events,
+    the byte offset read up to, and the pending partial last line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0, b""
+    cut = data.rfind(b"\n") + 1
+    body, pending = data[:cut], data[cut:]
+    if not body.strip():
+        return [], len(data), pending
+    try:
+        parsed = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        if all(isinstance(x, dict) and "kind" in x for x in parsed):
+            return parsed, len(data), pending
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    events: list[dict] = []
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(obj, dict) and "kind" in obj:
+            events.append(obj)
+    return events, len(data), pending
+
+
+def _thinned(m: RunModel, keep: int = 2048) -> dict:
+    """Every n-th point of the whole history (plus the newest), so a chart of a 100k-step run
+    costs the same to draw as a short one."""
+    n = len(m.loss)
+    stride = max(1, -(-n // keep))
+    steps, loss, ema = m.steps[::stride], m.loss[::stride], m.loss_ema[::stride]
+    if n and (n - 1) % stride:
+        steps.append(m.steps[-1]); loss.append(m.loss[-1]); ema.append(m.loss_ema[-1])
+    return {"steps": steps, "loss": loss, "loss_ema": ema}
+
+
+class RunUpdated(Message):
+    """The followed run's model changed; read it with :meth:`RunFollower.snapshot`.
+
+    Coalescable: a newer update for the same follower replaces a queued older one."""
+
+    def __init__(self, follower: "RunFollower", version: int) -> None:
+        super().__init__()
+        self.follower = follower
+        self.version = version
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunUpdated) and message.follower is self.follower
+
+
+class RunFollower:
+    """Reads a run's events in a background thread and posts :class:`RunUpdated` to a target."""
+
+    def __init__(self, run_dir: str | os.PathLike, target: Any, poll: float = 0.1) -> None:
+        self.run_dir = Path(run_dir)
+        self.target = target
+        self.poll = poll
+        self.model = RunModel(self.run_dir)
+        self.lock = threading.Lock()
+        self.alive = True
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reader = ev.EventReader.for_run(self.run_dir)
+        self.history_s = 0.0
+
+    # Thread side ------------------------------------------------------------------------
+
+    def load_history(self) -> None:
+        """Read and fold the whole file in one pass (fast path for long runs)."""
+        t0 = time.perf_counter()
+        batch, offset, pending = read_history(self.reader.path)
+        self.reader.offset, self.reader._pending = offset, pending
+        with self.lock:
+            self.model.fold_all(batch)
+            self.model.version += 1
+        self.alive = runs.process_alive(self.run_dir)
+        self.history_s = time.perf_counter() - t0
+
+    def poll_once(self) -> bool:
+        """Fold newly appended events; True when something changed."""
+        batch = self.reader.read_new()
+        alive = runs.process_alive(self.run_dir)
+        changed = bool(batch) or alive != self.alive
+        self.alive = alive
+        if batch:
+            with self.lock:
+                self.model.fold_all(batch)
+        elif changed:
+            with self.lock:
+                self.model.version += 1
+        return changed
+
+    def run(self) -> None:
+        self.load_history()
+        self._post()
+        while not self._stop.wait(self.poll):
+            if self.poll_once():
+                self._post()
+
+    def _post(self) -> None:
+        self.target.post_message(RunUpdated(self, self.model.version))
+
+    # UI side ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=f"follow {self.run_dir.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def snapshot(self) -> dict:
+        """A consistent copy of what the dashboard draws (taken under the lock)."""
+        with self.lock:
+            m = self.model
+            status, reason, hint = status_of(m, self.alive)
+            return {
+                "run": self.run_dir.name, "status": status, "reason": reason, "hint": hint,
+                **_thinned(m),
+                "n_points": len(m.loss), "lr": dict(m.lr), "step": m.step,
+                "total_steps": m.total_steps, "epoch": m.epoch, "epochs": m.epochs,
+                "it_s": m.it_s, "vram_mb": m.vram_mb, "device": m.device,
+                "precision": m.precision, "eta_s": m.eta_s(), "paused": m.paused,
+                "final_path": m.final_path, "last_checkpoint": m.last_checkpoint,
+                "samples": m.samples, "rollbacks": m.rollbacks,
+                "nonfinite": list(m.nonfinite), "nonfinite_total": m.nonfinite_total,
+                "recent": [format_event(e) for e in list(m.recent)[-40:]],
+                "version": m.version,
+            }

@@ -1,0 +1,366 @@
+"""The training screen: settings form and a live dashboard that survives disconnects.
+
+The dashboard attaches to a run directory (one this TUI started, one started from the CLI, or
+one from an earlier session), reads its whole ``events.jsonl`` history, then follows it in a
+thread worker (tui/run_watch.py) that posts coalesced updates.  Runs are separate processes
+started detached by the engine, so quitting the TUI never stops a run; the keys here only
+write commands into the run's ``control`` file.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Static, TabbedContent, TabPane
+
+from engine.errors import UserError
+from tui.run_watch import RunFollower, RunUpdated
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.nan_panel import NanPanel
+from tui.widgets.settings_form import SettingsForm
+from tui.widgets.train_dialogs import (
+    ConfirmScreen, PickScreen, PresetNameScreen, load_preset, preset_names, save_preset)
+
+LIVE = ("running", "paused", "starting")
+STATUS_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan",
+                "finished": "bold green", "stopped": "bold yellow", "failed": "bold white on red",
+                "crashed": "bold white on red"}
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def bar(done: int, total: int, width: int) -> str:
+    if total <= 0:
+        return "░" * width
+    filled = min(width, int(width * done / total))
+    return "█" * filled + "░" * (width - filled)
+
+
+class Dashboard(Vertical, can_focus=True):
+    """The live view of one run; holds the run keys so they work only when it has focus."""
+
+    BINDINGS = [
+        Binding("s", "screen.stop_run", "Stop", tooltip="Stop the run (asks first)",
+                id="train-stop"),
+        Binding("p", "screen.pause_resume", "Pause/resume", id="train-pause"),
+        Binding("n", "screen.sample_now", "Sample now", id="train-sample-now"),
+        Binding("o", "screen.open_samples", "Samples", tooltip="Open the samples screen",
+                id="train-open-samples"),
+        Binding("r", "screen.pick_run", "Runs", tooltip="Switch to another run of the project",
+                id="train-runs"),
+        Binding("l", "screen.log_scale", "Log scale", id="train-log"),
+        Binding("u", "screen.resume_run", "Resume", tooltip="Resume a crashed or stopped run",
+                id="train-resume"),
+    ]
+    DEFAULT_CSS = """
+    Dashboard { height: 1fr; }
+    Dashboard:focus { background-tint: $foreground 3%; }
+    Dashboard #dash-head { height: 1; padding: 0 1; }
+    Dashboard #dash-progress { height: 2; padding: 0 1; }
+    Dashboard LossChart { height: 1fr; min-height: 5; }
+    Dashboard #dash-end { height: auto; max-height: 4; padding: 0 1; display: none; }
+    Dashboard #dash-end.-shown { display: block; }
+    Dashboard #dash-end.-bad { background: $error; color: $text; text-style: bold; }
+    Dashboard #dash-end.-good { background: $success 30%; }
+    Dashboard #dash-events { height: 4; padding: 0 1; color: $text-muted;
+                             border-top: solid $panel; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("no run yet — press ctrl+r to start one, r to pick one", id="dash-head")
+        yield Static("", id="dash-progress")
+        yield NanPanel(id="dash-nan")
+        yield LossChart(id="dash-chart")
+        yield Static("", id="dash-end")
+        yield Static("", id="dash-events")
+
+
+class TrainScreen(Screen):
+    """Training settings and the live dashboard of the project's runs."""
+
+    HELP_TITLE = "Training"
+    HELP_TEXT = ("Runs are separate processes: quitting onelora or losing SSH never stops "
+                 "them. Reopen the project and this screen attaches to the newest run.")
+    PALETTE_GROUP = "train"
+    BINDINGS = [
+        Binding("ctrl+r", "start_run", "Start run", tooltip="Start a training run with these "
+                "settings", id="train-start"),
+        Binding("ctrl+t", "toggle_view", "Settings⇄dashboard", id="train-toggle"),
+        Binding("ctrl+s", "save_preset", "Save preset", id="train-save-preset"),
+        Binding("ctrl+l", "load_preset", "Load preset", id="train-load-preset"),
+    ]
+    DEFAULT_CSS = """
+    TrainScreen TabbedContent { height: 1fr; }
+    TrainScreen TabPane { padding: 0; height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.follower: RunFollower | None = None
+        self.snapshot: dict[str, Any] = {}
+        self.updates = 0
+
+    # --- layout --------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="dashboard"):
+            with TabPane("Dashboard", id="dashboard"):
+                yield Dashboard(id="dash")
+            with TabPane("Settings", id="settings"):
+                yield SettingsForm(self.app.project, id="form")
+
+    def on_mount(self) -> None:
+        self.query_one(Dashboard).focus()
+        runs = self._runs()
+        if runs:
+            self.attach(runs[-1].path)
+
+    def on_unmount(self) -> None:
+        if self.follower:
+            self.follower.stop()
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.follower.run_dir if self.follower else None
+
+    def _runs(self) -> list:
+        try:
+            return [r for r in self.app.engine.list_runs(self.app.project.root)
+                    if r.kind == "train"]
+        except (UserError, OSError):
+            return []
+
+    # --- following a run -------------------------------------------------------------------
+
+    def attach(self, run_dir: str | Path) -> None:
+        """Show ``run_dir``: its whole history, then live updates."""
+        if self.follower:
+            self.follower.stop()
+        self.snapshot = {}
+        self.follower = RunFollower(run_dir, self)
+        self.run_worker(self.follower.run, thread=True, group="run-follow",
+                        name=f"follow {Path(run_dir).name}", exit_on_error=False)
+
+    @on(RunUpdated)
+    def _run_updated(self, message: RunUpdated) -> None:
+        if message.follower is not self.follower:
+            return  # a run we already switched away from
+        self.updates += 1
+        self.snapshot = snap = message.follower.snapshot()
+        self._draw(snap)
+
+    def _draw(self, snap: dict[str, Any]) -> None:
+        dash = self.query_one(Dashboard)
+        status = snap["status"]
+        head = Text()
+        head.append(f"{snap['run']} ", style="bold")
+        head.append(f" {status} ", style=STATUS_STYLE.get(status, "bold"))
+        ep = f" epoch {snap['epoch']}/{snap['epochs'] or '?'}"
+        head.append(f" step {snap['step']}/{snap['total_steps'] or '?'}{ep}")
+        if status in ("running", "paused"):
+            head.append(f"  ETA {fmt_duration(snap['eta_s'])}")
+        dash.query_one("#dash-head", Static).update(head)
+
+        width = max(10, dash.size.width - 10)
+        total = snap["total_steps"]
+        pct = f"{100 * snap['step'] / total:5.1f}%" if total else "   –  "
+        lrs = "  ".join(f"{g} {v:.1e}" for g, v in snap["lr"].items()) or "–"
+        it = f"{snap['it_s']:.2f} it/s" if math.isfinite(snap["it_s"]) else "– it/s"
+        vram = (f"{snap['vram_mb'] / 1024:.1f} GiB" if math.isfinite(snap["vram_mb"])
+                else "–")
+        loss = snap["loss"][-1] if len(snap["loss"]) else math.nan
+        ema = snap["loss_ema"][-1] if len(snap["loss_ema"]) else math.nan
+        progress = Text(f"{bar(snap['step'], total, width - 2)} {pct}\n")
+        progress.append(f"loss {loss:.4f} ema {ema:.4f}  {it}  GPU {vram}  LR {lrs}")
+        dash.query_one("#dash-progress", Static).update(progress)
+
+        dash.query_one(LossChart).set_data(snap["steps"], snap["loss"], snap["loss_ema"])
+        dash.query_one(NanPanel).show_records(snap["nonfinite"], snap["nonfinite_total"])
+
+        end = dash.query_one("#dash-end", Static)
+        ended = status in ("finished", "failed", "stopped", "crashed")
+        end.set_class(ended, "-shown")
+        end.set_class(status in ("failed", "crashed"), "-bad")
+        end.set_class(status == "finished", "-good")
+        if ended:
+            lines = [f"{status.upper()}: {snap['reason'] or snap['final_path'] or ''}".rstrip(": ")]
+            if snap["hint"]:
+                lines.append(f"hint: {snap['hint']}")
+            if status in ("crashed", "stopped", "failed"):
+                lines.append("u resume from the last saved state · r pick another run")
+            end.update("\n".join(lines))
+        dash.query_one("#dash-events", Static).update("\n".join(snap["recent"][-3:]))
+
+    # --- actions -------------------------------------------------------------------------
+
+    def _status(self) -> str:
+        return self.snapshot.get("status", "") if self.follower else ""
+
+    def action_toggle_view(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "dashboard":
+            tabs.active = "settings"
+            self.query_one(SettingsForm).query("#form-scroll Input, #form-scroll CycleField") \
+                .first().focus()
+        else:
+            tabs.active = "dashboard"
+            self.query_one(Dashboard).focus()
+
+    def action_start_run(self) -> None:
+        form = self.query_one(SettingsForm)
+        problems = form.problems()
+        if problems:
+            self.query_one(TabbedContent).active = "settings"
+            self.notify("cannot start: " + problems[0], title="Settings", severity="error")
+            return
+        if self._status() in ("running", "paused"):
+            self.notify(f"run {self.run_dir.name} is still {self._status()}; stop it first (s)",
+                        severity="warning")
+            return
+        try:
+            self.app.save_project()
+            run_dir = self.app.engine.start_run(self.app.project, "train")
+        except UserError as e:
+            self.notify(str(e), title="Cannot start", severity="error")
+            return
+        self.query_one(TabbedContent).active = "dashboard"
+        self.query_one(Dashboard).focus()
+        self.attach(run_dir)
+        self.notify(f"started {Path(run_dir).name} — it keeps running if you quit")
+
+    def _need_live(self, what: str) -> bool:
+        if not self.follower:
+            self.notify("no run: start one with ctrl+r", severity="warning")
+            return False
+        if self._status() not in LIVE:
+            self.notify(f"cannot {what}: run {self.run_dir.name} is {self._status()}",
+                        severity="warning")
+            return False
+        return True
+
+    def _send(self, command: str) -> None:
+        try:
+            self.app.engine.send(self.run_dir, command)
+        except (UserError, OSError) as e:
+            self.notify(str(e), severity="error")
+            return
+        self.notify(f"sent {command} to {self.run_dir.name}")
+
+    def action_stop_run(self) -> None:
+        if not self._need_live("stop"):
+            return
+        run = self.run_dir
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.follower and self.follower.run_dir == run:
+                self._send("stop")
+
+        self.app.push_screen(ConfirmScreen(
+            f"Stop run {run.name}?\nIt saves the current LoRA and exits."), answered)
+
+    def action_pause_resume(self) -> None:
+        if self._need_live("pause"):
+            self._send("resume" if self._status() == "paused" else "pause")
+
+    def action_sample_now(self) -> None:
+        if self._need_live("sample"):
+            self._send("sample-now")
+
+    def action_open_samples(self) -> None:
+        try:
+            self.app.switch_mode("samples")
+        except Exception as e:  # no samples mode in this app
+            self.notify(f"no samples screen: {e}", severity="warning")
+
+    def action_log_scale(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.log_scale = not chart.log_scale
+
+    def action_pick_run(self) -> None:
+        runs = self._runs()
+        if not runs:
+            self.notify("no runs yet: start one with ctrl+r", severity="warning")
+            return
+        items = []
+        for r in reversed(runs):
+            loss = f"{r.loss:.4f}" if r.loss is not None and math.isfinite(r.loss) else "–"
+            items.append((str(r.path), f"{r.id}  {r.status:8} {r.step}/{r.total_steps} "
+                                       f"loss {loss}"))
+
+        def picked(run: str | None) -> None:
+            if run:
+                self.attach(run)
+
+        self.app.push_screen(PickScreen("Attach to run (enter), esc to cancel", items,
+                                        str(self.run_dir or "")), picked)
+
+    def action_resume_run(self) -> None:
+        if not self.follower:
+            self.notify("no run to resume", severity="warning")
+            return
+        if self._status() not in ("crashed", "stopped", "failed"):
+            self.notify(f"run {self.run_dir.name} is {self._status()}: nothing to resume",
+                        severity="warning")
+            return
+        try:
+            run_dir = self.app.engine.resume_run(self.app.project, self.run_dir.name)
+        except UserError as e:
+            self.notify(str(e), title="Cannot resume", severity="error")
+            return
+        self.attach(run_dir)
+        self.notify(f"resuming {Path(run_dir).name}")
+
+    def action_save_preset(self) -> None:
+        def named(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                path = save_preset(self.app.project, name)
+            except UserError as e:
+                self.notify(str(e), severity="error")
+                return
+            self.notify(f"saved preset {path.name}")
+
+        self.app.push_screen(PresetNameScreen(), named)
+
+    def action_load_preset(self) -> None:
+        names = preset_names(self.app.project)
+
+        def picked(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                warnings = load_preset(self.app.project, name)
+            except UserError as e:
+                self.notify(str(e), severity="error")
+                return
+            form = self.query_one(SettingsForm)
+            form.reload()
+            if not form.problems():
+                self.app.save_project()
+            self.notify(f"loaded preset {name}" + (f" ({'; '.join(warnings)})" if warnings
+                                                   else ""))
+
+        self.app.push_screen(PickScreen("Load preset (enter), esc to cancel",
+                                        [(n, n) for n in names]), picked)
+
+    @on(SettingsForm.Changed)
+    def _settings_changed(self, event: SettingsForm.Changed) -> None:
+        if event.ok:
+            self.app.save_project()

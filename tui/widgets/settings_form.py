@@ -1,0 +1,316 @@
+"""The training settings form: every setting, grouped, validated as it is typed.
+
+Fields come from the engine's dataclasses (engine.project.TrainSettings and SampleSettings):
+their type decides the editor (a text line, or a value that cycles with space/←/→ for
+booleans and choices), their docstring is the help line, their metadata the allowed values.
+A value is checked with engine.project.set_setting as it is typed; a bad value keeps the old
+one in the project and shows the message beside the field, and :meth:`SettingsForm.problems`
+(which blocks starting a run) lists it.  Cross-field rules (bucket sizes around the
+resolution, 12/1/12 block weights, ...) come from engine.project.validate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from types import SimpleNamespace
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Input, Label, Static
+
+from engine import project as pj
+from engine.errors import UserError
+
+# Group → settings keys ("section.field").  Any TrainSettings field not listed here lands in
+# "Other", so a setting added to the engine is never missing from the form.
+GROUPS: list[tuple[str, tuple[str, ...]]] = [
+    ("Network", ("train.output_name", "train.model", "train.network_dim", "train.network_alpha",
+                 "train.conv_dim", "train.conv_alpha", "train.train_text_encoder")),
+    ("Learning rates & schedule", (
+        "train.epochs", "train.max_steps", "train.save_every_n_epochs", "train.learning_rate",
+        "train.unet_lr", "train.text_encoder_lr", "train.optimizer", "train.weight_decay",
+        "train.max_grad_norm", "train.lr_scheduler", "train.lr_warmup_steps",
+        "train.lr_scheduler_num_cycles", "train.noise_offset", "train.min_snr_gamma",
+        "train.seed", "train.nonfinite_patience", "train.nonfinite_lr_factor",
+        "train.nonfinite_max_rollbacks")),
+    ("Block weights", ("train.block_weight_preset", "train.down_lr_weight",
+                       "train.mid_lr_weight", "train.up_lr_weight")),
+    ("Data & buckets", (
+        "train.repeats", "train.batch_size", "train.resolution", "train.enable_bucket",
+        "train.min_bucket_reso", "train.max_bucket_reso", "train.bucket_reso_steps",
+        "train.clip_skip", "train.keep_tokens", "train.shuffle_caption",
+        "train.caption_dropout_rate", "train.caption_tag_dropout_rate")),
+    ("Augmentation", ("train.color_aug", "train.flip_aug")),
+    ("Precision & memory", ("train.mixed_precision", "train.save_precision",
+                            "train.cache_latents", "train.gradient_checkpointing",
+                            "train.compile")),
+    ("Samples", ("train.sample_every_n_epochs", "samples.prompts", "samples.weights",
+                 "samples.seeds", "samples.steps", "samples.cfg", "samples.width",
+                 "samples.height", "samples.negative", "samples.sampler")),
+]
+
+# Names offered as completions for the block-weight preset (kohya / LBW names).
+BLOCK_PRESETS = ["none", "seed", "ALL", "INS", "IND", "INALL", "MIDD", "OUTD", "OUTS", "OUTALL",
+                 "sine", "cosine", "linear", "reverse_linear", "zeros"]
+SECTIONS = {"train": pj.TrainSettings, "samples": pj.SampleSettings}
+
+
+def all_groups() -> list[tuple[str, tuple[str, ...]]]:
+    """GROUPS plus an "Other" group for train fields no group names."""
+    listed = {k for _, keys in GROUPS for k in keys}
+    other = tuple(f"train.{f.name}" for f in dataclasses.fields(pj.TrainSettings)
+                  if f"train.{f.name}" not in listed)
+    return GROUPS + ([("Other", other)] if other else [])
+
+
+def field_info(key: str) -> tuple[type, dataclasses.Field, Any]:
+    section, name = key.split(".", 1)
+    cls = SECTIONS[section]
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return cls, f, typing.get_type_hints(cls)[name]
+
+
+def value_text(value: Any) -> str:
+    """How a value is shown in a text editor (lists comma separated)."""
+    if isinstance(value, list):
+        return ", ".join(value_text(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _dom_id(key: str) -> str:
+    return key.replace(".", "--")
+
+
+class CycleField(Static, can_focus=True):
+    """A value chosen from a short list (booleans, choices): space/enter/→ next, ← previous."""
+
+    BINDINGS = [Binding("space,enter,right", "cycle(1)", "next value", show=False),
+                Binding("left", "cycle(-1)", "previous value", show=False)]
+    DEFAULT_CSS = """
+    CycleField { width: 24; height: 1; padding: 0 1; background: $boost; }
+    CycleField:focus { background: $accent 40%; text-style: bold; }
+    """
+
+    class Changed(Message):
+        def __init__(self, field: "CycleField", value: Any) -> None:
+            super().__init__()
+            self.field = field
+            self.value = value
+
+    def __init__(self, options: list[Any], value: Any, *, id: str) -> None:
+        super().__init__(id=id)
+        self.options = options
+        self.value = value
+
+    def _label(self) -> str:
+        if isinstance(self.value, bool):
+            return "[x] yes" if self.value else "[ ] no"
+        return f"‹ {self.value} ›"
+
+    def on_mount(self) -> None:
+        self.update(self._label())
+
+    def set_value(self, value: Any) -> None:
+        self.value = value
+        self.update(self._label())
+
+    def action_cycle(self, delta: int) -> None:
+        i = self.options.index(self.value) if self.value in self.options else 0
+        self.set_value(self.options[(i + delta) % len(self.options)])
+        self.post_message(self.Changed(self, self.value))
+
+
+class SettingsForm(Vertical):
+    """All training settings of ``project`` (edited in place), grouped, with validation."""
+
+    DEFAULT_CSS = """
+    SettingsForm { height: 1fr; }
+    SettingsForm #form-status { height: auto; max-height: 3; padding: 0 1; color: $success; }
+    SettingsForm #form-status.-bad { color: $text; background: $error; }
+    SettingsForm #form-scroll { height: 1fr; }
+    SettingsForm .group { margin-top: 1; text-style: bold; color: $accent; padding: 0 1; }
+    SettingsForm .row { height: 1; }
+    SettingsForm .row .name { width: 24; padding: 0 1; }
+    SettingsForm .row Input { width: 24; height: 1; border: none; padding: 0 1; }
+    SettingsForm .row Input.-invalid { background: $error 40%; }
+    SettingsForm .row .err { width: 1fr; color: $error; padding: 0 1; }
+    SettingsForm #form-help { height: 2; padding: 0 1; color: $text-muted;
+                              border-top: solid $panel; }
+    """
+
+    class Changed(Message):
+        """A valid value was applied to the project (``ok``: the whole form is valid)."""
+
+        def __init__(self, key: str, ok: bool) -> None:
+            super().__init__()
+            self.key = key
+            self.ok = ok
+
+    def __init__(self, project: pj.Project, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.project = project
+        self.errors: dict[str, str] = {}
+        self.cross_error = ""
+
+    # --- building ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="form-status")
+        with VerticalScroll(id="form-scroll"):
+            for title, keys in all_groups():
+                yield Label(title, classes="group")
+                for key in keys:
+                    yield from self._row(key)
+        yield Static("", id="form-help")
+
+    def _row(self, key: str) -> ComposeResult:
+        _, f, tp = field_info(key)
+        value = self._get(key)
+        with Horizontal(classes="row"):
+            yield Label(key.split(".", 1)[1], classes="name")
+            editor: Widget
+            if tp is bool:
+                editor = CycleField([True, False], value, id=_dom_id(key))
+            elif f.metadata.get("choices"):
+                editor = CycleField(list(f.metadata["choices"]), value, id=_dom_id(key))
+            else:
+                suggester = (SuggestFromList(BLOCK_PRESETS, case_sensitive=False)
+                             if key == "train.block_weight_preset" else None)
+                editor = Input(value_text(value), id=_dom_id(key), suggester=suggester,
+                               select_on_focus=False)
+            editor.tooltip = self.help_for(key)
+            yield editor
+            yield Static("", classes="err", id=f"err-{_dom_id(key)}")
+
+    def on_mount(self) -> None:
+        self._check_cross()
+
+    # --- values --------------------------------------------------------------------------
+
+    def _get(self, key: str) -> Any:
+        section, name = key.split(".", 1)
+        return getattr(getattr(self.project, section), name)
+
+    @staticmethod
+    def help_for(key: str) -> str:
+        section, name = key.split(".", 1)
+        return pj.field_help(SECTIONS[section]).get(name, "")
+
+    def apply(self, key: str, raw: Any) -> bool:
+        """Check ``raw`` for ``key`` and put it into the project; False (and a message beside
+        the field) when it is not allowed."""
+        section, name = key.split(".", 1)
+        target = SimpleNamespace(**{section: getattr(self.project, section)})
+        try:
+            pj.set_setting(target, key, raw)  # type: ignore[arg-type]
+        except UserError as e:
+            self.errors[key] = str(e)
+            self._show_error(key, self._short(str(e), key))
+            self._update_status()
+            return False
+        self.errors.pop(key, None)
+        self._show_error(key, "")
+        self._check_cross()
+        return True
+
+    @staticmethod
+    def _short(message: str, key: str) -> str:
+        """Drop the 'train.x = value' prefix: the message sits beside the field already."""
+        for sep in (" is not allowed: ", " is too "):
+            if sep in message:
+                tail = message.split(sep, 1)[1]
+                return tail if sep.endswith(": ") else "too " + tail
+        return message
+
+    def _show_error(self, key: str, message: str) -> None:
+        try:
+            self.query_one(f"#err-{_dom_id(key)}", Static).update(message)
+            editor = self.query_one(f"#{_dom_id(key)}")
+        except Exception:
+            return
+        editor.set_class(bool(message), "-invalid")
+
+    def _check_cross(self) -> None:
+        try:
+            pj.validate(self.project)
+            self.cross_error = ""
+        except UserError as e:
+            self.cross_error = str(e)
+        self._update_status()
+
+    def problems(self) -> list[str]:
+        """Everything that stops a run from starting, in form order."""
+        out = [f"{k}: {self._short(self.errors[k], k)}" for _, keys in all_groups()
+               for k in keys if k in self.errors]
+        if self.cross_error:
+            out.append(self.cross_error)
+        return out
+
+    def _update_status(self) -> None:
+        try:
+            status = self.query_one("#form-status", Static)
+        except Exception:
+            return
+        problems = self.problems()
+        status.set_class(bool(problems), "-bad")
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            status.update(f"✗ cannot start: {problems[0]}{more}")
+        else:
+            status.update("✓ settings valid — ctrl+s save preset · ctrl+l load preset")
+
+    def reload(self) -> None:
+        """Show the project's current values again (after loading a preset)."""
+        self.errors.clear()
+        for _, keys in all_groups():
+            for key in keys:
+                value = self._get(key)
+                try:
+                    editor = self.query_one(f"#{_dom_id(key)}")
+                except Exception:
+                    continue
+                if isinstance(editor, CycleField):
+                    editor.set_value(value)
+                elif isinstance(editor, Input):
+                    with editor.prevent(Input.Changed):
+                        editor.value = value_text(value)
+                self._show_error(key, "")
+        self._check_cross()
+
+    # --- events --------------------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.input.id is None:
+            return
+        key = event.input.id.replace("--", ".", 1)
+        if self.apply(key, event.value):
+            self.post_message(self.Changed(key, not self.problems()))
+
+    @on(CycleField.Changed)
+    def _cycle_changed(self, event: CycleField.Changed) -> None:
+        event.stop()
+        key = (event.field.id or "").replace("--", ".", 1)
+        if self.apply(key, event.value):
+            self.post_message(self.Changed(key, not self.problems()))
+
+    def on_descendant_focus(self, event: Any) -> None:
+        widget = event.widget if hasattr(event, "widget") else None
+        if widget is None or widget.id is None or "--" not in widget.id:
+            return
+        key = widget.id.replace("--", ".", 1)
+        try:
+            help_line = self.query_one("#form-help", Static)
+        except Exception:
+            return
+        help_line.update(f"{key.split('.', 1)[1]}: {self.help_for(key)}")
