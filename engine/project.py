@@ -102,6 +102,9 @@ class Crop:
     """Preset it was made from (full_body, cowboy_shot, ...), empty for a custom crop."""
     tags: list[Tag] = _opt(factory=list)
     """Tags for this crop with their kept/pruned state."""
+    image: str = ""
+    """Image the box is cut from, relative to the project folder (imported datasets: imported/...);
+    empty = the prepared image."""
 
 
 @dataclass

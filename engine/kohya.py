@@ -1,0 +1,396 @@
+"""kohya sd-scripts dataset folders: export a project, import an existing dataset, and the dataset rows
+the training engine reads.
+
+Export layout (reference/kohya-sd-scripts.md §3)::
+
+    DEST/img/<repeats>_<trigger> <class>/<crop>.png + <crop>.txt
+    DEST/reg/<repeats>_<class>/<image> + <image>.txt        (when the project has reg images)
+    DEST/dataset_config.toml                                 ([general], [[datasets]], [[datasets.subsets]])
+
+The export is built in a hidden sibling folder and renamed into place, so DEST is always either the
+previous export or the new one, never half of each.  Image dirs in the TOML are absolute, because
+sd-scripts resolves them from its own working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import tomli_w
+
+from engine import project as pj
+from engine import tags as tg
+from engine.errors import UserError
+from engine.project import Crop, Project, Tag
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+EXPORT_MARKER = ".onelora-export"
+_SUBSET_RE = re.compile(r"^(\d+)_(.+)$")
+
+
+@dataclass
+class DatasetItem:
+    """One training or regularization image with its caption (the rows engine.data trains on)."""
+
+    image: Path | Callable[[], Any]
+    """A file path (reg images), or a callable returning the PIL image (crops, cut on demand)."""
+    caption: str
+    """The caption line, trigger and class first."""
+    repeats: int = 1
+    """How often the image is seen per epoch."""
+    is_reg: bool = False
+    """True for regularization images (their loss is weighted by reg.prior_loss_weight)."""
+    name: str = ""
+    """Crop name or reg file name, for events and error messages."""
+    folder: str = ""
+    """kohya folder name it belongs to (``5_trigger girl``, ``1_girl``)."""
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    dest: Path
+    img_dir: Path
+    reg_dirs: list[Path] = field(default_factory=list)
+    images: int = 0
+    reg_images: int = 0
+    config: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# Dataset rows
+# ---------------------------------------------------------------------------------------
+
+def train_folder_name(project: Project) -> str:
+    """``<repeats>_<trigger> <class>``: kohya reads the repeats and class tokens from it."""
+    return f"{project.train.repeats}_{project.trigger} {project.class_name}"
+
+
+def crop_pixels(project: Project, crop: Crop):
+    """The crop as a PIL image: cut from its own imported image when it has one, else from the
+    prepared image (engine.crops.crop_image)."""
+    if crop.image:
+        from PIL import Image
+
+        path = project.root / crop.image
+        if not path.is_file():
+            raise UserError(f"crop {crop.name!r}: image {path} not found; restore it or remove "
+                            "the crop")
+        with Image.open(path) as img:
+            img.load()
+            x, y, w, h = crop.box
+            return img.crop((x, y, x + w, y + h))
+    from engine.crops import crop_image
+
+    return crop_image(project, crop)
+
+
+def reg_sources(project: Project) -> list[tuple[str, list[Path]]]:
+    """Regularization images in the project: (class, image files) per ``reg/<N>_<class>/`` folder,
+    without the ones the user pruned (``reg.removed``, by file name or path)."""
+    root = project.root / "reg"
+    if not root.is_dir():
+        return []
+    removed = {Path(r).name for r in project.reg.removed} | set(project.reg.removed)
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        m = _SUBSET_RE.match(folder.name)
+        if not m:
+            continue
+        files = [f for f in sorted(folder.iterdir())
+                 if f.suffix.lower() in IMAGE_EXTENSIONS and f.name not in removed
+                 and str(f.relative_to(project.root)) not in removed]
+        if files:
+            out.append((m.group(2), files))
+    return out
+
+
+def read_caption(image: Path, default: str = "") -> str:
+    """First line of ``<image>.txt`` (or ``.caption``), as kohya reads it; ``default`` if none."""
+    for ext in (".txt", ".caption"):
+        cap = image.with_suffix(ext)
+        if cap.is_file():
+            try:
+                lines = cap.read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError:
+                raise UserError(f"caption {cap} is not UTF-8 text; re-save it as UTF-8") from None
+            return lines[0].strip() if lines else default
+    return default
+
+
+def dataset_items(project: Project) -> list[DatasetItem]:
+    """The dataset the training engine uses: every crop (cut on demand) with its caption, then the
+    regularization images that were not pruned."""
+    folder = train_folder_name(project)
+    items = [DatasetItem(image=(lambda c=crop: crop_pixels(project, c)),
+                         caption=tg.caption(project, crop), repeats=project.train.repeats,
+                         is_reg=False, name=crop.name, folder=folder)
+             for crop in project.crops.items]
+    for cls, files in reg_sources(project):
+        reg_folder = f"{project.reg.repeats}_{cls}"
+        for f in files:
+            items.append(DatasetItem(image=f, caption=read_caption(f, cls),
+                                     repeats=project.reg.repeats, is_reg=True, name=f.name,
+                                     folder=reg_folder))
+    return items
+
+
+# ---------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------
+
+def _file_stem(name: str) -> str:
+    stem = re.sub(r"[^\w.\- ]+", "_", name).strip(" .")
+    return stem or "crop"
+
+
+def dataset_config(project: Project, img_dir: Path, reg_dirs: list[Path]) -> dict:
+    """The dataset_config.toml content for sd-scripts (``--dataset_config``)."""
+    t = project.train
+    subset_common = {
+        "keep_tokens": t.keep_tokens, "shuffle_caption": t.shuffle_caption,
+        "flip_aug": t.flip_aug, "color_aug": t.color_aug, "caption_extension": ".txt",
+        "caption_dropout_rate": t.caption_dropout_rate,
+        "caption_tag_dropout_rate": t.caption_tag_dropout_rate,
+    }
+    subsets = [{"image_dir": img_dir.as_posix(), "num_repeats": t.repeats, "is_reg": False,
+                "class_tokens": f"{project.trigger} {project.class_name}", **subset_common}]
+    for d in reg_dirs:
+        m = _SUBSET_RE.match(d.name)
+        subsets.append({"image_dir": d.as_posix(), "num_repeats": project.reg.repeats,
+                        "is_reg": True, "class_tokens": m.group(2) if m else project.class_name,
+                        **subset_common})
+    return {
+        "general": {"shuffle_caption": t.shuffle_caption, "keep_tokens": t.keep_tokens,
+                    "caption_extension": ".txt", "flip_aug": t.flip_aug, "color_aug": t.color_aug},
+        "datasets": [{"resolution": t.resolution, "batch_size": t.batch_size,
+                      "enable_bucket": t.enable_bucket, "min_bucket_reso": t.min_bucket_reso,
+                      "max_bucket_reso": t.max_bucket_reso,
+                      "bucket_reso_steps": t.bucket_reso_steps, "subsets": subsets}],
+    }
+
+
+def export(project: Project, dest: str | os.PathLike) -> ExportResult:
+    """Write the kohya dataset folder for ``project`` to ``dest`` (replaced as a whole).
+
+    ``dest`` must be missing, empty, or an earlier onelora export (it holds ``.onelora-export``).
+    """
+    dest = Path(dest).resolve()
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"{dest} exists and is not a folder; choose another export folder")
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / EXPORT_MARKER).exists():
+        raise UserError(f"{dest} is not empty and is not an onelora export; choose an empty "
+                        "folder so nothing of yours is overwritten")
+    proot = project.root.resolve()
+    if dest == proot or (proot in dest.parents and
+                         dest.relative_to(proot).parts[0] in ("reg", "source", "imported", "runs")):
+        raise UserError(f"export folder {dest} is inside the project's own data; use e.g. "
+                        f"{project.root / 'export'}")
+    if not project.crops.items:
+        raise UserError("the project has no crops to export; make them with 'onelora crops DIR "
+                        "--auto' first")
+    stage = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    if stage.exists():
+        shutil.rmtree(stage)
+    result = ExportResult(dest=dest, img_dir=dest / "img" / train_folder_name(project))
+    try:
+        _write_export(project, stage, result)
+        _swap_into_place(stage, dest)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+    return result
+
+
+def _write_export(project: Project, stage: Path, result: ExportResult) -> None:
+    import io
+
+    img_stage = stage / "img" / result.img_dir.name
+    img_stage.mkdir(parents=True)
+    used: set[str] = set()
+    for crop in project.crops.items:
+        stem = _file_stem(crop.name)
+        while stem.lower() in used:
+            stem += "_"
+        used.add(stem.lower())
+        img = crop_pixels(project, crop)
+        if img.mode not in ("RGB", "RGBA", "L"):
+            img = img.convert("RGB")
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        pj.atomic_write_bytes(img_stage / f"{stem}.png", buf.getvalue())
+        pj.atomic_write_text(img_stage / f"{stem}.txt", tg.caption(project, crop) + "\n")
+        result.warnings += tg.caption_warnings(project, crop)
+        result.images += 1
+    for cls, files in reg_sources(project):
+        name = f"{project.reg.repeats}_{cls}"
+        reg_stage = stage / "reg" / name
+        reg_stage.mkdir(parents=True)
+        for f in files:
+            shutil.copy2(f, reg_stage / f.name)
+            pj.atomic_write_text(reg_stage / f"{f.stem}.txt", read_caption(f, cls) + "\n")
+            result.reg_images += 1
+        result.reg_dirs.append(result.dest / "reg" / name)
+    config = dataset_config(project, result.img_dir, result.reg_dirs)
+    pj.atomic_write_text(stage / "dataset_config.toml", tomli_w.dumps(config))
+    pj.atomic_write_text(stage / EXPORT_MARKER,
+                         f"exported by onelora from {project.root.resolve()}\n")
+    result.config = result.dest / "dataset_config.toml"
+
+
+def _swap_into_place(stage: Path, dest: Path) -> None:
+    old = None
+    if dest.exists():
+        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+        os.replace(dest, old)
+    try:
+        os.replace(stage, dest)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Import
+# ---------------------------------------------------------------------------------------
+
+def _subsets(root: Path) -> list[tuple[int, str, Path]]:
+    """(repeats, class tokens, folder) for every ``N_name`` folder directly under ``root``."""
+    if _SUBSET_RE.match(root.name) and any(f.suffix.lower() in IMAGE_EXTENSIONS
+                                           for f in root.iterdir() if f.is_file()):
+        folders = [root]
+    else:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    out = []
+    for d in folders:
+        m = _SUBSET_RE.match(d.name)
+        if m and int(m.group(1)) >= 1:
+            out.append((int(m.group(1)), m.group(2), d))
+    return out
+
+
+def _images(folder: Path) -> list[Path]:
+    return [f for f in sorted(folder.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS]
+
+
+def _apply_config(project: Project, folder: Path) -> None:
+    """Carry train settings from an existing dataset_config.toml (general < dataset < subset)."""
+    path = folder / "dataset_config.toml"
+    if not path.is_file():
+        return
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        project.warnings.append(f"{path} ignored: not valid TOML ({e})")
+        return
+    merged: dict = dict(data.get("general", {}))
+    datasets = data.get("datasets") or [{}]
+    merged.update({k: v for k, v in datasets[0].items() if k != "subsets"})
+    subsets = [s for s in datasets[0].get("subsets", []) if not s.get("is_reg")]
+    if subsets:
+        merged.update({k: v for k, v in subsets[0].items() if k not in ("image_dir", "class_tokens")})
+    names = ("keep_tokens", "shuffle_caption", "flip_aug", "color_aug", "batch_size",
+             "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps",
+             "caption_dropout_rate", "caption_tag_dropout_rate", "resolution")
+    for key in names:
+        if key in merged and not (key == "resolution" and not isinstance(merged[key], int)):
+            try:
+                pj.set_setting(project, f"train.{key}", merged[key])
+            except UserError as e:
+                project.warnings.append(f"{path}: {e}; kept the default")
+
+
+def _caption_tags(caption: str, trigger: str, class_name: str) -> list[Tag]:
+    items = [t.strip() for t in caption.split(",") if t.strip()]
+    if items and items[0] == trigger:
+        items = items[1:]
+    if items and tg.normalize(items[0]) == tg.normalize(class_name):
+        items = items[1:]
+    names = tg._unique(tg.normalize(t) for t in items)
+    return [Tag(n, True, "imported caption", "user", True) for n in names]
+
+
+def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: str | None = None,
+                 class_name: str | None = None) -> Project:
+    """Make a project in ``root`` from a kohya dataset folder.
+
+    ``folder`` may be an export (``img/`` and ``reg/`` inside), a ``train_data_dir`` (``N_name``
+    folders inside) or a single ``N_name`` folder.  onelora projects start from one image, so:
+    the first training image becomes the project's source, and every training image is copied to
+    ``root/imported/<folder>/`` and becomes a crop covering that whole image (``crop.image``).  Each
+    caption becomes the crop's tags, all kept and marked as decided (``override``), in caption order,
+    so captions come back unchanged; the trigger and class are read from the folder name
+    (``N_<trigger> <class>``) or given.  Regularization folders are copied to ``root/reg/``.
+    Train settings come from ``dataset_config.toml`` when there is one.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder; give a kohya dataset folder (N_name folders "
+                        "with images and .txt captions)")
+    train_root, reg_root = (folder / "img", folder / "reg") if (folder / "img").is_dir() \
+        else (folder, None)
+    train = [s for s in _subsets(train_root) if _images(s[2])]
+    if not train:
+        raise UserError(f"no '<repeats>_<name>' folder with images found in {train_root}; kohya "
+                        "folders are named like '5_isab3lla girl'")
+    repeats, tokens, _ = train[0]
+    words = tokens.split()
+    first_caption = read_caption(_images(train[0][2])[0])
+    cap_items = [t.strip() for t in first_caption.split(",") if t.strip()]
+    trigger = trigger or words[0]
+    if class_name is None:
+        if len(words) > 1:
+            class_name = " ".join(words[1:])
+        elif len(cap_items) > 1 and cap_items[0] == trigger:
+            class_name = cap_items[1]
+        else:
+            class_name = "girl"
+    project = pj.create(_images(train[0][2])[0], root, trigger=trigger, class_name=class_name)
+    project.train.repeats = repeats
+    if len({s[0] for s in train}) > 1:
+        project.warnings.append(f"folders have different repeats; using {repeats} for all crops")
+    styles = []
+    used: set[str] = set()
+    for _, _, sub in train:
+        for f in _images(sub):
+            rel = Path("imported") / sub.name / f.name
+            pj.atomic_write_bytes(project.root / rel, f.read_bytes())
+            with Image.open(f) as img:
+                w, h = img.size
+            name = f.stem
+            while name in used:
+                name += "_"
+            used.add(name)
+            caption = read_caption(f)
+            styles += [("_" in t) for t in caption.split(",")[2:] if t.strip()
+                       and not tg.is_kaomoji(t.strip())]
+            project.crops.items.append(Crop(name=name, box=[0, 0, w, h], preset="", image=str(rel),
+                                            tags=_caption_tags(caption, trigger, class_name)))
+    project.tags.underscores = bool(styles) and sum(styles) * 2 >= len(styles)
+    if reg_root is not None and reg_root.is_dir():
+        for reg_repeats, cls, sub in _subsets(reg_root):
+            dest = project.root / "reg" / f"{reg_repeats}_{cls}"
+            for f in _images(sub):
+                pj.atomic_write_bytes(dest / f.name, f.read_bytes())
+                cap = f.with_suffix(".txt")
+                if cap.is_file():
+                    pj.atomic_write_bytes(dest / cap.name, cap.read_bytes())
+            project.reg.repeats = reg_repeats
+            if cls != class_name:
+                project.reg.class_name = cls
+    _apply_config(project, folder)
+    pj.save(project)
+    return project

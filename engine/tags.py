@@ -1,0 +1,602 @@
+"""Tags per crop: trait rules, crop tags, body regions, captions and tag edits.
+
+The seed's rule: caption everything except the character's own traits (hair, eyes, skin, chest, innate
+features) so the LoRA stores those in the trigger word; keep the outfit, accessories and states.  Here
+that rule is data: :data:`TRAIT_RULES` (exact / prefix / suffix patterns → a reason) and :data:`KEEP_TAGS`
+(outfit, accessory and state tags that look like traits but are not).  The user extends both with
+``tags.extra_trait_tags`` / ``tags.never_trait_tags`` in project.toml (``*`` globs allowed).
+
+Tags are stored normalized: lowercase, single underscores instead of spaces (``long_hair``); kaomoji
+(``^_^``, ``>_<``) are kept exactly.  Captions write them with spaces or underscores per
+``tags.underscores``.  Everything here is pure and quick (no image work, no torch) so the TUI can call it
+on every keypress.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable
+
+from engine.errors import UserError
+from engine.project import Crop, Project, Tag, TagSettings
+
+# ---------------------------------------------------------------------------------------
+# Normalization
+# ---------------------------------------------------------------------------------------
+
+KAOMOJI = frozenset({
+    "^_^", ">_<", "o_o", "0_0", "x_x", "u_u", "+_+", "=_=", "._.", "-_-", "t_t", "@_@", ";_;",
+    "q_q", "^_^;", ">_o", "o_<", "(o)_(o)", "<o>_<o>", "(+_+)", "|_|", "3_3", "6_9", "^q^", "^o^",
+    ":d", ":o", ":3", ":p", ";d", ";)", ":)", ":(", "xd", ":>", ":<", ":q", ":t", ":/",
+})
+
+
+def is_kaomoji(tag: str) -> bool:
+    """Emoticon tags (``^_^``, ``>_<``): never rewritten, their underscores are part of the face."""
+    t = tag.strip().lower()
+    if t in KAOMOJI:
+        return True
+    return "_" in t and not re.search(r"[a-z]{2,}", t) and not t.replace("_", "").isalnum()
+
+
+def normalize(tag: str) -> str:
+    """The stored form of a tag: stripped, lowercase, spaces → underscores (kaomoji untouched)."""
+    t = tag.strip().replace("\\(", "(").replace("\\)", ")")
+    if is_kaomoji(t):
+        return t
+    return re.sub(r"[\s_]+", "_", t.lower()).strip("_")
+
+
+def display(tag: str, underscores: bool = False) -> str:
+    """How a stored tag is written into a caption."""
+    if is_kaomoji(tag) or underscores:
+        return tag
+    return tag.replace("_", " ")
+
+
+def split_tags(text: str) -> list[str]:
+    """Split a comma (or newline) separated tag list, normalize, drop empties and duplicates."""
+    return _unique(normalize(t) for t in re.split(r"[,\n]", text) if t.strip())
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for t in items:
+        if t and t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Trait rules (data)
+# ---------------------------------------------------------------------------------------
+
+HAIR_COLOUR = "trait: hair colour"
+HAIR_LENGTH = "trait: hair length"
+HAIR_STYLE = "trait: hair style"
+EYE_COLOUR = "trait: eye colour"
+EYE_SHAPE = "trait: eye shape"
+SKIN_COLOUR = "trait: skin colour"
+CHEST_SIZE = "trait: chest size"
+PHYSIQUE = "trait: physique"
+INNATE = "trait: innate feature"
+
+
+def _r(kind: str, reason: str, *patterns: str) -> tuple[tuple[str, str, str], ...]:
+    return tuple((kind, p, reason) for p in patterns)
+
+
+TRAIT_RULES: tuple[tuple[str, str, str], ...] = (
+    # (kind, pattern, reason); exact entries are looked up first, then prefix/suffix in this order.
+    *_r("exact", HAIR_LENGTH, "long_hair", "short_hair", "medium_hair", "very_long_hair",
+        "absurdly_long_hair", "very_short_hair", "short_hair_with_long_locks"),
+    *_r("exact", HAIR_STYLE, "bangs", "hair_between_eyes", "sidelocks", "ahoge", "twintails",
+        "ponytail", "braid", "braids", "hair_bun", "double_bun", "drill_hair", "twin_drills",
+        "hair_intakes", "two_side_up", "one_side_up", "hair_over_one_eye", "hair_over_eyes",
+        "hair_flaps", "hair_rings", "wavy_hair", "curly_hair", "straight_hair", "messy_hair",
+        "spiked_hair", "asymmetrical_hair", "big_hair", "undercut", "mohawk", "afro",
+        "dreadlocks", "hair_slicked_back", "hair_pulled_back", "antenna_hair", "forehead",
+        "eyebrows_visible_through_hair"),
+    *_r("exact", EYE_COLOUR, "heterochromia"),
+    *_r("exact", EYE_SHAPE, "tsurime", "tareme", "jitome", "sanpaku", "eyelashes",
+        "long_eyelashes", "thick_eyelashes"),
+    *_r("exact", SKIN_COLOUR, "dark_skin", "pale_skin", "tan", "tanlines", "colored_skin",
+        "very_dark_skin"),
+    *_r("exact", CHEST_SIZE, "flat_chest", "breasts"),
+    *_r("exact", PHYSIQUE, "muscular", "muscular_female", "muscular_male", "abs", "thick_thighs",
+        "wide_hips", "petite", "curvy", "plump", "toned", "slim", "skinny", "tall", "tall_female",
+        "short_stature", "narrow_waist", "broad_shoulders", "fat"),
+    *_r("exact", INNATE, "pointy_ears", "elf", "animal_ears", "animal_ear_fluff", "horns",
+        "single_horn", "tail", "wings", "fang", "fangs", "skin_fang", "freckles", "mole",
+        "scar", "facial_mark", "whisker_markings", "slit_pupils", "heart-shaped_pupils",
+        "symbol-shaped_pupils", "colored_sclera", "black_sclera", "third_eye", "extra_arms",
+        "dark_persona", "kemonomimi_mode", "halo"),
+    *_r("prefix", INNATE, "mole_", "scar_", "beauty_mark"),
+    *_r("suffix", HAIR_STYLE, "_bangs", "sidelocks", "ahoge", "twintails", "ponytail",
+        "_braid", "_braids", "_bun", "_drills", "_cut", "hair_up", "hair_down"),
+    # "colour": the tag ends with the pattern and every word before it is a colour word.
+    *_r("colour", HAIR_COLOUR, "_hair"),
+    *_r("colour", EYE_COLOUR, "_eyes", "_pupils"),
+    *_r("colour", SKIN_COLOUR, "_skin"),
+    *_r("suffix", INNATE, "-shaped_pupils", "_sclera", "_ears", "_horns", "_horn", "_tail",
+        "_wings", "_eyebrows"),
+    *_r("suffix", SKIN_COLOUR, "-skinned_female", "-skinned_male"),
+    *_r("suffix", CHEST_SIZE, "_breasts"),
+)
+
+COLOUR_WORDS: frozenset[str] = frozenset({
+    "black", "blonde", "blond", "brown", "blue", "red", "pink", "purple", "green", "white", "grey",
+    "gray", "silver", "orange", "aqua", "yellow", "golden", "gold", "light", "dark", "pale",
+    "platinum", "multicolored", "two-tone", "gradient", "streaked", "colored", "inner",
+    "split-color", "rainbow", "teal", "cyan", "violet", "lavender", "magenta", "beige", "ash",
+    "strawberry", "dirty", "navy", "sky", "crimson", "amber", "mint", "very", "deep", "bright",
+})
+"""Words a colour tag is made of (``light_brown_hair``, ``two-tone_hair``)."""
+
+KEEP_TAGS: frozenset[str] = frozenset({
+    # accessories and outfit on the head (look like hair/eye tags, are not the character's body)
+    "hair_ornament", "hair_bow", "hair_ribbon", "hairband", "hairclip", "hair_flower", "hairpin",
+    "hair_tie", "hair_scrunchie", "hair_bobbles", "x_hair_ornament", "hat", "beret", "hood",
+    "fake_animal_ears", "animal_ear_headwear", "headphones", "glasses", "eyepatch", "earrings",
+    "eyewear_on_head", "hairband", "maid_headdress", "tail_ornament", "wing_ornament",
+    "fake_tail", "fake_wings", "cat_ear_headphones", "hair_ornament_removed",
+    # states, expressions and poses
+    "closed_eyes", "one_eye_closed", "half-closed_eyes", "wide-eyed", "empty_eyes", "rolling_eyes",
+    "covered_eyes", "covering_eyes", "crazy_eyes", "glowing_eyes", "wink", "open_mouth",
+    "closed_mouth", "looking_at_viewer", "smile", "blush", "raised_eyebrows", "v-shaped_eyebrows",
+    "furrowed_brow", "wet_hair", "floating_hair", "hair_blowing", "wind_lift", "hair_flip",
+    "hair_tucking", "playing_with_own_hair", "hand_in_own_hair", "adjusting_hair",
+    "covering_own_ears", "hands_on_own_ears", "tail_wagging", "spread_wings", "folded_wings",
+    "shiny_skin", "sweat", "cleavage", "grabbing_own_breast", "hands_on_own_chest",
+    "short_sleeves", "long_sleeves", "tears", "crying_with_eyes_open", "light_blush",
+})
+
+_CLASS_TAGS = frozenset({"1girl", "1boy", "solo", "girl", "boy", "woman", "man", "female", "male"})
+
+
+@lru_cache(maxsize=1)
+def _rule_index() -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]]:
+    exact = {p: reason for kind, p, reason in TRAIT_RULES if kind == "exact"}
+    ordered = tuple(r for r in TRAIT_RULES if r[0] != "exact")
+    return exact, ordered
+
+
+def trait_reason(tag: str) -> str:
+    """The built-in trait rule a (normalized) tag falls under, or ''."""
+    exact, ordered = _rule_index()
+    if tag in exact:
+        return exact[tag]
+    for kind, pattern, reason in ordered:
+        if kind == "prefix" and tag.startswith(pattern):
+            return reason
+        if kind == "suffix" and tag.endswith(pattern):
+            return reason
+        if kind == "colour" and tag.endswith(pattern) and len(tag) > len(pattern):
+            words = re.split(r"[_\s]", tag[: -len(pattern)])
+            if all(w in COLOUR_WORDS for w in words):
+                return reason
+    return ""
+
+
+def _in_user_list(tag: str, patterns: list[str]) -> bool:
+    for p in patterns:
+        n = normalize(p)
+        if n == tag or ("*" in n and fnmatch.fnmatchcase(tag, n)):
+            return True
+    return False
+
+
+def classify(tag: str, settings: TagSettings | None = None) -> tuple[bool, str]:
+    """(kept, reason) for one tag by the rules: the user's lists first, then the keep-list, then the
+    trait rules.  A kept tag has reason '' unless a user rule kept it."""
+    t = normalize(tag)
+    if settings is not None:
+        if _in_user_list(t, settings.never_trait_tags):
+            return True, "never a trait (tags.never_trait_tags)"
+        if _in_user_list(t, settings.extra_trait_tags):
+            return False, "trait: your list (tags.extra_trait_tags)"
+    if t in KEEP_TAGS or is_kaomoji(t):
+        return True, ""
+    reason = trait_reason(t)
+    return (False, reason) if reason else (True, "")
+
+
+# ---------------------------------------------------------------------------------------
+# Crop framing tags and body regions
+# ---------------------------------------------------------------------------------------
+
+REGIONS = ("head", "upper", "waist", "legs", "feet")
+"""Body regions, top to bottom: head (hair, face, headwear), upper (torso, arms, hands), waist
+(hips, belt, skirt top), legs (thighs to ankles), feet."""
+
+PRESET_FRAMING: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # preset: (crop tags, visible regions)
+    "full_body": (("full_body",), REGIONS),
+    "cowboy_shot": (("cowboy_shot",), ("head", "upper", "waist", "legs")),
+    "upper_body": (("upper_body",), ("head", "upper")),
+    "lower_body": (("lower_body", "head_out_of_frame"), ("waist", "legs", "feet")),
+    "face": (("portrait", "close-up"), ("head",)),
+    "bangs": (("close-up",), ("head",)),
+    "head_out_of_frame": (("head_out_of_frame",), ("upper", "waist", "legs", "feet")),
+}
+PRESET_ALIASES = {"portrait": "face", "close_up": "face", "closeup": "face", "head": "face",
+                  "bangs_close_up": "bangs", "bangs_closeup": "bangs", "head_out": "head_out_of_frame",
+                  "headless": "head_out_of_frame", "cowboy": "cowboy_shot", "full": "full_body",
+                  "upper": "upper_body", "lower": "lower_body", "three_quarter": "cowboy_shot"}
+
+# The noun (last word) of a tag → regions where it can be seen; tags with no entry show everywhere.
+REGION_NOUNS: dict[str, tuple[str, ...]] = {
+    **{w: ("head",) for w in (
+        "hair", "bangs", "sidelocks", "ahoge", "twintails", "ponytail", "braid", "braids", "bun",
+        "drills", "cut", "intakes", "eyes", "eye", "pupils", "sclera", "eyebrows", "eyelashes",
+        "brow", "mouth", "lips", "teeth", "tongue", "fang", "fangs", "smile", "grin", "smirk",
+        "blush", "ears", "ear", "horns", "horn", "hat", "cap", "beret", "hood", "crown", "tiara",
+        "halo", "headband", "hairband", "hairclip", "hairpin", "headphones", "headdress",
+        "headwear", "glasses", "eyewear", "sunglasses", "earrings", "eyepatch", "viewer", "face",
+        "freckles", "nose", "forehead", "cheek", "tears", "wink", "portrait", "heterochromia",
+        "tsurime", "tareme", "jitome")},
+    **{w: ("head", "upper") for w in ("choker", "collar", "scarf", "neckerchief", "necklace",
+                                      "neck", "collarbone", "hair_over_shoulder")},
+    **{w: ("upper",) for w in (
+        "shirt", "t-shirt", "blouse", "sweater", "hoodie", "jacket", "coat", "vest", "cardigan",
+        "necktie", "bowtie", "sleeves", "sleeveless", "gloves", "glove", "bracelet", "wristband",
+        "cuffs", "hand", "hands", "arm", "arms", "fingers", "nails", "breasts", "breast", "chest",
+        "cleavage", "armpits", "shoulders", "shoulder", "wings", "cape", "serafuku", "v",
+        "peace_sign", "thumbs_up", "waving", "pointing")},
+    **{w: ("upper", "waist") for w in ("apron", "stomach", "abs", "midriff")},
+    **{w: ("waist",) for w in ("belt", "navel", "hip", "hips", "waist")},
+    **{w: ("upper", "waist", "legs") for w in ("dress", "sundress", "kimono", "leotard",
+                                                "bodysuit", "swimsuit")},
+    **{w: ("waist", "legs") for w in ("skirt", "miniskirt", "shorts", "pants", "jeans",
+                                      "panties", "tail", "thighs", "thigh")},
+    **{w: ("legs",) for w in ("thighhighs", "kneehighs", "pantyhose", "legwear", "straps",
+                              "strap", "ryouiki", "knees", "knee", "legs", "leg", "kneeling")},
+    **{w: ("legs", "feet") for w in ("socks", "boots", "stockings")},
+    **{w: ("feet",) for w in ("shoes", "heels", "sandals", "barefoot", "feet", "foot", "loafers",
+                              "sneakers", "slippers", "toes", "soles")},
+}
+# Whole tags whose last word would mislead the noun table.
+REGION_EXACT: dict[str, tuple[str, ...]] = {
+    "hair_over_shoulder": ("head", "upper"), "hand_on_hip": ("upper", "waist"),
+    "hands_on_hips": ("upper", "waist"), "thigh_strap": ("legs",), "garter_straps": ("legs",),
+    "zettai_ryouiki": ("legs",), "thigh_boots": ("legs", "feet"), "knee_boots": ("legs", "feet"),
+    "wrist_cuffs": ("upper",), "looking_at_viewer": ("head",), "closed_eyes": ("head",),
+    "school_uniform": (), "sailor_collar": ("upper",), "animal_ears": ("head",),
+}
+
+
+def tag_regions(tag: str) -> tuple[str, ...]:
+    """Regions where a tag can be seen; () means anywhere (poses, background, style...)."""
+    t = normalize(tag)
+    if t in REGION_EXACT:
+        return REGION_EXACT[t]
+    if t.startswith("hair") or "hair" in t.split("_"):
+        return ("head",)
+    noun = t.rsplit("_", 1)[-1]
+    return REGION_NOUNS.get(noun, REGION_NOUNS.get(t, ()))
+
+
+def preset_key(preset: str) -> str:
+    p = normalize(preset).replace("-", "_")
+    return PRESET_ALIASES.get(p, p)
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _geometry_framing(project: Project, crop: Crop) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Framing of a custom crop from where it sits on the figure (regions as bands of the figure)."""
+    fig = project.crops.figure_box
+    if len(fig) != 4 or fig[3] <= 0:
+        return (), REGIONS
+    x, y, w, h = crop.box
+    fx, fy, fw, fh = fig
+    bands = {"head": (0.0, 0.16), "upper": (0.12, 0.5), "waist": (0.4, 0.62),
+             "legs": (0.5, 0.92), "feet": (0.88, 1.0)}
+    face = project.crops.face_box
+    if len(face) == 4 and face[3] > 0:
+        bands["head"] = ((face[1] - fy) / fh, (face[1] + face[3] - fy) / fh)
+    if _overlap(x, x + w, fx, fx + fw) <= 0:
+        return ("close-up",), ()
+    visible = []
+    for region, (b0, b1) in bands.items():
+        span = max(b1 - b0, 1e-6)
+        if _overlap((y - fy) / fh, (y + h - fy) / fh, b0, b1) / span >= 0.5:
+            visible.append(region)
+    tags = []
+    if "head" not in visible:
+        tags.append("head_out_of_frame")
+    if h < 0.5 * fh:
+        tags.append("close-up")
+    return tuple(tags), tuple(visible)
+
+
+def crop_framing(project: Project, crop: Crop) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(crop tags, visible regions) of a crop: from its preset, else from its place on the figure.
+    Crops over an imported image of their own get none (their captions already say it)."""
+    if getattr(crop, "image", ""):
+        return (), REGIONS
+    key = preset_key(crop.preset) if crop.preset else ""
+    if key in PRESET_FRAMING:
+        return PRESET_FRAMING[key]
+    return _geometry_framing(project, crop)
+
+
+def crop_tags(project: Project, crop: Crop) -> list[str]:
+    """The framing tags the seed asks for (full_body, cowboy_shot, close-up, head_out_of_frame...)."""
+    return list(crop_framing(project, crop)[0])
+
+
+# ---------------------------------------------------------------------------------------
+# Tagging crops
+# ---------------------------------------------------------------------------------------
+
+def rule_state(project: Project, crop: Crop, tag: str, source: str,
+               visible: tuple[str, ...] | None = None) -> tuple[bool, str]:
+    """(kept, reason) of a tag on a crop by the rules: crop tags stay; traits are pruned; tags of
+    body regions the crop does not show are pruned ("not visible: feet")."""
+    if source == "crop":
+        return True, ""
+    kept, reason = classify(tag, project.tags)
+    if not kept:
+        return kept, reason
+    if visible is None:
+        visible = crop_framing(project, crop)[1]
+    regions = tag_regions(tag)
+    if regions and not any(r in visible for r in regions):
+        return False, f"not visible: {'/'.join(regions)}"
+    return kept, reason
+
+
+def tag_crops(project: Project, image_tags: Iterable[str] | None = None,
+              tagger_results: dict[str, Iterable[str]] | None = None) -> Project:
+    """Fill every crop's tags from the image tags (source user), the tagger's tags for that crop
+    (source tagger) and its framing (source crop), each kept or pruned by the rules.
+
+    ``image_tags`` replaces ``project.tags.image_tags`` when given.  ``tagger_results`` maps a crop
+    name to its tagger tags; when None, the tagger tags already on the crops are kept.  Tags the
+    user decided by hand (``override``) keep their state, and tags the user added stay.
+    """
+    settings = project.tags
+    if image_tags is not None:
+        settings.image_tags = _unique(normalize(t) for t in image_tags if t and t.strip())
+    for crop in project.crops.items:
+        old = {normalize(t.tag): t for t in crop.tags}
+        if tagger_results is not None:
+            tagger = [normalize(t) for t in tagger_results.get(crop.name, ())]
+        else:
+            tagger = [n for n, t in old.items() if t.source == "tagger"]
+        framing, visible = crop_framing(project, crop)
+        new: list[Tag] = []
+        seen: set[str] = set()
+        for source, names in (("user", settings.image_tags), ("tagger", tagger),
+                              ("crop", framing)):
+            for name in names:
+                if not name or name in seen:
+                    continue
+                seen.add(name)
+                prev = old.get(name)
+                if prev is not None and prev.override:
+                    new.append(Tag(name, prev.kept, prev.reason, prev.source, True))
+                    continue
+                kept, reason = rule_state(project, crop, name, source, visible)
+                new.append(Tag(name, kept, reason, source, False))
+        for name, t in old.items():
+            if t.override and name not in seen:
+                seen.add(name)
+                new.append(t)
+        crop.tags = new
+    return project
+
+
+def retag(project: Project) -> Project:
+    """Re-apply the rules (after the user edited the trait lists) without changing the sources."""
+    return tag_crops(project)
+
+
+# ---------------------------------------------------------------------------------------
+# Captions
+# ---------------------------------------------------------------------------------------
+
+def caption_tags(project: Project, crop: Crop) -> list[str]:
+    """The caption's items in order: trigger, class, kept tags, then kept crop tags; no repeats."""
+    u = project.tags.underscores
+    items = [project.trigger.strip(), display(normalize(project.class_name), u)]
+    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source != "crop"]
+    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source == "crop"]
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = normalize(item)
+        if item and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def caption(project: Project, crop: Crop) -> str:
+    """The caption line written next to the crop image (kohya reads its first line)."""
+    return ", ".join(caption_tags(project, crop))
+
+
+CLIP_WINDOW = 75
+_TOKEN_RE = re.compile(r"[a-z]+|[0-9]|[^\sa-z0-9]", re.IGNORECASE)
+
+
+def token_count(text: str) -> int:
+    """Approximate CLIP BPE token count (without start/end tokens).
+
+    CLIP splits on letters / single digits / punctuation, and its 49k vocabulary holds most short
+    words whole; longer or rarer words break into pieces of ~5 letters.  Good to a few tokens on tag
+    captions, which is what the 75-token warning needs.
+    """
+    n = 0
+    for m in _TOKEN_RE.finditer(text):
+        w = m.group()
+        n += 1 if len(w) <= 7 or not w.isalpha() else math.ceil(len(w) / 6)
+    return n
+
+
+def caption_warnings(project: Project, crop: Crop) -> list[str]:
+    """Warnings for one crop's caption (CLIP window)."""
+    n = token_count(caption(project, crop))
+    if n > CLIP_WINDOW:
+        return [f"crop {crop.name!r}: caption is about {n} tokens, past CLIP's {CLIP_WINDOW}-token "
+                "window; the tail is cut off in training: prune or remove some tags"]
+    return []
+
+
+@lru_cache(maxsize=1)
+def known_tags() -> tuple[str, ...]:
+    """Common Danbooru tags shipped with onelora (completion, trigger check)."""
+    text = resources.files("engine.assets").joinpath("danbooru_common_tags.txt").read_text("utf-8")
+    return tuple(_unique(normalize(line) for line in text.splitlines()
+                         if line.strip() and not line.startswith("#")))
+
+
+@lru_cache(maxsize=1)
+def _known_words() -> frozenset[str]:
+    words: set[str] = set()
+    for t in known_tags():
+        words.update(w for w in re.split(r"[_\-]", t) if len(w) > 2)
+    return frozenset(words)
+
+
+def complete(prefix: str, project: Project | None = None, limit: int = 20) -> list[str]:
+    """Tags starting with ``prefix`` (project tags first, then known tags), for completion."""
+    p = normalize(prefix)
+    pool: list[str] = []
+    if project is not None:
+        pool += list(frequency(project, kept_only=False)) + project.tags.image_tags
+    pool += known_tags()
+    return [t for t in _unique(pool) if t.startswith(p)][:limit]
+
+
+def trigger_warnings(project: Project) -> list[str]:
+    """Why the trigger might not be a word that "returns empty noise" from the base model."""
+    trig = project.trigger.strip()
+    t = normalize(trig)
+    out = []
+    hint = "pick a made-up word such as 'isab3lla' or 'zq_mira'"
+    if t in known_tags() or t in _CLASS_TAGS:
+        out.append(f"trigger {trig!r} is an existing Danbooru tag the base model already knows; {hint}")
+    elif t == normalize(project.class_name):
+        out.append(f"trigger {trig!r} is the same as the class; {hint}")
+    elif len(t) < 4:
+        out.append(f"trigger {trig!r} is very short and likely a common token; {hint}")
+    elif t.isalpha() and (t in _known_words() or len(t) <= 5):
+        out.append(f"trigger {trig!r} looks like a common word (one CLIP token the model knows); "
+                   f"{hint}")
+    return out
+
+
+def frequency(project: Project, kept_only: bool = True) -> dict[str, int]:
+    """How many crops carry each tag (kept ones only by default), most frequent first."""
+    counts: dict[str, int] = {}
+    for crop in project.crops.items:
+        for t in crop.tags:
+            if t.kept or not kept_only:
+                counts[t.tag] = counts.get(t.tag, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+# ---------------------------------------------------------------------------------------
+# Edits (the checklist's keys and `onelora tag`)
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class TagChange:
+    """One edit's effect on one crop: state is 'kept', 'pruned' or None (absent)."""
+
+    crop: str
+    tag: str
+    before: str | None
+    after: str | None
+
+
+OPS = ("keep", "prune", "add", "remove", "toggle")
+
+
+def _state(t: Tag | None) -> str | None:
+    return None if t is None else ("kept" if t.kept else "pruned")
+
+
+def _targets(project: Project, crop: str | Crop | None) -> list[Crop]:
+    if crop is None:
+        return list(project.crops.items)
+    return [crop if isinstance(crop, Crop) else project.crop(crop)]
+
+
+def edit_tag(project: Project, op: str, tag: str, crop: str | Crop | None = None) -> list[TagChange]:
+    """Keep, prune, add, remove or toggle ``tag`` on one crop (by name or object) or, with
+    ``crop=None``, on all crops.  Hand decisions are marked ``override`` so re-tagging keeps them.
+    Returns what changed; raises UserError when the tag is on none of the crops (keep/prune/remove).
+    """
+    if op not in OPS:
+        raise UserError(f"unknown tag operation {op!r}: use one of {', '.join(OPS)}")
+    name = normalize(tag)
+    if not name:
+        raise UserError("empty tag: give a tag such as 'hair_bow'")
+    crops = _targets(project, crop)
+    changes: list[TagChange] = []
+    found = False
+    for c in crops:
+        idx = next((i for i, t in enumerate(c.tags) if normalize(t.tag) == name), None)
+        cur = c.tags[idx] if idx is not None else None
+        found = found or cur is not None
+        before = _state(cur)
+        if op == "remove":
+            if cur is None:
+                continue
+            del c.tags[idx]
+        elif op == "add":
+            if cur is None:
+                cur = Tag(name, True, "added by you", "user", True)
+                c.tags.append(cur)
+            else:
+                cur.kept, cur.override, cur.reason = True, True, "kept by you"
+        else:
+            if cur is None:
+                continue
+            kept = {"keep": True, "prune": False, "toggle": not cur.kept}[op]
+            cur.kept, cur.override = kept, True
+            cur.reason = "kept by you" if kept else "pruned by you"
+        after = _state(cur) if op != "remove" else None
+        if before != after or op == "add":
+            changes.append(TagChange(c.name, name, before, after))
+    if op == "remove" and crop is None and name in project.tags.image_tags:
+        project.tags.image_tags = [t for t in project.tags.image_tags if t != name]
+        found = True
+    if not found and op != "add":
+        where = f"crop {crops[0].name!r}" if crop is not None else "any crop"
+        raise UserError(f"tag {name!r} is not on {where}; add it with --add {name}")
+    return changes
+
+
+def keep_tag(project: Project, tag: str, crop: str | Crop | None = None) -> list[TagChange]:
+    return edit_tag(project, "keep", tag, crop)
+
+
+def prune_tag(project: Project, tag: str, crop: str | Crop | None = None) -> list[TagChange]:
+    return edit_tag(project, "prune", tag, crop)
+
+
+def add_tag(project: Project, tag: str, crop: str | Crop | None = None) -> list[TagChange]:
+    return edit_tag(project, "add", tag, crop)
+
+
+def remove_tag(project: Project, tag: str, crop: str | Crop | None = None) -> list[TagChange]:
+    """Take a tag off; on all crops it also leaves the image tags, so re-tagging won't bring it back."""
+    return edit_tag(project, "remove", tag, crop)
+
+
+def toggle_tag(project: Project, tag: str, crop: str | Crop | None = None) -> list[TagChange]:
+    return edit_tag(project, "toggle", tag, crop)
