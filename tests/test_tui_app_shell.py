@@ -1,0 +1,153 @@
+"""The TUI shell: starts at 80×24 on a project, switches every mode by keyboard, shows help,
+the picker without a project, the command palette and the theme toggle (Textual Pilot)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tui.app import MODE_TABLE, OneloraApp
+
+SIZE = (80, 24)
+
+
+async def test_tui_starts_at_80x24_and_switches_every_mode_by_digit_keys(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.current_mode == "crops"
+        assert app.project.trigger == "zq_tester"
+        for mode, _, cls, _, _, digit, _ in MODE_TABLE:
+            await pilot.press(digit)
+            await pilot.pause()
+            assert app.current_mode == mode
+            assert type(app.screen).__name__ == cls
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.current_mode == "crops"
+
+
+async def test_function_keys_switch_modes_even_from_a_text_field(project):
+    from textual.widgets import Input
+
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for mode, *_, fkey in MODE_TABLE:
+            await pilot.press(fkey)
+            await pilot.pause()
+            assert app.current_mode == mode
+        # a focused text field keeps the digit, the F-key still switches
+        field = Input()
+        await app.screen.mount(field)
+        field.focus()
+        await pilot.press("2")
+        assert app.current_mode == "samples" and field.value == "2"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.current_mode == "tags"
+
+
+async def test_mode_bindings_have_ids_and_show_in_the_footer(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        ids = {b.id for b in OneloraApp.BINDINGS}
+        for mode, *_ in MODE_TABLE:
+            assert f"mode-{mode}" in ids
+        footer_text = " ".join(str(w.render()) for w in app.screen.query("FooterKey"))
+        for *_, short, digit, _ in MODE_TABLE:
+            assert short in footer_text
+
+
+async def test_question_mark_opens_help_listing_the_screen_keys(project):
+    from tui.screens.help import HelpScreen
+
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        descriptions = [d for _, d, _ in app.screen._rows]
+        assert "Crops" in descriptions and "Quit" in descriptions
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_picker_appears_without_a_project_and_opens_one(project, monkeypatch):
+    from textual.widgets import OptionList
+
+    from tui.screens.picker import PickerScreen
+
+    monkeypatch.chdir(project.root.parent)
+    app = OneloraApp(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, PickerScreen)
+        await pilot.press("1")  # modes are off until a project is open
+        assert app.current_mode == "_default"
+        assert app.screen.query_one(OptionList).option_count == 1
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.project is not None and app.project.trigger == "zq_tester"
+        assert app.current_mode == "crops"
+
+
+async def test_picker_rejects_a_folder_without_project_file(tmp_path, monkeypatch):
+    from textual.widgets import Input, Static
+
+    monkeypatch.chdir(tmp_path)
+    app = OneloraApp(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        field = app.screen.query_one(Input)
+        field.value = str(tmp_path)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "project.toml not found" in str(app.screen.query_one("#picker-error", Static).render())
+        assert app.project is None
+
+
+async def test_theme_toggles_between_registered_dark_and_light(project):
+    import themes
+
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == themes.DARK.name
+        await pilot.press("ctrl+t")
+        assert app.theme == themes.LIGHT.name
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "theme: toggle dark/light" in commands
+        assert "mode: tags" in commands
+
+
+async def test_save_project_reports_errors_instead_of_crashing(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.project.class_name = "girl, boy"  # invalid: validation refuses to save it
+        assert app.save_project() is False
+        await pilot.pause()
+        assert any("class_name" in n.message for n in app._notifications)
+
+
+async def test_q_quits(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code in (0, None)
+
+
+def test_tui_app_imports_fast():
+    import subprocess
+    import sys
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tui.app"], check=True)
+    assert time.perf_counter() - start < 3.0

@@ -1,0 +1,238 @@
+"""The onelora App: one mode per workflow screen, global keys, themes, project handling.
+
+Modes (each an independent screen stack, Textual ``MODES``):
+
+====  =========  ============================
+key   mode       screen
+====  =========  ============================
+1 F1  crops      source preparation and crops
+2 F2  tags       tags per crop, trait pruning
+3 F3  reg        regularization images
+4 F4  train      training settings and live run
+5 F5  samples    samples per epoch, pick the LoRA
+====  =========  ============================
+
+Digits are ordinary bindings (a focused text field still gets them); F-keys are priority
+bindings that work everywhere.  Both reach the app over SSH and inside tmux.
+
+The App is given an :class:`engine.api.Engine` (tests inject a fake one) and never imports
+torch, diffusers, peft or transformers — screens are imported lazily when first shown, so
+startup only pays for Textual.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+import themes
+from engine.errors import UserError
+from tui.commands import ScreenCommands
+from tui.messages import ProjectChanged, ProjectSaved
+
+# (mode, module, class, title, footer label, digit key, f-key)
+MODE_TABLE: tuple[tuple[str, str, str, str, str, str, str], ...] = (
+    ("crops", "tui.screens.crops", "CropsScreen", "Source & crops", "Crops", "1", "f1"),
+    ("tags", "tui.screens.tags", "TagsScreen", "Tags", "Tags", "2", "f2"),
+    ("reg", "tui.screens.reg", "RegScreen", "Regularization", "Reg", "3", "f3"),
+    ("train", "tui.screens.train", "TrainScreen", "Training", "Train", "4", "f4"),
+    ("samples", "tui.screens.samples", "SamplesScreen", "Samples", "Samples", "5", "f5"),
+)
+MODE_NAMES = tuple(m[0] for m in MODE_TABLE)
+
+
+def _mode_bindings() -> list[Binding]:
+    out: list[Binding] = []
+    for mode, _, _, title, short, digit, fkey in MODE_TABLE:
+        out.append(Binding(digit, f"app.mode('{mode}')", short, tooltip=f"show {title}",
+                           id=f"mode-{mode}"))
+        out.append(Binding(fkey, f"app.mode('{mode}')", title, show=False, priority=True,
+                           id=f"mode-{mode}-fkey"))
+    return out
+
+
+class LoadErrorScreen(Screen):
+    """Shown in a mode whose screen failed to import or construct (a bug, not user error)."""
+
+    def __init__(self, title: str, error: str) -> None:
+        super().__init__()
+        self._title, self._error = title, error
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title, classes="screen-title")
+        yield Static(f"This screen could not be opened:\n{self._error}", classes="placeholder")
+        yield Footer()
+
+
+class OneloraApp(App[int]):
+    """Turn one character drawing into a LoRA, from a terminal."""
+
+    TITLE = "onelora"
+    CSS = themes.stylesheet()
+    COMMANDS = App.COMMANDS | {ScreenCommands}
+    BINDINGS = [
+        *_mode_bindings(),
+        Binding("question_mark", "help", "Help", tooltip="keys of this screen", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
+        Binding("ctrl+t", "toggle_theme", "Dark/light", show=False, id="theme-toggle"),
+    ]
+
+    def __init__(self, project_dir: Path | str | None = None, engine=None,
+                 graphics: str = "auto") -> None:
+        super().__init__()
+        if engine is None:
+            from engine.api import Engine
+            engine = Engine()
+        self.engine = engine
+        self.graphics = graphics
+        """Image protocol: "halfblock", "kitty" or "sixel" (see tui.widgets.graphics)."""
+        self.project_dir: Path | None = Path(project_dir) if project_dir else None
+        self.project = None
+        self._mode_screens: dict[str, Screen] = {}
+        self._load_error = ""
+        if self.project_dir is not None:
+            try:
+                self.project = self.engine.load(self.project_dir)
+            except UserError as e:
+                self._load_error = str(e)
+        for mode, module, cls, title, _, _, _ in MODE_TABLE:
+            self.add_mode(mode, self._factory(mode, module, cls, title))
+
+    # -- modes ---------------------------------------------------------------------------
+    def _factory(self, mode: str, module: str, cls: str, title: str) -> Callable[[], Screen]:
+        def make() -> Screen:
+            try:
+                screen = getattr(importlib.import_module(module), cls)()
+            except Exception as e:  # keep the other modes usable
+                screen = LoadErrorScreen(title, f"{e.__class__.__name__}: {e}")
+            self._mode_screens[mode] = screen
+            return screen
+        return make
+
+    def on_mount(self) -> None:
+        for theme in themes.THEMES:
+            self.register_theme(theme)
+        self.theme = themes.DARK.name
+        if self.project is not None:
+            self.switch_mode("crops")
+        else:
+            if self._load_error:
+                self.notify(self._load_error, severity="error", timeout=10)
+            self._show_picker(can_cancel=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "mode" and self.project is None:
+            return False
+        return True
+
+    async def action_mode(self, mode: str) -> None:
+        """Show a workflow screen."""
+        if self.project is None or mode == self.current_mode:
+            return
+        await self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        """Show the keys of the current screen."""
+        from tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = themes.other(self.theme)
+
+    # -- project -------------------------------------------------------------------------
+    def _show_picker(self, can_cancel: bool = True) -> None:
+        from tui.screens.picker import PickerScreen
+
+        base = self.project_dir.parent if self.project_dir else None
+        self.push_screen(PickerScreen(base, can_cancel=can_cancel), self._picked)
+
+    def _picked(self, path: Path | None) -> None:
+        if path is not None and self.open_project(path) and self.current_mode == "_default":
+            self.switch_mode("crops")
+
+    def open_project(self, path: Path | str) -> bool:
+        """Load the project at ``path`` and tell every screen. Errors become notifications."""
+        try:
+            project = self.engine.load(path)
+        except UserError as e:
+            self.notify(str(e), severity="error", timeout=10)
+            return False
+        self.project_dir = Path(path)
+        self.set_project(project, "opened")
+        return True
+
+    def reload_project(self) -> bool:
+        """Re-read ``project.toml`` from disk (e.g. after a CLI command changed it)."""
+        if self.project_dir is None:
+            return False
+        return self.open_project(self.project_dir)
+
+    def set_project(self, project, reason: str = "changed") -> None:
+        """Replace the project and post :class:`ProjectChanged` to every mode screen."""
+        self.project = project
+        self.refresh_bindings()
+        for screen in list(self._mode_screens.values()):
+            screen.post_message(ProjectChanged(project, reason))
+        self.post_message(ProjectChanged(project, reason))
+
+    def save_project(self) -> bool:
+        """Save ``project.toml`` (atomically, via the engine). Never raises: a problem is
+        shown as a notification and ``False`` is returned."""
+        if self.project is None:
+            return False
+        try:
+            path = self.engine.save(self.project)
+        except UserError as e:
+            self.notify(str(e), title="not saved", severity="error", timeout=10)
+            return False
+        except OSError as e:
+            self.notify(f"could not write {self.project.path}: {e.strerror or e}",
+                        title="not saved", severity="error", timeout=10)
+            return False
+        self.post_message(ProjectSaved(Path(path)))
+        return True
+
+    # -- command palette -----------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if self.project is not None:
+            for mode, _, _, title, _, digit, _ in MODE_TABLE:
+                yield SystemCommand(f"mode: {title.lower()}", f"key {digit}",
+                                    lambda m=mode: self.run_worker(self.action_mode(m)))
+            yield SystemCommand("project: reload", "re-read project.toml from disk",
+                                self.reload_project)
+        yield SystemCommand("project: open another", "pick a project folder",
+                            lambda: self._show_picker(can_cancel=True))
+        yield SystemCommand("theme: toggle dark/light", "ctrl+t", self.action_toggle_theme)
+        yield SystemCommand("app: keys of this screen", "?", self.action_help)
+        yield SystemCommand("app: quit", "q / ctrl+q", self.exit)
+
+
+def run_app(project_dir: str | os.PathLike | None = None, graphics: str = "auto") -> int:
+    """Entry point of ``onelora open``: returns the process exit code."""
+    from tui.widgets.graphics import resolve
+
+    if project_dir is not None:
+        from engine.project import PROJECT_FILE
+
+        path = Path(project_dir)
+        if not (path / PROJECT_FILE).is_file():
+            raise UserError(f"{path / PROJECT_FILE} not found: create a project with "
+                            f"'onelora new IMAGE {path} --trigger NAME' or run 'onelora open' "
+                            "to pick one")
+    protocol, note = resolve(graphics)
+    app = OneloraApp(project_dir, graphics=protocol)
+    if note:
+        app.call_later(app.notify, note, severity="warning")
+    app.run()
+    return app.return_code or 0

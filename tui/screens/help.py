@@ -1,0 +1,60 @@
+"""Help: the keys of the screen under it (its own bindings first, then the app's)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+
+def describe_bindings(screen: Screen) -> list[tuple[str, str, str]]:
+    """``(keys, description, tooltip)`` for every active binding of ``screen``, the
+    screen's own first; several keys for one action are joined ("↑ k")."""
+    app = screen.app
+    rows: dict[tuple[int, str], list] = {}
+    for key, active in screen.active_bindings.items():
+        binding: Binding = active.binding
+        if not binding.description or binding.system:
+            continue
+        own = 0 if active.node is screen or active.node in screen.walk_children() else 1
+        slot = rows.setdefault((own, binding.action), [[], binding.description, binding.tooltip])
+        shown = app.get_key_display(binding)
+        if shown not in slot[0]:
+            slot[0].append(shown)
+    ordered = sorted(rows.items(), key=lambda kv: kv[0][0])
+    return [(" ".join(keys), desc, tip or "") for _, (keys, desc, tip) in ordered]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the keys of the screen it was opened on. Any of esc, q, ? closes it."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "dismiss_help", "Close help", id="help-close"),
+    ]
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self._rows = describe_bindings(screen)
+        self._title = getattr(screen, "HELP_TITLE", None) or type(screen).__name__
+        self._intro = getattr(screen, "HELP_TEXT", "") or ""
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for keys, desc, tip in self._rows:
+            table.add_row(keys, Text(desc) + (Text(f"  {tip}", style="dim") if tip else Text()))
+        with Vertical(id="help-box"):
+            yield Static(f"Keys — {self._title}", id="help-title")
+            if self._intro:
+                yield Static(self._intro, id="help-intro")
+            with VerticalScroll(id="help-table"):
+                yield Static(table)
+            yield Static("esc closes · ctrl+p opens the command palette", id="help-hint")
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
