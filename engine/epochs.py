@@ -1,0 +1,228 @@
+"""A run's epochs as the samples screen and ``onelora pick`` see them: the LoRA file saved
+for each epoch, the samples made of each epoch, and picking one epoch's LoRA as the output.
+
+Light module (no torch): the TUI picks an epoch through :func:`pick_epoch`, which copies
+the safetensors file by rewriting its JSON header (metadata added, tensors untouched).
+
+Samples live in ``runs/<id>/samples/epoch-NNN/`` with an ``index.json`` listing each image
+(file, prompt index, prompt, seed, weight) and a ``grid.png`` (rows: prompt × seed,
+columns: LoRA weight).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from engine import events as ev
+from engine import project as pj
+from engine import runs
+from engine.errors import UserError
+
+SAMPLES_DIR = "samples"
+INDEX_FILE = "index.json"
+GRID_FILE = "grid.png"
+OUTPUT_DIR = "output"
+_EPOCH_NAME_RES = (re.compile(r"-(\d{6})\.safetensors$"), re.compile(r"epoch[-_]?(\d+)\.safetensors$"),
+                   re.compile(r"-e(\d+)\.safetensors$"))
+
+
+@dataclass
+class SampleRecord:
+    """One sample image of one epoch."""
+
+    epoch: int
+    weight: float
+    prompt_index: int
+    prompt: str
+    seed: int
+    file: str
+    """Path relative to the run directory."""
+    width: int = 0
+    height: int = 0
+
+
+# ---------------------------------------------------------------------------------------
+# LoRA files per epoch
+# ---------------------------------------------------------------------------------------
+
+def epoch_files(run_dir: str | os.PathLike) -> dict[int, Path]:
+    """The LoRA saved for each epoch of a training run: ``checkpoint`` events first (they
+    carry the epoch), then file names like ``name-000003.safetensors`` or ``epoch-3``."""
+    run_dir = Path(run_dir)
+    found: dict[int, Path] = {}
+    for e in ev.read_events(run_dir):
+        if e.get("kind") == "checkpoint" and e.get("path") and e.get("epoch") is not None:
+            path = Path(str(e["path"]))
+            path = path if path.is_absolute() else run_dir / path
+            if path.suffix == ".safetensors" and path.exists():
+                found[int(e["epoch"])] = path
+    for path in sorted(run_dir.glob("*.safetensors")):
+        for rx in _EPOCH_NAME_RES:
+            m = rx.search(path.name)
+            if m:
+                found.setdefault(int(m.group(1)), path)
+                break
+    return dict(sorted(found.items()))
+
+
+# ---------------------------------------------------------------------------------------
+# Samples per epoch
+# ---------------------------------------------------------------------------------------
+
+def epoch_dir(run_dir: str | os.PathLike, epoch: int) -> Path:
+    return Path(run_dir) / SAMPLES_DIR / f"epoch-{epoch:03d}"
+
+
+def sample_file_name(prompt_index: int, seed: int, weight: float) -> str:
+    return f"p{prompt_index:02d}-s{seed}-w{weight:.2f}.png"
+
+
+def write_index(run_dir: str | os.PathLike, epoch: int, records: list[SampleRecord]) -> Path:
+    """Write (replace) the epoch's ``index.json``; records of other weights kept."""
+    path = epoch_dir(run_dir, epoch) / INDEX_FILE
+    old = [r for r in read_epoch(run_dir, epoch) if r.file not in {n.file for n in records}]
+    merged = sorted(old + records, key=lambda r: (r.prompt_index, r.seed, r.weight))
+    pj.atomic_write_text(path, json.dumps([asdict(r) for r in merged], indent=1))
+    return path
+
+
+def read_epoch(run_dir: str | os.PathLike, epoch: int) -> list[SampleRecord]:
+    path = epoch_dir(run_dir, epoch) / INDEX_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return []
+    out = []
+    for item in data if isinstance(data, list) else []:
+        try:
+            out.append(SampleRecord(**item))
+        except TypeError:
+            continue
+    return out
+
+
+def sampled_epochs(run_dir: str | os.PathLike) -> list[int]:
+    root = Path(run_dir) / SAMPLES_DIR
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        m = re.fullmatch(r"epoch-(\d+)", d.name)
+        if m and (d / INDEX_FILE).exists():
+            out.append(int(m.group(1)))
+    return sorted(out)
+
+
+def read_samples(run_dir: str | os.PathLike) -> list[SampleRecord]:
+    """Every sample of every epoch of a run, in epoch order."""
+    return [r for e in sampled_epochs(run_dir) for r in read_epoch(run_dir, e)]
+
+
+@dataclass
+class SampleGrid:
+    """The epoch × weight table of one prompt and seed (what the samples screen shows)."""
+
+    epochs: list[int]
+    weights: list[float]
+    prompts: list[tuple[int, str]]
+    seeds: list[int]
+    records: list[SampleRecord]
+
+    @classmethod
+    def of_run(cls, run_dir: str | os.PathLike) -> "SampleGrid":
+        recs = read_samples(run_dir)
+        return cls(epochs=sorted({r.epoch for r in recs}),
+                   weights=sorted({r.weight for r in recs}),
+                   prompts=sorted({(r.prompt_index, r.prompt) for r in recs}),
+                   seeds=sorted({r.seed for r in recs}), records=recs)
+
+    def cell(self, epoch: int, weight: float, prompt_index: int, seed: int) -> SampleRecord | None:
+        for r in self.records:
+            if (r.epoch == epoch and abs(r.weight - weight) < 1e-6
+                    and r.prompt_index == prompt_index and r.seed == seed):
+                return r
+        return None
+
+
+# ---------------------------------------------------------------------------------------
+# Safetensors metadata without torch
+# ---------------------------------------------------------------------------------------
+
+def read_header(path: str | os.PathLike) -> tuple[dict, int]:
+    """A safetensors file's JSON header and the byte offset where its tensor data starts."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) != 8:
+                raise ValueError("too short")
+            (n,) = struct.unpack("<Q", raw)
+            if n > 100_000_000:
+                raise ValueError("header too large")
+            header = json.loads(fh.read(n).decode("utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} not found")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not a safetensors file ({e})") from None
+    if not isinstance(header, dict):
+        raise UserError(f"{path} is not a safetensors file (header is not a JSON object)")
+    return header, 8 + n
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    return dict(read_header(path)[0].get("__metadata__") or {})
+
+
+def copy_with_metadata(src: str | os.PathLike, dest: str | os.PathLike,
+                       extra: dict[str, str]) -> Path:
+    """Copy a safetensors file, adding string metadata (existing keys kept unless in
+    ``extra``); written atomically."""
+    header, start = read_header(src)
+    meta = dict(header.get("__metadata__") or {})
+    meta.update({str(k): str(v) for k, v in extra.items()})
+    header["__metadata__"] = meta
+    blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)  # keep the tensor data 8-byte aligned
+    with open(src, "rb") as fh:
+        fh.seek(start)
+        data = fh.read()
+    dest = Path(dest)
+    pj.atomic_write_bytes(dest, struct.pack("<Q", len(blob)) + blob + data)
+    return dest
+
+
+# ---------------------------------------------------------------------------------------
+# Picking an epoch
+# ---------------------------------------------------------------------------------------
+
+def output_path(project: pj.Project) -> Path:
+    name = project.train.output_name or project.trigger
+    return Path(project.root) / OUTPUT_DIR / f"{name}.safetensors"
+
+
+def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int) -> Path:
+    """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<trigger>.safetensors`` with metadata
+    recording the choice, and remember it in ``project.samples`` (project.toml saved)."""
+    run_dir = Path(run) if Path(run).is_dir() and (Path(run) / "config.toml").exists() \
+        else runs.find_run(project.root, str(run))
+    files = epoch_files(run_dir)
+    if epoch not in files:
+        have = ", ".join(map(str, files)) or "none saved yet"
+        raise UserError(f"run {run_dir.name} has no LoRA for epoch {epoch}; epochs: {have}")
+    dest = output_path(project)
+    copy_with_metadata(files[epoch], dest, {
+        "onelora_picked_epoch": str(epoch),
+        "onelora_run": run_dir.name,
+        "onelora_picked_from": files[epoch].name,
+        "onelora_picked_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    })
+    project.samples.picked_run = run_dir.name
+    project.samples.picked_epoch = int(epoch)
+    pj.save(project)
+    return dest

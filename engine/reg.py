@@ -1,0 +1,108 @@
+"""The regularization set on disk: ``DIR/reg/<repeats>_<class>/NNNN.png`` + ``NNNN.txt``.
+
+Generation is in engine/sample.py (torch); this light module lists the images and prunes
+them for the CLI and the TUI gallery.  A removed image is moved (with its caption) to
+``DIR/reg_removed/<folder>/`` — outside ``reg/``, so the kohya export no longer sees it —
+and recorded in ``project.reg.removed`` so a resumed generation does not draw it again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine import project as pj
+from engine.errors import UserError
+
+REG_DIR = "reg"
+REMOVED_DIR = "reg_removed"
+
+
+def reg_folder(project: pj.Project) -> Path:
+    """``DIR/reg/<repeats>_<class>`` (class = reg.class_name or the project's class)."""
+    name = (project.reg.class_name or project.class_name).strip()
+    return Path(project.root) / REG_DIR / f"{project.reg.repeats}_{name}"
+
+
+def rel(project: pj.Project, path: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), Path(project.root).resolve())).as_posix()
+
+
+def images(project: pj.Project) -> list[Path]:
+    """The kept regularization images, in number order."""
+    folder = reg_folder(project)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.stem.isdigit())
+
+
+def removed_paths(project: pj.Project) -> set[str]:
+    return set(project.reg.removed)
+
+
+def caption_of(image: Path) -> str:
+    try:
+        return image.with_suffix(".txt").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _resolve(project: pj.Project, image: str | os.PathLike) -> Path:
+    """An image named by path, by its name in the reg folder (``0003.png``) or number (``3``)."""
+    raw = str(image)
+    candidates = [Path(raw), Path(project.root) / raw, reg_folder(project) / raw]
+    if raw.isdigit():
+        candidates.append(reg_folder(project) / f"{int(raw):04d}.png")
+    for c in candidates:
+        if c.is_file():
+            return c
+    return candidates[-1]
+
+
+def remove(project: pj.Project, image_names: list[str], save: bool = True) -> list[str]:
+    """Prune images: move them and their captions to ``reg_removed/`` and record them in
+    ``reg.removed``.  Returns the project-relative paths removed."""
+    done = []
+    for name in image_names:
+        path = _resolve(project, name)
+        key = rel(project, reg_folder(project) / path.name)
+        if not path.is_file():
+            if key in project.reg.removed:
+                continue
+            raise UserError(f"regularization image {name!r} not found in {reg_folder(project)}")
+        if not str(key).startswith(REG_DIR + "/"):
+            raise UserError(f"{name} is not in {reg_folder(project)}: only generated "
+                            "regularization images can be removed")
+        dest = Path(project.root) / REMOVED_DIR / path.parent.name / path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+        txt = path.with_suffix(".txt")
+        if txt.exists():
+            os.replace(txt, dest.with_suffix(".txt"))
+        if key not in project.reg.removed:
+            project.reg.removed.append(key)
+        done.append(key)
+    if save and done:
+        pj.save(project)
+    return done
+
+
+def restore(project: pj.Project, image_name: str, save: bool = True) -> bool:
+    """Undo a removal (the gallery's keep on a removed image)."""
+    name = Path(image_name).name
+    folder = reg_folder(project)
+    key = rel(project, folder / name)
+    src = Path(project.root) / REMOVED_DIR / folder.name / name
+    if not src.is_file():
+        return False
+    os.replace(src, folder / name)
+    if src.with_suffix(".txt").exists():
+        os.replace(src.with_suffix(".txt"), (folder / name).with_suffix(".txt"))
+    project.reg.removed = [r for r in project.reg.removed if r != key]
+    if save:
+        pj.save(project)
+    return True
+
+
+def is_removed(project: pj.Project, index: int) -> bool:
+    return rel(project, reg_folder(project) / f"{index:04d}.png") in project.reg.removed
