@@ -349,7 +349,9 @@ def hf_cache_clip_tokenizer() -> Path | None:
 
 
 def _has_tokenizer(d: Path | None) -> bool:
-    return d is not None and d.is_dir() and all((d / f).is_file() for f in TOKENIZER_FILES)
+    """A CLIP tokenizer folder: vocab.json + merges.txt (classic) or tokenizer.json (fast format)."""
+    return d is not None and d.is_dir() and (all((d / f).is_file() for f in TOKENIZER_FILES)
+                                             or (d / "tokenizer.json").is_file())
 
 
 def find_tokenizer(folder_tokenizer: Path | None = None, tokenizer_dir=None,
