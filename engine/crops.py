@@ -1,0 +1,407 @@
+"""Crops: the close-ups cut from the prepared image that make up the whole dataset.
+
+The seed's presets — full body, cowboy shot (3/4), upper body, lower body, face, bangs close-up,
+head out of frame — are computed from two boxes: the figure box (guessed from the non-background
+area) and the face box (guessed, then set by the user).  Setting the face box once moves every
+preset that depends on it.  Custom crops ("wrist_cuffs") are plain named rectangles.
+
+Every box is ``[x, y, w, h]`` in pixels of the prepared image (``source/prepared.png``), clamped
+to it.  The box helpers (:func:`clamp_box`, :func:`move_box`, :func:`resize_box`) are pure and
+cheap so the TUI can call them on every key press.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from engine.errors import UserError
+from engine.project import Crop
+
+Box = list[int]
+
+PRESETS = ("full_body", "cowboy_shot", "upper_body", "lower_body", "face", "bangs",
+           "head_out_of_frame")
+"""The seed's crop presets, in the order they are created."""
+FACE_PRESETS = frozenset({"upper_body", "lower_body", "face", "bangs", "head_out_of_frame"})
+"""Presets that move when the face box changes."""
+PRESET_HELP = {
+    "full_body": "the whole figure with a small margin",
+    "cowboy_shot": "head to mid-thigh, about 3/4 of the figure",
+    "upper_body": "head to waist",
+    "lower_body": "waist to feet",
+    "face": "the face with some hair around it",
+    "bangs": "close-up of the bangs, from the top of the head to the eyes",
+    "head_out_of_frame": "chin to feet: the figure with the head cut off",
+}
+MIN_SIDE = 8
+"""Smallest crop side in pixels."""
+WARN_SIDE = 512
+"""A crop whose short side is below this gets a warning suggesting an upscale."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+# ---------------------------------------------------------------------------------------
+# Pure box helpers
+# ---------------------------------------------------------------------------------------
+
+
+def clamp_box(box, bounds: tuple[int, int], min_side: int = MIN_SIDE) -> Box:
+    """Round ``[x, y, w, h]`` to whole pixels and keep it inside ``bounds`` (width, height),
+    at least ``min_side`` px on each side (or the image's side, if smaller)."""
+    bw, bh = int(bounds[0]), int(bounds[1])
+    x, y, w, h = (int(round(float(v))) for v in box)
+    w = min(max(w, min(min_side, bw)), bw)
+    h = min(max(h, min(min_side, bh)), bh)
+    x = min(max(x, 0), bw - w)
+    y = min(max(y, 0), bh - h)
+    return [x, y, w, h]
+
+
+def move_box(box, dx: int, dy: int, bounds: tuple[int, int]) -> Box:
+    """The box moved by (dx, dy), its size kept, stopped at the image edges."""
+    x, y, w, h = box
+    return clamp_box([x + dx, y + dy, w, h], bounds)
+
+
+def resize_box(box, dx: int, dy: int, bounds: tuple[int, int], aspect_lock: bool = False) -> Box:
+    """The box grown (or shrunk, for negative deltas) by dx in width and dy in height, its
+    top-left corner kept.  With ``aspect_lock`` the larger change drives both sides so the
+    width:height ratio stays the same (within a pixel)."""
+    x, y, w, h = (int(v) for v in box)
+    bw, bh = int(bounds[0]), int(bounds[1])
+    if aspect_lock and w > 0 and h > 0:
+        ratio = w / h
+        if abs(dx) >= abs(dy) * ratio:
+            nw = max(MIN_SIDE, w + dx)
+            nh = nw / ratio
+        else:
+            nh = max(MIN_SIDE, h + dy)
+            nw = nh * ratio
+        fit = min(1.0, (bw - x) / nw, (bh - y) / nh)   # keep the corner, shrink to fit
+        if fit < 1.0:
+            nw, nh = nw * fit, nh * fit
+        if min(nw, nh) < MIN_SIDE:
+            return [x, y, w, h]
+        return clamp_box([x, y, round(nw), round(nh)], bounds)
+    nw = min(max(MIN_SIDE, w + dx), bw - x)
+    nh = min(max(MIN_SIDE, h + dy), bh - y)
+    return clamp_box([x, y, nw, nh], bounds)
+
+
+def _expand(box, left: float, top: float, right: float, bottom: float) -> list[float]:
+    x, y, w, h = box
+    return [x - left, y - top, w + left + right, h + top + bottom]
+
+
+def preset_box(name: str, figure: Box, face: Box, bounds: tuple[int, int]) -> Box:
+    """One preset rectangle from the figure box and the face box (all ``[x, y, w, h]``)."""
+    fx, fy, fw, fh = figure
+    hx, hy, hw, hh = face
+    top, bottom = fy, fy + fh
+    chin = hy + hh
+    body = max(1.0, bottom - chin)           # chin to feet
+    pad = 0.04 * fh
+    cx = hx + hw / 2
+    if name == "full_body":
+        b = _expand(figure, pad, pad, pad, pad)
+    elif name == "cowboy_shot":
+        b = [fx - pad, top - pad, fw + 2 * pad, 0.75 * fh + pad]
+    elif name == "upper_body":
+        y1 = chin + 0.34 * body
+        hgt = y1 - (top - pad)
+        wid = min(fw + 2 * pad, max(3.2 * hw, 0.8 * hgt))
+        b = [cx - wid / 2, top - pad, wid, hgt]
+    elif name == "lower_body":
+        y0 = chin + 0.3 * body
+        b = [fx - pad, y0, fw + 2 * pad, bottom + pad - y0]
+    elif name == "face":
+        side = 1.5 * max(hw, hh)
+        b = [cx - side / 2, hy + hh / 2 - side / 2 - 0.08 * hh, side, side]
+    elif name == "bangs":
+        y0 = max(top - pad, hy - 0.7 * hh)
+        y1 = hy + 0.55 * hh
+        wid = 1.6 * hw
+        b = [cx - wid / 2, y0, wid, y1 - y0]
+    elif name == "head_out_of_frame":
+        y0 = chin + 0.05 * hh
+        b = [fx - pad, y0, fw + 2 * pad, bottom + pad - y0]
+    else:
+        raise UserError(f"unknown crop preset {name!r}; presets: {', '.join(PRESETS)}")
+    return clamp_box(b, bounds)
+
+
+# ---------------------------------------------------------------------------------------
+# Guessing the figure and the face
+# ---------------------------------------------------------------------------------------
+
+
+def _small(img: Image.Image, long_side: int = 512) -> tuple[np.ndarray, float]:
+    s = min(1.0, long_side / max(img.size))
+    if s < 1.0:
+        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))),
+                         Image.Resampling.BOX)
+    return np.asarray(img.convert("RGB")).astype(np.int16), s
+
+
+def guess_figure_box(img: Image.Image, tolerance: int = 24) -> Box:
+    """The bounding box of everything that differs from the border colour (the whole image
+    when there is no plain border)."""
+    rgb, s = _small(img)
+    h, w, _ = rgb.shape
+    frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    bg = np.median(frame, axis=0)
+    fg = np.abs(rgb - bg).max(-1) > tolerance
+    rows = np.nonzero(fg.sum(1) >= max(2, w // 200))[0]
+    cols = np.nonzero(fg.sum(0) >= max(2, h // 200))[0]
+    if rows.size == 0 or cols.size == 0:
+        return [0, 0, img.width, img.height]
+    x0, x1 = cols[0] / s, (cols[-1] + 1) / s
+    y0, y1 = rows[0] / s, (rows[-1] + 1) / s
+    return clamp_box([x0, y0, x1 - x0, y1 - y0], img.size)
+
+
+def guess_face_box(img: Image.Image, figure_box: Box) -> Box:
+    """A guess at the face: the largest skin-coloured band in the top third of the figure,
+    or a head-sized box at the top centre of the figure when no skin is found."""
+    fx, fy, fw, fh = figure_box
+    rgb, s = _small(img)
+    x0, y0 = int(fx * s), int(fy * s)
+    x1, y1 = int((fx + fw) * s), int((fy + fh * 0.35) * s)
+    region = rgb[y0:max(y0 + 1, y1), x0:max(x0 + 1, x1)]
+    r, g, b = region[..., 0], region[..., 1], region[..., 2]
+    skin = (r > 150) & (r >= g) & (g >= b) & (r - b > 20) & (r - b < 110) & (r - g < 70)
+    widths = skin.sum(1)
+    fallback = [fx + fw * 0.5 - fh * 0.07, fy + fh * 0.06, fh * 0.14, fh * 0.14]
+    if widths.max(initial=0) < 4:
+        return clamp_box(fallback, img.size)
+    wide = widths >= 0.4 * widths.max()
+    best, start, run = (0, 0), None, 0
+    for i, v in enumerate(list(wide) + [False]):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    band = skin[best[0]:best[1]]
+    cols = np.nonzero(band.sum(0) >= max(1, 0.2 * (best[1] - best[0])))[0]
+    if cols.size == 0:
+        return clamp_box(fallback, img.size)
+    bx0, bx1 = cols[0], cols[-1] + 1
+    return clamp_box([(x0 + bx0) / s, (y0 + best[0]) / s, (bx1 - bx0) / s,
+                      (best[1] - best[0]) / s], img.size)
+
+
+# ---------------------------------------------------------------------------------------
+# Crops in the project
+# ---------------------------------------------------------------------------------------
+
+
+def _bounds(project) -> tuple[int, int]:
+    from engine.images import prepared_size
+
+    return prepared_size(project)
+
+
+def check_name(name: str) -> str:
+    """A crop name becomes a file name: spaces turn into underscores; other punctuation is refused."""
+    name = re.sub(r"\s+", "_", str(name).strip())
+    if not _NAME_RE.match(name):
+        raise UserError(f"crop name {name!r} is not allowed: use letters, digits, _ . - "
+                        "(e.g. wrist_cuffs)")
+    return name
+
+
+def find_crop(project, name: str) -> Crop | None:
+    for c in project.crops.items:
+        if c.name == name:
+            return c
+    return None
+
+
+def _ensure_boxes(project, img: Image.Image | None = None) -> None:
+    """Guess the figure and face boxes if they are not set yet (needs the prepared image)."""
+    cs = project.crops
+    bounds = _bounds(project)
+    if len(cs.figure_box) == 4 and len(cs.face_box) == 4:
+        cs.figure_box = clamp_box(cs.figure_box, bounds)
+        cs.face_box = clamp_box(cs.face_box, bounds)
+        return
+    if img is None:
+        from engine.images import load_prepared
+
+        img = load_prepared(project)
+    if len(cs.figure_box) != 4:
+        cs.figure_box = guess_figure_box(img, project.prep.background_tolerance)
+    if len(cs.face_box) != 4:
+        cs.face_box = guess_face_box(img, cs.figure_box)
+
+
+def _apply_presets(project, names) -> None:
+    cs = project.crops
+    bounds = _bounds(project)
+    for name in names:
+        box = preset_box(name, cs.figure_box, cs.face_box, bounds)
+        for c in cs.items:
+            if c.preset == name:
+                c.box = box
+                break
+        else:
+            existing = find_crop(project, name)
+            if existing is not None:      # a custom crop already uses the name
+                existing.box, existing.preset = box, name
+            else:
+                cs.items.append(Crop(name=name, box=box, preset=name))
+
+
+def auto_crops(project, save: bool = True) -> list[Crop]:
+    """(Re)create the seven preset crops from the figure and face boxes (guessing them when
+    unset); custom crops are kept.  Returns all crops."""
+    from engine import project as pj
+
+    _ensure_boxes(project)
+    _apply_presets(project, PRESETS)
+    order = {n: i for i, n in enumerate(PRESETS)}
+    presets = sorted((c for c in project.crops.items if c.preset in order),
+                     key=lambda c: order[c.preset])
+    custom = [c for c in project.crops.items if c.preset not in order]
+    project.crops.items = presets + custom
+    if save:
+        pj.save(project)
+    return project.crops.items
+
+
+def set_face_box(project, box, save: bool = True) -> Box:
+    """Set the face box; every existing face-dependent preset crop follows it."""
+    from engine import project as pj
+
+    bounds = _bounds(project)
+    project.crops.face_box = clamp_box(box, bounds)
+    if len(project.crops.figure_box) != 4:
+        _ensure_boxes(project)
+    _apply_presets(project, [c.preset for c in project.crops.items if c.preset in FACE_PRESETS])
+    if save:
+        pj.save(project)
+    return project.crops.face_box
+
+
+def set_figure_box(project, box, save: bool = True) -> Box:
+    """Set the figure box; every existing preset crop follows it."""
+    from engine import project as pj
+
+    bounds = _bounds(project)
+    project.crops.figure_box = clamp_box(box, bounds)
+    if len(project.crops.face_box) != 4:
+        _ensure_boxes(project)
+    _apply_presets(project, [c.preset for c in project.crops.items if c.preset in PRESETS])
+    if save:
+        pj.save(project)
+    return project.crops.figure_box
+
+
+def set_crop(project, name: str, box, save: bool = True) -> Crop:
+    """Create or move the crop ``name`` (a new name is a custom crop); the box is clamped."""
+    from engine import project as pj
+
+    name = check_name(name)
+    if len(box) != 4:
+        raise UserError(f"crop {name!r}: box {box!r} must be x,y,w,h")
+    x, y, w, h = (float(v) for v in box)
+    if w <= 0 or h <= 0:
+        raise UserError(f"crop {name!r}: width and height must be positive, got {w:g}x{h:g}")
+    bounds = _bounds(project)
+    if x >= bounds[0] or y >= bounds[1] or x + w <= 0 or y + h <= 0:
+        raise UserError(f"crop {name!r}: box {list(box)} lies outside the prepared image "
+                        f"({bounds[0]}x{bounds[1]})")
+    # Clip to the image first, then enforce the minimum size.
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(float(bounds[0]), x + w), min(float(bounds[1]), y + h)
+    clamped = clamp_box([x0, y0, x1 - x0, y1 - y0], bounds)
+    crop = find_crop(project, name)
+    if crop is None:
+        crop = Crop(name=name, box=clamped, preset="")
+        project.crops.items.append(crop)
+    else:
+        crop.box = clamped
+    if save:
+        pj.save(project)
+    return crop
+
+
+def remove_crop(project, name: str, save: bool = True) -> None:
+    """Delete the crop ``name`` (a UserError listing the names if there is none)."""
+    from engine import project as pj
+
+    crop = find_crop(project, name)
+    if crop is None:
+        names = ", ".join(c.name for c in project.crops.items) or "none"
+        raise UserError(f"no crop named {name!r}; crops: {names}")
+    project.crops.items.remove(crop)
+    if save:
+        pj.save(project)
+
+
+def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int]) -> None:
+    """Scale every stored box when the prepared image changes size (e.g. a new upscale)."""
+    sx, sy = new_size[0] / old_size[0], new_size[1] / old_size[1]
+
+    def scale(b):
+        return clamp_box([b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy], new_size) if len(b) == 4 else b
+
+    cs = project.crops
+    cs.figure_box, cs.face_box = scale(cs.figure_box), scale(cs.face_box)
+    for c in cs.items:
+        c.box = scale(c.box)
+
+
+def crop_warnings(crop: Crop) -> list[str]:
+    """Short notes about a crop (a short side under 512 px suggests upscaling)."""
+    w, h = crop.box[2], crop.box[3]
+    if min(w, h) < WARN_SIDE:
+        return [f"short side {min(w, h)} px < {WARN_SIDE}: upscale the source "
+                f"(onelora prep DIR --upscale {_suggest_upscale(crop)}) or make the crop larger"]
+    return []
+
+
+def _suggest_upscale(crop: Crop) -> int:
+    return 2048 if min(crop.box[2], crop.box[3]) * 2 >= WARN_SIDE else 4096
+
+
+def crop_image(project, crop: Crop) -> Image.Image:
+    """The crop at full resolution, cut from the prepared image."""
+    from engine.images import load_prepared
+
+    img = load_prepared(project)
+    x, y, w, h = clamp_box(crop.box, img.size)
+    return img.crop((x, y, x + w, y + h))
+
+
+def export_crops(project, dest_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write every crop as ``dest_dir/<name>.png`` (atomically); returns name → path."""
+    from engine.images import load_prepared
+    from engine.project import atomic_write_bytes
+
+    dest = Path(dest_dir)
+    img = load_prepared(project)
+    out: dict[str, Path] = {}
+    for crop in project.crops.items:
+        x, y, w, h = clamp_box(crop.box, img.size)
+        buf = io.BytesIO()
+        img.crop((x, y, x + w, y + h)).save(buf, format="PNG")
+        path = dest / f"{check_name(crop.name)}.png"
+        atomic_write_bytes(path, buf.getvalue())
+        out[crop.name] = path
+    return out
+
+
+def crops_json(project) -> dict:
+    """The ``onelora crops --json`` payload."""
+    return {"crops": [{"name": c.name, "preset": c.preset or None, "box": list(c.box),
+                       "warnings": crop_warnings(c)} for c in project.crops.items]}
