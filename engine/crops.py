@@ -361,17 +361,19 @@ def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int])
         c.box = scale(c.box)
 
 
-def crop_warnings(crop: Crop) -> list[str]:
-    """Short notes about a crop (a short side under 512 px suggests upscaling)."""
-    w, h = crop.box[2], crop.box[3]
-    if min(w, h) < WARN_SIDE:
-        return [f"short side {min(w, h)} px < {WARN_SIDE}: upscale the source "
-                f"(onelora prep DIR --upscale {_suggest_upscale(crop)}) or make the crop larger"]
-    return []
-
-
-def _suggest_upscale(crop: Crop) -> int:
-    return 2048 if min(crop.box[2], crop.box[3]) * 2 >= WARN_SIDE else 4096
+def crop_warnings(crop: Crop, image_size: tuple[int, int] | None = None) -> list[str]:
+    """Short notes about a crop: a short side under 512 px suggests an upscale (with the
+    long side that would bring it to 512 when the prepared image's size is given)."""
+    short = min(crop.box[2], crop.box[3])
+    if short >= WARN_SIDE:
+        return []
+    if image_size:
+        need = max(image_size) * WARN_SIDE / max(1, short)
+        hint = f"onelora prep DIR --upscale {int(-(-need // 256) * 256)}"
+    else:
+        hint = "onelora prep DIR --upscale PX"
+    return [f"short side {short} px < {WARN_SIDE}: upscale the source ({hint}) "
+            "or make the crop larger"]
 
 
 def crop_image(project, crop: Crop) -> Image.Image:
@@ -403,5 +405,6 @@ def export_crops(project, dest_dir: str | os.PathLike) -> dict[str, Path]:
 
 def crops_json(project) -> dict:
     """The ``onelora crops --json`` payload."""
+    size = _bounds(project) if project.crops.items else None
     return {"crops": [{"name": c.name, "preset": c.preset or None, "box": list(c.box),
-                       "warnings": crop_warnings(c)} for c in project.crops.items]}
+                       "warnings": crop_warnings(c, size)} for c in project.crops.items]}

@@ -41,7 +41,7 @@ _ISLAND_SHAPES: list[tuple[int, int, list[tuple[int, int]]]] = [
     (248, 318, [(x, y) for y in range(4) for x in range(4) if (x, y) not in ((0, 0), (3, 3))]),
     (486, 318, [(x, y) for y in range(7) for x in range(7)
                 if (x - 3) ** 2 + (y - 3) ** 2 <= 10]),                            # round, 37 px
-    (516, 280, [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2)]),                          # L shape
+    (502, 262, [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2)]),                          # L shape
 ]
 PLANTED_ISLANDS: list[tuple[int, int, int, int]] = [
     (x, y, max(p[0] for p in pts) + 1, max(p[1] for p in pts) + 1) for x, y, pts in _ISLAND_SHAPES
