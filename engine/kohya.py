@@ -328,7 +328,8 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
     ``folder`` may be an export (``img/`` and ``reg/`` inside), a ``train_data_dir`` (``N_name``
     folders inside) or a single ``N_name`` folder.  onelora projects start from one image, so:
     the first training image becomes the project's source, and every training image is copied to
-    ``root/imported/<folder>/`` and becomes a crop covering that whole image (``crop.image``).  Each
+    ``root/imported/<folder>/`` and becomes a crop covering that whole image (``crop.image``; crop
+    names are the file names made safe: letters, digits, ``_ . -``).  Each
     caption becomes the crop's tags, all kept and marked as decided (``override``), in caption order,
     so captions come back unchanged; the trigger and class are read from the folder name
     (``N_<trigger> <class>``) or given.  Regularization folders are copied to ``root/reg/``.
@@ -370,7 +371,7 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
             pj.atomic_write_bytes(project.root / rel, f.read_bytes())
             with Image.open(f) as img:
                 w, h = img.size
-            name = f.stem
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f.stem).lstrip("_.-") or "image"
             while name in used:
                 name += "_"
             used.add(name)

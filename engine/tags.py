@@ -15,7 +15,6 @@ on every keypress.
 from __future__ import annotations
 
 import fnmatch
-import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -428,21 +427,14 @@ def caption(project: Project, crop: Crop) -> str:
 
 
 CLIP_WINDOW = 75
-_TOKEN_RE = re.compile(r"[a-z]+|[0-9]|[^\sa-z0-9]", re.IGNORECASE)
 
 
 def token_count(text: str) -> int:
-    """Approximate CLIP BPE token count (without start/end tokens).
+    """CLIP tokens in a caption (without start/end tokens): exact when a CLIP merges.txt is on disk,
+    else a close estimate (engine.clip_tokens)."""
+    from engine import clip_tokens
 
-    CLIP splits on letters / single digits / punctuation, and its 49k vocabulary holds most short
-    words whole; longer or rarer words break into pieces of ~5 letters.  Good to a few tokens on tag
-    captions, which is what the 75-token warning needs.
-    """
-    n = 0
-    for m in _TOKEN_RE.finditer(text):
-        w = m.group()
-        n += 1 if len(w) <= 7 or not w.isalpha() else math.ceil(len(w) / 6)
-    return n
+    return clip_tokens.count(text)
 
 
 def caption_warnings(project: Project, crop: Crop) -> list[str]:

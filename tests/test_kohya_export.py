@@ -19,7 +19,7 @@ def _tagged(project):
     project.crops.face_box = [30, 10, 36, 36]
     project.crops.items = [Crop("full_body", [28, 10, 40, 130], "full_body"),
                            Crop("face", [30, 10, 36, 36], "face"),
-                           Crop("lower body", [28, 80, 40, 60], "lower_body")]
+                           Crop("lower_body", [28, 80, 40, 60], "lower_body")]
     tg.tag_crops(project, ["1girl", "long_hair", "blue_eyes", "hair_bow", "^_^", "thighhighs",
                            "simple_background"])
     project.train.repeats = 7
@@ -47,10 +47,10 @@ def test_export_writes_repeats_trigger_class_folder_with_captions(project, tmp_p
     img_dir = tmp_path / "out" / "img" / "7_zq_tester girl"
     assert r.img_dir == img_dir.resolve() and r.images == 3 and not r.reg_dirs
     assert sorted(p.name for p in img_dir.iterdir()) == [
-        "face.png", "face.txt", "full_body.png", "full_body.txt", "lower body.png", "lower body.txt"]
+        "face.png", "face.txt", "full_body.png", "full_body.txt", "lower_body.png", "lower_body.txt"]
     caps = _captions(img_dir)
     assert caps["face"] == "zq_tester, girl, 1girl, hair bow, ^_^, simple background, portrait, close-up"
-    assert caps["lower body"].endswith("thighhighs, simple background, lower body, head out of frame")
+    assert caps["lower_body"].endswith("thighhighs, simple background, lower body, head out of frame")
     assert all(c.startswith("zq_tester, girl, ") for c in caps.values())
     assert "long hair" not in " ".join(caps.values()) and "blue eyes" not in " ".join(caps.values())
     with Image.open(img_dir / "face.png") as im:
@@ -85,7 +85,7 @@ def test_export_leaves_out_pruned_reg_images_and_replaces_the_old_export(project
     r = kohya.export(project, tmp_path / "out")
     reg_dir = tmp_path / "out" / "reg" / "1_girl"
     assert sorted(p.name for p in reg_dir.glob("*.png")) == ["0000.png", "0002.png"]
-    assert r.images == 2 and not list((tmp_path / "out" / "img").rglob("lower body.*"))
+    assert r.images == 2 and not list((tmp_path / "out" / "img").rglob("lower_body.*"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
 
 
@@ -103,7 +103,7 @@ def test_dataset_items_give_training_rows_with_captions_and_reg(project):
     _reg(project, n=2)
     items = kohya.dataset_items(project)
     assert [(i.name, i.repeats, i.is_reg) for i in items] == [
-        ("full_body", 7, False), ("face", 7, False), ("lower body", 7, False),
+        ("full_body", 7, False), ("face", 7, False), ("lower_body", 7, False),
         ("0000.png", 1, True), ("0001.png", 1, True)]
     assert items[1].caption == tg.caption(project, project.crop("face"))
     assert items[3].caption == "1woman, solo, pose 0" and items[0].folder == "7_zq_tester girl"
@@ -138,5 +138,10 @@ def test_import_reads_a_plain_train_data_dir_with_underscore_captions(tmp_path):
     assert [tg.caption(p, c) for c in p.crops.items] == [
         "mira3, 1girl, hair_bow, smile", "mira3, 1girl, ^_^, red_dress"]
     assert p.crops.items[0].box == [0, 0, 40, 60] and p.crops.items[0].image.startswith("imported/")
+    odd = tmp_path / "odd" / "2_zz9 boy"
+    odd.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(odd / "my pic (1).png")
+    q = kohya.import_kohya(odd, tmp_path / "odd_proj")
+    assert [c.name for c in q.crops.items] == ["my_pic_1_"] and q.class_name == "boy"
     with pytest.raises(UserError, match="no '<repeats>_<name>' folder"):
         kohya.import_kohya(tmp_path / "proj" / "source", tmp_path / "nothing")

@@ -208,3 +208,22 @@ def test_rules_are_quick_enough_for_every_keypress(project):
     tg.frequency(project)
     elapsed = time.perf_counter() - t0
     assert elapsed < 0.1, f"re-tagging 10 crops x {len(tags)} tags took {elapsed * 1000:.1f} ms"
+
+
+def test_clip_token_count_bpe_merges_and_fallback(monkeypatch):
+    from engine import clip_tokens as ct
+
+    ranks = ct.ranks_from_lines(["#version: 0.2", "h i</w>", "g i", "gi r", "gir l</w>"])
+    assert ranks == {("h", "i</w>"): 0, ("g", "i"): 1, ("gi", "r"): 2, ("gir", "l</w>"): 3}
+    cache: dict[str, int] = {}
+    assert ct.bpe_pieces("hi", ranks, cache) == 1
+    assert ct.bpe_pieces("girl", ranks, cache) == 1
+    assert ct.bpe_pieces("girls", ranks, cache) == 3  # gir + l + s</w>: "gir l</w>" needs the word end
+    assert ct.bpe_pieces("hello", ranks, cache) == 5
+    monkeypatch.setattr(ct, "_candidates", lambda: [])
+    ct.merge_ranks.cache_clear()
+    try:
+        assert not ct.is_exact()
+        assert ct.count("looking at viewer, thighhighs") == ct.approx_count("looking at viewer, thighhighs") == 6
+    finally:
+        ct.merge_ranks.cache_clear()
