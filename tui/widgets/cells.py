@@ -89,13 +89,26 @@ class CellCanvas:
         blank = Segment(" ", cell_style(None, background))
         self._top = [[tuple(p) for p in row] for row in self.top.tolist()]
         self._bottom = [[tuple(p) for p in row] for row in self.bottom.tolist()]
-        self.cells: list[list[Segment]] = []
+        # Each row as runs of identical cells: (x0, x1, text of one cell, style).
+        self.runs: list[list[tuple[int, int, str, Style]]] = []
         for y in range(rows):
             top, bottom, inside = self._top[y], self._bottom[y], self.inside[y].tolist()
-            row = [Segment("▀", cell_style(t, b)) if inside[x] else blank
-                   for x, (t, b) in enumerate(zip(top, bottom))]
-            self.cells.append(row)
-        self.strips = [Strip(row, cols).simplify() for row in self.cells]
+            runs: list[tuple[int, int, str, Style]] = []
+            start, key = 0, None
+            for x in range(cols + 1):
+                k = (top[x], bottom[x]) if x < cols and inside[x] else (None if x < cols else 0)
+                if x == 0:
+                    key = k
+                    continue
+                if k != key:
+                    if key is None:
+                        runs.append((start, x, " ", blank.style))
+                    else:
+                        runs.append((start, x, "▀", cell_style(key[0], key[1])))
+                    start, key = x, k
+            self.runs.append(runs)
+        self.strips = [Strip([Segment(ch * (x1 - x0), st) for x0, x1, ch, st in runs], cols)
+                       for runs in self.runs]
 
     # -- coordinates ---------------------------------------------------------------------
     def to_view(self, x: float, y: float) -> tuple[float, float]:
@@ -113,13 +126,25 @@ class CellCanvas:
         return self._top[row][col], self._bottom[row][col]
 
     def line(self, y: int, patch: Sequence[tuple[int, Segment]] | None = None) -> Strip:
-        """Row ``y``: the cached strip, or the cached cells with ``patch`` applied."""
+        """Row ``y``: the cached strip, or its runs with the ``patch`` cells (sorted by
+        column) spliced in — the result has about as many segments as the cached row."""
         if not patch:
             return self.strips[y]
-        row = self.cells[y].copy()
-        for x, seg in patch:
-            row[x] = seg
-        return Strip(row, self.cols)
+        out: list[Segment] = []
+        append = out.append
+        i, n = 0, len(patch)
+        for x0, x1, ch, st in self.runs[y]:
+            pos = x0
+            while i < n and patch[i][0] < x1:
+                px, seg = patch[i]
+                if px > pos:
+                    append(Segment(ch * (px - pos), st))
+                append(seg)
+                pos = px + 1
+                i += 1
+            if pos < x1:
+                append(Segment(ch * (x1 - pos), st))
+        return Strip(out, self.cols)
 
 
 @dataclass(frozen=True)
@@ -143,9 +168,31 @@ def _ink(color: RGB) -> RGB:
         else (255, 255, 255)
 
 
-def overlay_patches(canvas: CellCanvas, overlays: Iterable[Overlay]
-                    ) -> dict[int, list[tuple[int, Segment]]]:
+def overlay_patches(canvas: CellCanvas, overlays: Iterable[Overlay],
+                    cache: dict | None = None) -> dict[int, list[tuple[int, Segment]]]:
     """Per-row cell replacements that draw ``overlays`` on ``canvas`` (later ones on top).
+
+    ``cache`` (a dict the caller keeps per canvas) remembers each overlay's cells, so when one
+    crop moves only that crop's cells are recomputed.
+    """
+    merged: dict[int, dict[int, Segment]] = {}
+    for ov in overlays:
+        cells = cache.get(ov) if cache is not None else None
+        if cells is None:
+            cells = overlay_cells(canvas, ov)
+            if cache is not None:
+                cache[ov] = cells
+        for y, row in cells.items():
+            target = merged.get(y)
+            if target is None:
+                merged[y] = dict(row)
+            else:
+                target.update(row)
+    return {y: sorted(row.items()) for y, row in merged.items()}
+
+
+def overlay_cells(canvas: CellCanvas, ov: Overlay) -> dict[int, dict[int, Segment]]:
+    """The cells one overlay replaces, by row then column.
 
     Horizontal edges use half blocks, so they sit on the exact half-cell the edge falls in;
     vertical edges use thin (or, for the selected crop, half-width) bars.
@@ -157,47 +204,46 @@ def overlay_patches(canvas: CellCanvas, overlays: Iterable[Overlay]
         if 0 <= x < cols and 0 <= y < rows:
             patches.setdefault(y, {})[x] = seg
 
-    for ov in overlays:
-        x, y, w, h = ov.box
-        fx0, fy0 = canvas.to_view(x, y)
-        fx1, fy1 = canvas.to_view(x + w, y + h)
-        vx0, vy0 = math.floor(fx0), math.floor(fy0)
-        vx1, vy1 = max(vx0, math.ceil(fx1) - 1), max(vy0, math.ceil(fy1) - 1)
-        if vx1 < 0 or vy1 < 0 or vx0 >= cols or vy0 >= rows * 2:
-            continue
-        color = ov.color
-        if ov.kind == "artifact":
-            cx, cy = (vx0 + vx1) // 2, (vy0 + vy1) // 4
-            put(cx, cy, Segment("X", cell_style(_ink(color), color, bold=True)))
-            continue
-        thick = ov.kind == "selected"
-        ty, by = vy0 // 2, vy1 // 2
-        top_vis, bottom_vis = vy0 >= 0, vy1 < rows * 2
-        left_vis, right_vis = vx0 >= 0, vx1 < cols
-        cx0, cx1 = max(0, vx0), min(cols - 1, vx1)
-        # vertical edges on the rows between the horizontal ones
-        for cy in range(max(0, ty + (1 if top_vis else 0)), min(rows, by + (0 if bottom_vis else 1))):
-            for cx, show, glyph in ((vx0, left_vis, "▌" if thick else "▏"),
-                                    (vx1, right_vis, "▐" if thick else "▕")):
-                if show:
-                    t, b = canvas.pixel_pair(cx, cy)
-                    put(cx, cy, Segment(glyph, cell_style(color, _avg(t, b))))
-        for edge_y, visible in ((vy0, top_vis), (vy1, bottom_vis)):
-            if not visible:
-                continue
-            cy = edge_y // 2
-            for cx in range(cx0, cx1 + 1):
+    x, y, w, h = ov.box
+    fx0, fy0 = canvas.to_view(x, y)
+    fx1, fy1 = canvas.to_view(x + w, y + h)
+    vx0, vy0 = math.floor(fx0), math.floor(fy0)
+    vx1, vy1 = max(vx0, math.ceil(fx1) - 1), max(vy0, math.ceil(fy1) - 1)
+    if vx1 < 0 or vy1 < 0 or vx0 >= cols or vy0 >= rows * 2:
+        return patches
+    color = ov.color
+    if ov.kind == "artifact":
+        cx, cy = (vx0 + vx1) // 2, (vy0 + vy1) // 4
+        put(cx, cy, Segment("X", cell_style(_ink(color), color, bold=True)))
+        return patches
+    thick = ov.kind == "selected"
+    ty, by = vy0 // 2, vy1 // 2
+    top_vis, bottom_vis = vy0 >= 0, vy1 < rows * 2
+    left_vis, right_vis = vx0 >= 0, vx1 < cols
+    cx0, cx1 = max(0, vx0), min(cols - 1, vx1)
+    # vertical edges on the rows between the horizontal ones
+    for cy in range(max(0, ty + (1 if top_vis else 0)), min(rows, by + (0 if bottom_vis else 1))):
+        for cx, show, glyph in ((vx0, left_vis, "▌" if thick else "▏"),
+                                (vx1, right_vis, "▐" if thick else "▕")):
+            if show:
                 t, b = canvas.pixel_pair(cx, cy)
-                if ty == by:
-                    seg = Segment("█", cell_style(color, None))
-                elif edge_y % 2 == 0:
-                    seg = Segment("▀", cell_style(color, b))
-                else:
-                    seg = Segment("▄", cell_style(color, t))
-                put(cx, cy, seg)
-        if ov.label and top_vis:
-            text = f" {ov.label} "[: max(0, cx1 - cx0 - 1)]
-            style = cell_style(_ink(color), color, bold=True)
-            for i, ch in enumerate(text):
-                put(cx0 + 1 + i, ty, Segment(ch, style))
-    return {y: sorted(row.items()) for y, row in patches.items()}
+                put(cx, cy, Segment(glyph, cell_style(color, _avg(t, b))))
+    for edge_y, visible in ((vy0, top_vis), (vy1, bottom_vis)):
+        if not visible:
+            continue
+        cy = edge_y // 2
+        for cx in range(cx0, cx1 + 1):
+            t, b = canvas.pixel_pair(cx, cy)
+            if ty == by:
+                seg = Segment("█", cell_style(color, None))
+            elif edge_y % 2 == 0:
+                seg = Segment("▀", cell_style(color, b))
+            else:
+                seg = Segment("▄", cell_style(color, t))
+            put(cx, cy, seg)
+    if ov.label and top_vis:
+        text = f" {ov.label} "[: max(0, cx1 - cx0 - 1)]
+        style = cell_style(_ink(color), color, bold=True)
+        for i, ch in enumerate(text):
+            put(cx0 + 1 + i, ty, Segment(ch, style))
+    return patches

@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 from PIL import Image
 from rich.segment import Segment
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -34,12 +35,14 @@ class ImageView(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.image: Image.Image | None = None
-        self.region: Box | None = None
+        self.view_region: Box | None = None
         self.overlays: list[Overlay] = []
         self.message = "loading image…"
         self._canvases: OrderedDict[tuple, CellCanvas] = OrderedDict()
         self._patches: dict[int, list] = {}
         self._patched_for: tuple | None = None
+        self._cells_cache: dict = {}
+        self._cells_cache_for: CellCanvas | None = None
         self.renders = 0
         """How many times pixels were turned into cells (tests check moves don't)."""
 
@@ -54,16 +57,27 @@ class ImageView(Widget, can_focus=True):
 
     def set_region(self, region: Box | None) -> None:
         """Show ``region`` (source px) of the image, or the whole image for ``None``."""
-        if region != self.region:
-            self.region = region
+        if region != self.view_region:
+            self.view_region = region
             self._patched_for = None
             self.refresh()
 
     def set_overlays(self, overlays: list[Overlay]) -> None:
-        """Replace the overlays; pixels are not re-rendered."""
+        """Replace the overlays; pixels are not re-rendered, and only the rows whose overlay
+        cells changed are repainted."""
+        old = self._patches if self._patched_for is not None else None
+        old_canvas = self._patched_for[0] if self._patched_for else None
         self.overlays = list(overlays)
         self._patched_for = None
-        self.refresh()
+        canvas = self.canvas() if self.is_mounted else None
+        if canvas is None or old is None or old_canvas != id(canvas):
+            self.refresh()
+            return
+        new = self._current_patches(canvas)
+        width = self.size.width
+        dirty = [Region(0, y, width, 1) for y in set(old) | set(new) if old.get(y) != new.get(y)]
+        if dirty:
+            self.refresh(*dirty)
 
     def invalidate(self) -> None:
         """Forget cached renders (e.g. the theme's background changed)."""
@@ -85,7 +99,7 @@ class ImageView(Widget, can_focus=True):
         cols, rows = self.size.width, self.size.height
         if cols <= 0 or rows <= 0:
             return None
-        region = self.region or self.full_region
+        region = self.view_region or self.full_region
         bg = _rgb(self.styles.background) if self.is_mounted else (0, 0, 0)
         key = (region, cols, rows, bg)
         canvas = self._canvases.get(key)
@@ -102,12 +116,21 @@ class ImageView(Widget, can_focus=True):
     def _current_patches(self, canvas: CellCanvas) -> dict[int, list]:
         stamp = (id(canvas), id(self.overlays))
         if self._patched_for != stamp:
-            self._patches = overlay_patches(canvas, self.overlays)
+            if self._cells_cache_for is not canvas or len(self._cells_cache) > 256:
+                self._cells_cache, self._cells_cache_for = {}, canvas
+            self._patches = overlay_patches(canvas, self.overlays, self._cells_cache)
             self._patched_for = stamp
         return self._patches
 
+    def render_lines(self, crop):
+        self._frame_canvas = self.canvas()  # one cache lookup per frame, not per line
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_canvas = None
+
     def render_line(self, y: int) -> Strip:
-        canvas = self.canvas()
+        canvas = getattr(self, "_frame_canvas", None) or self.canvas()
         width = self.size.width
         if canvas is None:
             text = self.message[:width] if y == self.size.height // 2 else ""
