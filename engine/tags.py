@@ -43,6 +43,7 @@ def is_kaomoji(tag: str) -> bool:
     return "_" in t and not re.search(r"[a-z]{2,}", t) and not t.replace("_", "").isalnum()
 
 
+@lru_cache(maxsize=8192)
 def normalize(tag: str) -> str:
     """The stored form of a tag: stripped, lowercase, spaces → underscores (kaomoji untouched)."""
     t = tag.strip().replace("\\(", "(").replace("\\)", ")")
@@ -167,6 +168,7 @@ def _rule_index() -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]]:
     return exact, ordered
 
 
+@lru_cache(maxsize=8192)
 def trait_reason(tag: str) -> str:
     """The built-in trait rule a (normalized) tag falls under, or ''."""
     exact, ordered = _rule_index()
@@ -257,20 +259,22 @@ REGION_NOUNS: dict[str, tuple[str, ...]] = {
                                       "panties", "tail", "thighs", "thigh")},
     **{w: ("legs",) for w in ("thighhighs", "kneehighs", "pantyhose", "legwear", "straps",
                               "strap", "ryouiki", "knees", "knee", "legs", "leg", "kneeling")},
-    **{w: ("legs", "feet") for w in ("socks", "boots", "stockings")},
+    **{w: ("legs", "feet") for w in ("stockings",)},
     **{w: ("feet",) for w in ("shoes", "heels", "sandals", "barefoot", "feet", "foot", "loafers",
-                              "sneakers", "slippers", "toes", "soles")},
+                              "sneakers", "slippers", "toes", "soles", "boots", "socks")},
 }
 # Whole tags whose last word would mislead the noun table.
 REGION_EXACT: dict[str, tuple[str, ...]] = {
     "hair_over_shoulder": ("head", "upper"), "hand_on_hip": ("upper", "waist"),
     "hands_on_hips": ("upper", "waist"), "thigh_strap": ("legs",), "garter_straps": ("legs",),
     "zettai_ryouiki": ("legs",), "thigh_boots": ("legs", "feet"), "knee_boots": ("legs", "feet"),
+    "kneehighs": ("legs", "feet"), "over-kneehighs": ("legs", "feet"),
     "wrist_cuffs": ("upper",), "looking_at_viewer": ("head",), "closed_eyes": ("head",),
     "school_uniform": (), "sailor_collar": ("upper",), "animal_ears": ("head",),
 }
 
 
+@lru_cache(maxsize=8192)
 def tag_regions(tag: str) -> tuple[str, ...]:
     """Regions where a tag can be seen; () means anywhere (poses, background, style...)."""
     t = normalize(tag)

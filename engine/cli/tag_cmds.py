@@ -102,12 +102,12 @@ def cmd_caption(args: argparse.Namespace) -> int:
             print(f"onelora: warning: {w}", file=sys.stderr)
 
     def text() -> str:
-        lines = [f"{r['name']:>14}  {r['caption']}  ({tg.token_count(r['caption'])} tokens)"
-                 for r in rows]
-        pruned = sorted({(t.tag, t.reason) for c in project.crops.items for t in c.tags
-                         if not t.kept})
-        if pruned:
-            lines.append("pruned: " + "; ".join(f"{t} ({r})" for t, r in pruned))
+        lines = []
+        for r in rows:
+            lines.append(f"{r['name']}: {r['caption']}  ({tg.token_count(r['caption'])} tokens)")
+            pruned = [f"{t['tag']} ({t['reason']})" for t in r["tags"] if not t["kept"]]
+            if pruned:
+                lines.append("    pruned: " + ", ".join(pruned))
         lines += [f"warning: {w}" for w in trigger_warnings + caption_warnings]
         return "\n".join(lines)
 
