@@ -229,6 +229,9 @@ def _write_export(project: Project, stage: Path, result: ExportResult) -> None:
         pj.atomic_write_bytes(img_stage / f"{stem}.png", buf.getvalue())
         pj.atomic_write_text(img_stage / f"{stem}.txt", tg.caption(project, crop) + "\n")
         result.warnings += tg.caption_warnings(project, crop)
+        if not crop.tags:
+            result.warnings.append(f"crop {crop.name!r} has no tags yet: its caption is only the "
+                                   "trigger and class; run 'onelora caption DIR' first")
         result.images += 1
     for cls, files in reg_sources(project):
         name = f"{project.reg.repeats}_{cls}"

@@ -425,6 +425,14 @@ def caption_tags(project: Project, crop: Crop) -> list[str]:
     return out
 
 
+def groups(crop: Crop) -> dict[str, list[Tag]]:
+    """The checklist's sections: kept tags, pruned tags (with reasons) and crop tags."""
+    out: dict[str, list[Tag]] = {"kept": [], "pruned": [], "crop": []}
+    for t in crop.tags:
+        out["crop" if t.source == "crop" else "kept" if t.kept else "pruned"].append(t)
+    return out
+
+
 def caption(project: Project, crop: Crop) -> str:
     """The caption line written next to the crop image (kohya reads its first line)."""
     return ", ".join(caption_tags(project, crop))

@@ -43,15 +43,21 @@ def _captions(folder):
 
 def test_export_writes_repeats_trigger_class_folder_with_captions(project, tmp_path):
     _tagged(project)
+    project.crops.items.append(Crop("untagged", [30, 30, 20, 20], ""))
     r = kohya.export(project, tmp_path / "out")
+    project.crops.items.pop()
+    assert r.warnings == ["crop 'untagged' has no tags yet: its caption is only the trigger and "
+                          "class; run 'onelora caption DIR' first"]
     img_dir = tmp_path / "out" / "img" / "7_zq_tester girl"
-    assert r.img_dir == img_dir.resolve() and r.images == 3 and not r.reg_dirs
+    assert r.img_dir == img_dir.resolve() and r.images == 4 and not r.reg_dirs
     assert sorted(p.name for p in img_dir.iterdir()) == [
-        "face.png", "face.txt", "full_body.png", "full_body.txt", "lower_body.png", "lower_body.txt"]
+        "face.png", "face.txt", "full_body.png", "full_body.txt", "lower_body.png", "lower_body.txt",
+        "untagged.png", "untagged.txt"]
     caps = _captions(img_dir)
     assert caps["face"] == "zq_tester, girl, 1girl, hair bow, ^_^, simple background, portrait, close-up"
     assert caps["lower_body"].endswith("thighhighs, simple background, lower body, head out of frame")
-    assert all(c.startswith("zq_tester, girl, ") for c in caps.values())
+    assert all(c.startswith("zq_tester, girl, ") for n, c in caps.items() if n != "untagged")
+    assert caps["untagged"] == "zq_tester, girl"
     assert "long hair" not in " ".join(caps.values()) and "blue eyes" not in " ".join(caps.values())
     with Image.open(img_dir / "face.png") as im:
         assert im.size[0] > 0 and im.size[1] > 0
@@ -114,11 +120,12 @@ def test_dataset_items_give_training_rows_with_captions_and_reg(project):
 def test_export_then_import_gives_the_same_captions(project, tmp_path):
     _tagged(project)
     _reg(project)
+    project.train.keep_tokens, project.train.shuffle_caption = 3, False
     kohya.export(project, tmp_path / "out")
     exported = _captions(tmp_path / "out" / "img" / "7_zq_tester girl")
     back = kohya.import_kohya(tmp_path / "out", tmp_path / "back")
-    assert (back.trigger, back.class_name, back.train.repeats, back.train.keep_tokens) == \
-        ("zq_tester", "girl", 7, 2)
+    assert (back.trigger, back.class_name, back.train.repeats, back.train.keep_tokens,
+            back.train.shuffle_caption) == ("zq_tester", "girl", 7, 3, False)
     assert {c.name: tg.caption(back, c) for c in back.crops.items} == exported
     assert len(list((tmp_path / "back" / "reg" / "1_girl").glob("*.png"))) == 3
     again = pj.load(tmp_path / "back")

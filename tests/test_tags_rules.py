@@ -111,6 +111,10 @@ def test_tags_stay_where_they_can_be_seen_and_the_user_overrides(project):
     assert state["full"]["boots"] == (True, "") and state["full"]["hat"] == (True, "")
     assert state["face"]["blue_hair"] == (False, tg.HAIR_COLOUR)
     assert state["legs"]["standing"] == (True, "")
+    sections = tg.groups(face)
+    assert [t.tag for t in sections["crop"]] == ["portrait", "close-up"]
+    assert [t.tag for t in sections["pruned"]] == ["blue_hair", "boots"]
+    assert [t.tag for t in sections["kept"]] == ["1girl", "hat", "smile", "standing"]
     tg.keep_tag(project, "boots", "face")
     tg.tag_crops(project)  # re-tagging keeps the hand decision
     boots = next(t for t in project.crop("face").tags if t.tag == "boots")
