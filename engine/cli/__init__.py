@@ -14,7 +14,8 @@ from typing import Any, Callable
 from engine.errors import UserError
 
 # Each module exposes register(subparsers); handlers import heavy modules (torch) lazily.
-COMMAND_MODULES = ("project_cmds", "prep_cmds", "tag_cmds", "train_cmds", "sample_cmds")
+COMMAND_MODULES = ("project_cmds", "prep_cmds", "tag_cmds", "train_cmds", "sample_cmds",
+                   "model_cmds")
 
 
 def emit(args: argparse.Namespace, payload: dict, text: str | Callable[[], str]) -> None:
