@@ -14,6 +14,7 @@ the base model's.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,6 +317,21 @@ def pick_device(precision: str = "fp16") -> tuple[str, torch.dtype]:
     return "cpu", torch.float32
 
 
+_BASE_CACHE: dict[tuple, object] = {}
+
+
+def load_base_cached(spec: str, device: str, dtype: torch.dtype):
+    """``models.load_base`` remembering the last model (a CLI session or test that runs several
+    workers in one process loads it once).  Callers leave it without LoRA hooks."""
+    from engine import models
+
+    key = (str(spec), device, dtype, os.environ.get("ONELORA_CACHE", ""))
+    if key not in _BASE_CACHE:
+        _BASE_CACHE.clear()
+        _BASE_CACHE[key] = models.load_base(spec, device=device, dtype=dtype)
+    return _BASE_CACHE[key]
+
+
 def _load_run(run_dir: Path) -> tuple[Project, dict]:
     from engine import runs
     from engine.project import project_from_dict
@@ -400,7 +416,7 @@ def sample_run_worker(run_dir) -> int:
     run_dir = Path(run_dir)
 
     def body(writer: EventWriter, control) -> None:
-        from engine import models, runs
+        from engine import runs
 
         project, run = _load_run(run_dir)
         source = runs.find_run(project.root, str(run.get("source_run") or ""))
@@ -415,15 +431,19 @@ def sample_run_worker(run_dir) -> int:
         writer.emit("started", epochs=len(wanted), total_steps=len(wanted),
                     source_run=source.name, weights=weights)
         device, dtype = pick_device(project.train.mixed_precision)
-        base = models.load_base(run.get("model") or project.train.model, device=device, dtype=dtype)
+        base = load_base_cached(run.get("model") or project.train.model, device, dtype)
         network = None
-        for i, epoch in enumerate(wanted):
-            if control.poll() == "stop":
-                writer.emit("stopped", reason="stopped by the user", step=i)
-                return
-            network = load_network(base, files[epoch], network)
-            sample_epoch(base, network, project, source, epoch, writer, weights=weights)
-            writer.emit("progress", step=i + 1, total_steps=len(wanted), epoch=epoch)
+        try:
+            for i, epoch in enumerate(wanted):
+                if control.poll() == "stop":
+                    writer.emit("stopped", reason="stopped by the user", step=i)
+                    return
+                network = load_network(base, files[epoch], network)
+                sample_epoch(base, network, project, source, epoch, writer, weights=weights)
+                writer.emit("progress", step=i + 1, total_steps=len(wanted), epoch=epoch)
+        finally:
+            if network is not None:
+                network.restore()  # the base model goes back to its own weights
         writer.emit("finished", path=str(ep.epoch_dir(source, wanted[-1]).parent))
 
     return _with_events(run_dir, body)
@@ -441,7 +461,6 @@ def reg_worker(run_dir) -> int:
     run_dir = Path(run_dir)
 
     def body(writer: EventWriter, control) -> None:
-        from engine import models
         from engine import reg as rg
         from engine import wildcards as wc
 
@@ -463,7 +482,7 @@ def reg_worker(run_dir) -> int:
             writer.emit("finished", path=str(folder), images=done)
             return
         device, dtype = pick_device(project.train.mixed_precision)
-        base = models.load_base(run.get("model") or project.train.model, device=device, dtype=dtype)
+        base = load_base_cached(run.get("model") or project.train.model, device, dtype)
         tagger = _reg_tagger(project)
         settings = SampleSettings(negative=reg.negative, steps=reg.steps, cfg=reg.cfg,
                                   width=reg.width, height=reg.height, sampler="euler_a")

@@ -1,5 +1,164 @@
-"""Commands for this workflow step (filled in by its issue)."""
+"""onelora sample / pick / reg: samples of a run's epochs, picking the output LoRA, and the
+regularization images (generate, preview, prune)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.cli import emit
+from engine.errors import UserError
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("sample", help="sample a training run's saved epochs at a few LoRA weights")
+    p.add_argument("dir", help="project folder")
+    p.add_argument("run", nargs="?", default="latest", help="training run id (default: newest)")
+    p.add_argument("--epochs", help="comma-separated epochs, e.g. 3,5,10 (default: all saved)")
+    p.add_argument("--weights", help="comma-separated LoRA weights (default: samples.weights)")
+    p.add_argument("--model", help="base model (default: train.model)")
+    p.add_argument("--detach", action="store_true", help="run in the background and return")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("pick", help="copy one epoch's LoRA to DIR/output/<trigger>.safetensors")
+    p.add_argument("dir")
+    p.add_argument("run", help="training run id (or 'latest')")
+    p.add_argument("epoch", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pick)
+
+    p = sub.add_parser("reg", help="generate, preview or prune regularization images")
+    p.add_argument("dir")
+    p.add_argument("--count", type=int, help="how many images in all (saved as reg.count)")
+    p.add_argument("--prompt", help="class prompt with {a|b} and __wildcard__ (saved as reg.prompt)")
+    p.add_argument("--negative", help="negative prompt (saved as reg.negative)")
+    p.add_argument("--model", help="base model for generation (default: train.model)")
+    p.add_argument("--preview", type=int, metavar="N",
+                   help="print the first N expanded prompts and exit")
+    p.add_argument("--remove", nargs="+", metavar="IMAGE",
+                   help="prune these images (file names such as 0003.png, or numbers)")
+    p.add_argument("--detach", action="store_true", help="run in the background and return")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reg)
+
+
+def _numbers(text: str | None, kind, what: str) -> list | None:
+    if not text:
+        return None
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--{what} {text!r}: use comma-separated numbers, e.g. 0.6,0.8") from None
+
+
+def _finish(run_dir: Path, worker) -> dict:
+    """Run a worker in this process (not detached) and turn its end into an exit status."""
+    from engine import runs
+
+    worker(run_dir)
+    info = runs.run_info(run_dir)
+    if info.status == "failed":
+        raise UserError(f"run {info.id} failed: {info.reason}" + (f" ({info.hint})" if info.hint else ""))
+    return {"run": info.id, "status": info.status, "path": str(run_dir)}
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from engine import epochs as ep
+    from engine import overfit, runs
+    from engine.project import load
+
+    project = load(args.dir)
+    source = runs.find_run(project.root, args.run)
+    epochs = _numbers(args.epochs, int, "epochs")
+    weights = _numbers(args.weights, float, "weights")
+    saved = ep.epoch_files(source)
+    if not saved:
+        raise UserError(f"run {source.name} has no saved LoRA files yet")
+    for e in epochs or []:
+        if e not in saved:
+            raise UserError(f"run {source.name} has no LoRA for epoch {e}; saved: "
+                            f"{', '.join(map(str, saved))}")
+    run_dir = runs.start_run(project, "sample", detach=args.detach, source_run=source.name,
+                             epochs=epochs, weights=weights, model=args.model)
+    if args.detach:
+        emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
+             f"sampling run {source.name} in the background: {run_dir.name}\n"
+             f"follow it with: onelora watch {args.dir} {run_dir.name}")
+        return 0
+    from engine import sample
+
+    result = _finish(run_dir, sample.sample_run_worker)
+    meter = overfit.read(source)
+    grids = [str(ep.epoch_dir(source, e) / ep.GRID_FILE) for e in ep.sampled_epochs(source)]
+    payload = {**result, "source_run": source.name, "grids": grids,
+               "overfit": meter.get("epochs", []), "suggested_epoch": meter.get("suggested_epoch")}
+
+    def text() -> str:
+        lines = [f"samples of run {source.name}:"] + [f"  {g}" for g in grids]
+        for c in meter.get("epochs", []):
+            lines.append(f"  epoch {c['epoch']:>3}: collapse {_f(c.get('collapse'))}  "
+                         f"memorising {_f(c.get('memorising'))}  score {_f(c.get('score'))}")
+        if meter.get("suggested_epoch"):
+            lines.append(f"suggested epoch: {meter['suggested_epoch']} "
+                         f"(onelora pick {args.dir} {source.name} {meter['suggested_epoch']})")
+        return "\n".join(lines)
+
+    emit(args, payload, text)
+    return 0
+
+
+def _f(x) -> str:
+    return "  –  " if x is None else f"{x:.3f}"
+
+
+def cmd_pick(args: argparse.Namespace) -> int:
+    from engine import epochs as ep
+    from engine.project import load
+
+    project = load(args.dir)
+    dest = ep.pick_epoch(project, args.run, args.epoch)
+    emit(args, {"path": str(dest), "run": project.samples.picked_run, "epoch": args.epoch},
+         f"picked epoch {args.epoch} of run {project.samples.picked_run}: {dest}")
+    return 0
+
+
+def cmd_reg(args: argparse.Namespace) -> int:
+    from engine import reg as rg
+    from engine import runs
+    from engine import wildcards as wc
+    from engine.project import load, save, set_setting
+
+    project = load(args.dir)
+    if args.remove:
+        removed = rg.remove(project, args.remove)
+        kept = len(rg.images(project))
+        emit(args, {"removed": removed, "kept": kept},
+             f"removed {len(removed)} image(s); {kept} kept in {rg.reg_folder(project)}")
+        return 0
+    changed = False
+    for key, value in (("count", args.count), ("prompt", args.prompt), ("negative", args.negative)):
+        if value is not None:
+            set_setting(project, f"reg.{key}", value if key == "count" else str(value))
+            changed = True
+    wc.ensure_wildcards(project)
+    if args.preview:
+        prompts = wc.preview(project, args.preview)
+        emit(args, {"prompts": prompts}, "\n".join(prompts))
+        return 0
+    wc.preview(project, 1)  # a bad prompt fails here, before a process starts
+    if changed:
+        save(project)
+    run_dir = runs.start_run(project, "reg", detach=args.detach, model=args.model)
+    if args.detach:
+        emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
+             f"generating {project.reg.count} regularization images in the background: "
+             f"{run_dir.name}\nfollow it with: onelora watch {args.dir} {run_dir.name}")
+        return 0
+    from engine import sample
+
+    result = _finish(run_dir, sample.reg_worker)
+    images = rg.images(project)
+    emit(args, {**result, "folder": str(rg.reg_folder(project)), "images": len(images)},
+         f"{len(images)} regularization images in {rg.reg_folder(project)}")
+    return 0
