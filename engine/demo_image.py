@@ -99,7 +99,8 @@ def _bow(pen: _Pen, cx, cy, size, fill):
     s = size
     pen.poly([(cx, cy), (cx - s, cy - s * 0.6), (cx - s, cy + s * 0.6)], fill=fill)
     pen.poly([(cx, cy), (cx + s, cy - s * 0.6), (cx + s, cy + s * 0.6)], fill=fill)
-    pen.ellipse((cx - s * 0.25, cy - s * 0.25, cx + s * 0.25, cy + s * 0.25), fill=fill)
+    # The knot joins the two wings (no outline between them), so the bow is one shape.
+    pen.ellipse((cx - s * 0.3, cy - s * 0.3, cx + s * 0.3, cy + s * 0.3), fill=fill, outline=None)
 
 
 def draw_demo_character(seed: int = 0) -> Image.Image:
@@ -147,7 +148,7 @@ def draw_demo_character(seed: int = 0) -> Image.Image:
     # Corset with laces.
     pen.poly([(318, 450), (450, 450), (444, 620), (324, 620)], fill=BLACK)
     _zigzag(pen, 372, 396, 462, 608, 8, GREEN, width=2)
-    _bow(pen, 384, 612, 16, GREEN)
+    _bow(pen, 384, 606, 24, GREEN)
 
     # Neck and capelet with two stripes.
     pen.rect((366, 318, 402, 362), fill=SKIN)

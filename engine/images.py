@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from engine.artifacts import Artifact, find_artifacts, fix_artifacts, label  # noqa: F401
 from engine.errors import UserError
 
 PREPARED_NAME = "prepared.png"
@@ -126,277 +127,6 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------
-# Connected components (run-length union-find, vectorised)
-# ---------------------------------------------------------------------------------------
-
-
-def label(mask: np.ndarray, eight: bool = True) -> tuple[np.ndarray, int]:
-    """Label the connected regions of a boolean mask: (labels int32 array, count); 0 = none.
-
-    Runs of set pixels in each row are joined with the overlapping runs of the next row by a
-    vectorised union-find, so the cost follows the number of runs, not of pixels."""
-    mask = np.asarray(mask, dtype=bool)
-    h, w = mask.shape
-    out = np.zeros(h * w, dtype=np.int32)
-    padded = np.zeros((h, w + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    d = np.diff(padded, axis=1)
-    sy, sx = np.nonzero(d == 1)
-    _, ex = np.nonzero(d == -1)
-    n = len(sy)
-    if n == 0:
-        return out.reshape(h, w), 0
-    k = w + 4
-    skey = sy.astype(np.int64) * k + sx
-    ekey = sy.astype(np.int64) * k + ex
-    c = 1 if eight else 0
-    lo = np.searchsorted(ekey, (sy + 1).astype(np.int64) * k + sx - c, side="right")
-    hi = np.searchsorted(skey, (sy + 1).astype(np.int64) * k + ex + c, side="left")
-    cnt = np.maximum(hi - lo, 0)
-    a = np.repeat(np.arange(n), cnt)
-    b = np.repeat(lo, cnt) + (np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    parent = np.arange(n)
-    while a.size:
-        pa, pb = parent[a], parent[b]
-        diff = pa != pb
-        if not diff.any():
-            break
-        a, b, pa, pb = a[diff], b[diff], pa[diff], pb[diff]
-        np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))
-        while True:
-            pp = parent[parent]
-            if np.array_equal(pp, parent):
-                break
-            parent = pp
-    _, run_label = np.unique(parent, return_inverse=True)
-    out[np.flatnonzero(mask)] = np.repeat(run_label.astype(np.int32) + 1, ex - sx)
-    return out.reshape(h, w), int(run_label.max()) + 1
-
-
-def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Square dilation by ``r`` pixels (a small window; integral-image box test)."""
-    if r <= 0:
-        return mask.copy()
-    h, w = mask.shape
-    s = np.zeros((h + 2 * r + 1, w + 2 * r + 1), dtype=np.int32)
-    s[1:, 1:] = np.pad(mask, r).astype(np.int32).cumsum(0).cumsum(1)
-    n = 2 * r + 1
-    box = s[n:, n:] - s[:-n, n:] - s[n:, :-n] + s[:-n, :-n]
-    return box > 0
-
-
-# ---------------------------------------------------------------------------------------
-# Stray-colour islands
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Artifact:
-    """One island of stray-colour pixels."""
-
-    box: tuple[int, int, int, int]
-    """x, y, width, height of the island."""
-    pixels: int
-    """How many pixels the island has."""
-    color: tuple[int, int, int]
-    """The island's (median) colour."""
-    around: tuple[int, int, int]
-    """The colour of the plain ring around it, which a fix paints in."""
-    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """Which pixels of ``box`` belong to the island (None: recomputed from the colours)."""
-
-    def to_json(self) -> dict:
-        return {"box": list(self.box), "pixels": self.pixels, "color": list(self.color),
-                "around": list(self.around)}
-
-
-def _dist(a: np.ndarray, c) -> np.ndarray:
-    return np.sqrt(((a.astype(np.float32) - np.asarray(c, np.float32)) ** 2).sum(-1))
-
-
-def _seed_mask(rgb: np.ndarray, min_contrast: float, plan: list[tuple[int, int]]) -> np.ndarray:
-    """Pixels far from the mean colour of a plain annulus around them, at any scale.
-
-    ``plan`` lists (a, t): the island must fit in the (2a+1)² box around the pixel, the annulus
-    reaches ``max(4, a/2)`` px further, and the test is done on every t-th row and column (an
-    island wider than t always has a tested pixel on it).  Box sums come from one integral image.
-    """
-    h, w, _ = rgb.shape
-    margins = [max(4, (a + 1) // 2) for a, _ in plan]
-    pad = max(a + m for (a, _), m in zip(plan, margins))
-    integ = np.zeros((h + 2 * pad + 1, w + 2 * pad + 1, 4), dtype=np.int64)
-    padded = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    integ[1:, 1:, :3] = padded
-    integ[1:, 1:, 3] = (padded.astype(np.int32) ** 2).sum(-1)
-    del padded
-    np.cumsum(integ, axis=0, out=integ)
-    np.cumsum(integ, axis=1, out=integ)
-
-    rgbf = rgb.astype(np.float32)
-    seeds = np.zeros((h, w), dtype=bool)
-    ring_var = (0.3 * min_contrast) ** 2
-    for (a, t), m in zip(plan, margins):
-        def box(r: int) -> np.ndarray:
-            y0, y1, x0, x1 = pad - r, pad + r + 1, pad - r, pad + r + 1
-            return (integ[y1:y1 + h:t, x1:x1 + w:t] - integ[y0:y0 + h:t, x1:x1 + w:t]
-                    - integ[y1:y1 + h:t, x0:x0 + w:t] + integ[y0:y0 + h:t, x0:x0 + w:t])
-        b = a + m
-        ann = (box(b) - box(a)).astype(np.float32)
-        ann /= (2 * b + 1) ** 2 - (2 * a + 1) ** 2
-        mean = ann[..., :3]
-        var = ann[..., 3] - (mean * mean).sum(-1)
-        far = ((rgbf[::t, ::t] - mean) ** 2).sum(-1) >= min_contrast ** 2
-        seeds[::t, ::t] |= far & (var <= ring_var)
-    return seeds
-
-
-def _thickness(mask: np.ndarray) -> int:
-    """2k+1 where k is how many 3x3 erosions the island survives."""
-    k, m = 0, mask
-    while True:
-        p = np.pad(m, 1)
-        er = m.copy()
-        for dy in (0, 1, 2):
-            for dx in (0, 1, 2):
-                er &= p[dy:dy + m.shape[0], dx:dx + m.shape[1]]
-        if not er.any():
-            return 2 * k + 1
-        k, m = k + 1, er
-
-
-def find_artifacts(img: Image.Image | np.ndarray, *, max_pixels: int = 400,
-                   min_contrast: float = 60.0) -> list[Artifact]:
-    """Find small islands of pixels whose colour is far from the plain colour around them.
-
-    An island is reported only if all of these hold, which keeps line art, eyes, bows and
-    stripes out: it has at most ``max_pixels`` pixels; the ring around it (as wide as half the
-    island, at least 4 px) is plain — under 2 % of the ring differs from its median by more than
-    ``min_contrast/2``; the island's colour is at least ``min_contrast`` (RGB distance) from
-    the ring's; the island is itself of one colour (its spread is under half that distance, so
-    an outlined eye is not one); and it is not a stroke (longer than 5 px yet at most a few
-    pixels thick).  Boxes are in the pixels of ``img``.
-    """
-    rgb = np.asarray(img.convert("RGB") if isinstance(img, Image.Image) else img, dtype=np.uint8)
-    h, w, _ = rgb.shape
-    side = max(2, int(math.ceil(math.sqrt(max_pixels))))
-    plan, a = [(2, 1)], 2
-    while a < side // 2 + 2:
-        a = min(side // 2 + 2, a * 2 + 1)
-        plan.append((a, max(1, a // 3)))
-    seeds = _seed_mask(rgb, min_contrast, plan)
-    labels, n = label(seeds)
-    if n == 0:
-        return []
-    ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs]
-    order = np.argsort(lab, kind="stable")
-    ys, xs, lab = ys[order], xs[order], lab[order]
-    starts = np.searchsorted(lab, np.arange(1, n + 1))
-    ends = np.append(starts[1:], len(lab))
-    pad = 2 * side + 6
-    claimed = np.zeros((h, w), dtype=bool)
-    found: list[Artifact] = []
-    for s, e in zip(starts, ends):
-        sy, sx = ys[s:e], xs[s:e]
-        if claimed[sy[0], sx[0]]:
-            continue
-        if sy.max() - sy.min() > 2 * side or sx.max() - sx.min() > 2 * side:
-            continue
-        y0, y1 = max(0, sy.min() - pad), min(h, sy.max() + pad + 1)
-        x0, x1 = max(0, sx.min() - pad), min(w, sx.max() + pad + 1)
-        win = rgb[y0:y1, x0:x1]
-        art = _check_island(win, sy - y0, sx - x0, max_pixels, min_contrast, side)
-        if art is None:
-            continue
-        bx, by, bw, bh = art.box
-        art.box = (int(bx + x0), int(by + y0), bw, bh)
-        claimed[by + y0:by + y0 + bh, bx + x0:bx + x0 + bw] |= art.mask
-        found.append(art)
-    found.sort(key=lambda a: (a.box[1], a.box[0]))
-    return found
-
-
-def _check_island(win: np.ndarray, sy: np.ndarray, sx: np.ndarray, max_pixels: int,
-                  min_contrast: float, side: int) -> Artifact | None:
-    wh, ww, _ = win.shape
-    inner = np.zeros((wh, ww), dtype=bool)
-    inner[max(0, sy.min() - 2):sy.max() + 3, max(0, sx.min() - 2):sx.max() + 3] = True
-    around0 = np.median(win[~inner], axis=0)
-    far = _dist(win, around0) >= min_contrast / 2
-    labels, _ = label(far)
-    ids = np.unique(labels[sy, sx])
-    ids = ids[ids > 0]
-    if ids.size == 0:
-        return None
-    island = np.isin(labels, ids)
-    iy, ix = np.nonzero(island)
-    if iy.min() == 0 or ix.min() == 0 or iy.max() == wh - 1 or ix.max() == ww - 1:
-        return None  # part of something larger than the window
-    bh, bw = int(iy.max() - iy.min() + 1), int(ix.max() - ix.min() + 1)
-    npx = int(island.sum())
-    if npx > max_pixels or max(bh, bw) > 2 * side:
-        return None
-    margin = max(4, (max(bh, bw) + 1) // 2)
-    ring = _dilate(island, margin + 1) & ~_dilate(island, 1)
-    ring_px = win[ring]
-    around = np.median(ring_px, axis=0)
-    if np.mean(_dist(ring_px, around) > min_contrast / 2) > 0.02:
-        return None  # not a plain surrounding: line art, an outline, a junction
-    isl_px = win[island]
-    color = np.median(isl_px, axis=0)
-    contrast = float(_dist(color[None], around)[0])
-    if contrast < min_contrast:
-        return None
-    spread = float(np.sqrt(((isl_px - isl_px.mean(0)) ** 2).sum(-1).mean()))
-    if spread > 0.5 * contrast:
-        return None  # several colours inside: a drawn detail (eye, bow), not a speck
-    sub = island[iy.min():iy.max() + 1, ix.min():ix.max() + 1]
-    if max(bh, bw) > 5 and max(bh, bw) / _thickness(sub) > 3.5:
-        return None  # a thin stroke: line art
-    return Artifact(box=(int(ix.min()), int(iy.min()), bw, bh), pixels=npx,
-                    color=tuple(int(round(v)) for v in color),
-                    around=tuple(int(round(v)) for v in around), mask=sub)
-
-
-def fix_artifacts(img: Image.Image, artifacts: list[Artifact]) -> Image.Image:
-    """Paint each island (and a 1 px fringe) from its surroundings, peeling inwards: every
-    pass fills the pixels next to known ones with the mean of their known neighbours."""
-    rgb = np.array(img.convert("RGB"), dtype=np.float32)
-    h, w, _ = rgb.shape
-    for art in artifacts:
-        x, y, bw, bh = art.box
-        x0, y0 = max(0, x - 3), max(0, y - 3)
-        x1, y1 = min(w, x + bw + 3), min(h, y + bh + 3)
-        win = rgb[y0:y1, x0:x1]
-        if art.mask is not None and art.mask.shape == (bh, bw):
-            hole = np.zeros(win.shape[:2], dtype=bool)
-            hole[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = art.mask
-        else:
-            hole = np.zeros(win.shape[:2], dtype=bool)
-            hole[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = \
-                _dist(win[y - y0:y - y0 + bh, x - x0:x - x0 + bw], art.around) >= 20
-        hole = _dilate(hole, 1)
-        known = ~hole
-        if not known.any():
-            win[:] = art.around
-            continue
-        while hole.any():
-            kp = np.pad(known, 1)
-            vp = np.pad(win * known[..., None], ((1, 1), (1, 1), (0, 0)))
-            total = np.zeros_like(win)
-            count = np.zeros(win.shape[:2], dtype=np.float32)
-            for dy in (0, 1, 2):
-                for dx in (0, 1, 2):
-                    total += vp[dy:dy + win.shape[0], dx:dx + win.shape[1]]
-                    count += kp[dy:dy + win.shape[0], dx:dx + win.shape[1]]
-            edge = hole & (count > 0)
-            win[edge] = total[edge] / count[edge][:, None]
-            known |= edge
-            hole &= ~edge
-    return Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
-
-
-# ---------------------------------------------------------------------------------------
 # Background
 # ---------------------------------------------------------------------------------------
 
@@ -467,7 +197,16 @@ def upscale(img: Image.Image, long_side: int, model_path: str | os.PathLike | No
     return img.resize(target, Image.Resampling.LANCZOS)
 
 
-def _model_upscale(img: Image.Image, path: Path) -> Image.Image:
+def check_upscaler(project) -> None:
+    """UserError now (before anything is recorded) if the model upscaler cannot be used."""
+    model = _model_file(project)
+    if model is None or upscaled_size(image_size(source_path(project)), project.prep.upscale_to) \
+            == image_size(source_path(project)):
+        return
+    _require_model(model)
+
+
+def _require_model(path: Path):
     if not path.is_file():
         raise UserError(f"prep.upscaler_model = {str(path)!r} not found: give a local ESRGAN-family "
                         "weights file (.pth/.safetensors) or set it to \"\" to use Lanczos")
@@ -476,6 +215,11 @@ def _model_upscale(img: Image.Image, path: Path) -> Image.Image:
     except ImportError:
         raise UserError(f"prep.upscaler_model = {str(path)!r} needs the spandrel package: "
                         "pip install 'onelora[upscale]', or set it to \"\" to use Lanczos") from None
+    return spandrel
+
+
+def _model_upscale(img: Image.Image, path: Path) -> Image.Image:
+    spandrel = _require_model(path)
     import torch
 
     try:
@@ -615,23 +359,58 @@ def build_prepared(project, progress: Callable[[str], None] | None = None
 
 
 _cache: dict[Path, tuple[tuple, Image.Image]] = {}
+REPORT_KEY = "onelora-prep-report"
 
 
-def _encode(img: Image.Image, recipe_text: str) -> bytes:
+def _encode(img: Image.Image, recipe_text: str, report: dict) -> bytes:
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     info.add_text(RECIPE_KEY, recipe_text)
+    info.add_text(REPORT_KEY, json.dumps(report, sort_keys=True))
     buf = io.BytesIO()
-    img.save(buf, format="PNG", pnginfo=info, compress_level=6)
+    img.save(buf, format="PNG", pnginfo=info, compress_level=3)
     return buf.getvalue()
+
+
+def _report(arts: list[Artifact], fixed: int, warnings: list[str]) -> dict:
+    return {"artifacts": [a.to_json() for a in arts], "fixed": fixed, "warnings": warnings}
+
+
+def _stored_report(path: Path) -> dict | None:
+    try:
+        with Image.open(path) as img:
+            return json.loads(img.text.get(REPORT_KEY, "null"))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
+def _artifacts_from(report: dict) -> list[Artifact]:
+    return [Artifact(box=tuple(a["box"]), pixels=a["pixels"], color=tuple(a["color"]),
+                     around=tuple(a["around"])) for a in report.get("artifacts", [])]
+
+
+def _write(project, img: Image.Image, want: str, report: dict) -> Path:
+    from engine.project import atomic_write_bytes
+
+    path = prepared_path(project)
+    data = _encode(img, want, report)
+    if not path.is_file() or path.read_bytes() != data:
+        atomic_write_bytes(path, data)
+    st = path.stat()
+    _cache[path] = ((st.st_mtime_ns, st.st_size, want), img)
+    return path
+
+
+def is_prepared(project) -> bool:
+    """True when ``source/prepared.png`` exists and matches the original and prep settings."""
+    path = prepared_path(project)
+    return path.is_file() and _stored_recipe(path) == recipe(project)
 
 
 def load_prepared(project) -> Image.Image:
     """``source/prepared.png`` as RGB, rebuilt first if it is missing or was made from a
     different original or different prep settings."""
-    from engine.project import atomic_write_bytes
-
     path = prepared_path(project)
     want = recipe(project)
     if path.is_file() and _stored_recipe(path) == want:
@@ -642,40 +421,58 @@ def load_prepared(project) -> Image.Image:
             return hit[1].copy()
         with Image.open(path) as im:
             img = im.convert("RGB")
-    else:
-        img, _, _, _ = build_prepared(project)
-        atomic_write_bytes(path, _encode(img, want))
-        st = path.stat()
-        key = (st.st_mtime_ns, st.st_size, want)
-    _cache[path] = (key, img)
+        _cache[path] = (key, img)
+        return img.copy()
+    img, arts, fixed, warnings = build_prepared(project)
+    _write(project, img, want, _report(arts, fixed, warnings))
     return img.copy()
+
+
+def prepared_artifacts(project) -> list[Artifact]:
+    """The islands found when the prepared image was last built (boxes in its pixels);
+    builds it first if needed.  Cheap: read from the PNG's text chunk."""
+    load_prepared(project)
+    return _artifacts_from(_stored_report(prepared_path(project)) or {})
 
 
 def prepare(project, *, upscale_to: int | None = None, fix_artifacts: bool | None = None,
             flatten_background: bool | None = None, upscaler_model: str | None = None,
             progress: Callable[[str], None] | None = None) -> PrepResult:
     """Record the given prep choices in project.toml, rebuild ``source/prepared.png`` from the
-    original, and report the islands found.  Crop rectangles follow a change of size."""
+    original (unless it is already up to date), and report the islands found.  Crop
+    rectangles follow a change of the prepared image's size."""
+    import dataclasses
+
     from engine import project as pj
 
     old_size = prepared_size(project)
+    old_prep = dataclasses.replace(project.prep)
     changes = {"upscale_to": upscale_to, "fix_artifacts": fix_artifacts,
                "flatten_background": flatten_background, "upscaler_model": upscaler_model}
-    for name, value in changes.items():
-        if value is not None:
-            setattr(project.prep, name, pj.check_value(pj.PrepSettings, name, value, "prep."))
+    try:
+        for name, value in changes.items():
+            if value is not None:
+                setattr(project.prep, name, pj.check_value(pj.PrepSettings, name, value, "prep."))
+        check_upscaler(project)
+    except UserError:
+        project.prep = old_prep          # nothing recorded when a choice is refused
+        raise
     new_size = prepared_size(project)
     if new_size != old_size:
         from engine.crops import rescale_crops
 
         rescale_crops(project, old_size, new_size)
     pj.save(project)
-    img, arts, fixed, warnings = build_prepared(project, progress)
     path = prepared_path(project)
     want = recipe(project)
-    data = _encode(img, want)
-    if not path.is_file() or path.read_bytes() != data:
-        pj.atomic_write_bytes(path, data)
-    st = path.stat()
-    _cache[path] = ((st.st_mtime_ns, st.st_size, want), img)
-    return PrepResult(prepared=path, size=img.size, artifacts=arts, fixed=fixed, warnings=warnings)
+    report = _stored_report(path) if path.is_file() and _stored_recipe(path) == want else None
+    if report is None:
+        img, arts, fixed, warnings = build_prepared(project, progress)
+        report = _report(arts, fixed, warnings)
+        _write(project, img, want, report)
+        size = img.size
+    else:
+        with Image.open(path) as im:
+            size = im.size
+    return PrepResult(prepared=path, size=size, artifacts=_artifacts_from(report),
+                      fixed=report["fixed"], warnings=list(report["warnings"]))
