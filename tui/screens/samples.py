@@ -1,18 +1,272 @@
-"""Samples screen — placeholder until its feature lands (the owning helper replaces this file)."""
+"""The samples screen: the epoch × weight grid of one prompt and seed, the overfit meter beside
+it, the selected sample as a half-block image, and ``enter`` to pick the epoch.
+
+Rows are epochs, columns LoRA weights, the last column the overfit score (a bar; ★ marks the
+suggested epoch).  Arrows move the cursor and the image follows it; ``enter`` copies that
+epoch's LoRA to ``output/<trigger>.safetensors`` (engine.epochs.pick_epoch — no torch).
+Everything is read from the run directory (``samples/epoch-NNN/index.json`` and
+``overfit.json``, written by the sampling process), re-read every few seconds while a run
+adds epochs.  At 80×24 the table and the image share the screen; ``z`` shows the image alone.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PIL import Image
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
+
+from engine import epochs as ep
+from engine import overfit
+from engine.errors import UserError
+from tui.messages import ProjectChanged
+from tui.widgets.image_view import ImageView
+
+def score_bar(score: float | None, width: int = 6) -> str:
+    """A horizontal bar for a 0..1 score."""
+    if score is None:
+        return "–".ljust(width)
+    filled = max(0, min(width, round(score * width)))
+    return "█" * filled + "░" * (width - filled)
 
 
 class SamplesScreen(Screen):
-    """Samples (not built yet)."""
+    """Samples per epoch × LoRA weight; pick the epoch that captured the character."""
 
     HELP_TITLE = "Samples"
+    HELP = ("Arrows move over the epoch × weight grid; the image shows that sample. "
+            "enter picks the epoch (copies its LoRA to output/). [ ] change the prompt, "
+            "s the seed, r the run, z the image alone. The overfit column is the meter: "
+            "how alike the samples are across seeds and to the crops (★ = suggested epoch).")
+    BINDINGS = [
+        Binding("enter", "pick", "Pick epoch", id="samples-pick", priority=True),
+        Binding("right_square_bracket", "prompt(1)", "Next prompt", id="samples-next-prompt"),
+        Binding("left_square_bracket", "prompt(-1)", "Prev prompt", show=False,
+                id="samples-prev-prompt"),
+        Binding("s", "seed(1)", "Seed", id="samples-seed"),
+        Binding("r", "run(1)", "Run", id="samples-run"),
+        Binding("z", "zoom", "Image alone", id="samples-zoom"),
+    ]
+    DEFAULT_CSS = """
+    SamplesScreen #samples-head { height: 2; padding: 0 1; }
+    SamplesScreen #samples-body { height: 1fr; }
+    SamplesScreen #samples-left { width: 44; }
+    SamplesScreen #samples-left.-hidden { display: none; }
+    SamplesScreen DataTable { height: 1fr; }
+    SamplesScreen #samples-meter { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
+    SamplesScreen #samples-right { width: 1fr; }
+    SamplesScreen ImageView { height: 1fr; }
+    SamplesScreen #samples-caption { height: 1; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_dir: Path | None = None
+        self.grid: ep.SampleGrid | None = None
+        self.meter: dict = {"epochs": [], "suggested_epoch": None}
+        self.prompt_pos = 0
+        self.seed_pos = 0
+        self.shown: ep.SampleRecord | None = None
+        self._stamp: tuple = ()
 
     def compose(self) -> ComposeResult:
-        yield Static("Samples", classes="screen-title")
-        yield Static("Samples: not built yet.", classes="placeholder")
+        yield Static("", id="samples-head")
+        with Horizontal(id="samples-body"):
+            with Vertical(id="samples-left"):
+                yield DataTable(id="samples-table", cursor_type="cell", zebra_stripes=True)
+                yield Static("", id="samples-meter")
+            with Vertical(id="samples-right"):
+                yield ImageView(id="samples-image")
+                yield Static("", id="samples-caption")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.choose_run(None)
+        self.set_interval(2.0, self.reload_if_changed)
+
+    @on(ProjectChanged)
+    def _project_changed(self, message: ProjectChanged) -> None:
+        self.choose_run(None)
+
+    # -- data ----------------------------------------------------------------------------
+    @property
+    def project(self):
+        return getattr(self.app, "project", None)
+
+    def runs_with_samples(self) -> list[Path]:
+        project = self.project
+        if project is None:
+            return []
+        infos = self.app.engine.list_runs(project.root)
+        return [Path(i.path) for i in infos if ep.sampled_epochs(i.path)]
+
+    def choose_run(self, run_dir: Path | None) -> None:
+        """Show ``run_dir`` (default: the picked run, else the newest run with samples)."""
+        candidates = self.runs_with_samples()
+        if run_dir is None and candidates:
+            picked = self.project.samples.picked_run if self.project else ""
+            named = [p for p in candidates if p.name == picked]
+            run_dir = named[0] if named else candidates[-1]
+        self.run_dir = run_dir
+        self.prompt_pos = self.seed_pos = 0
+        self.reload()
+
+    def _current_stamp(self) -> tuple:
+        if self.run_dir is None:
+            return ()
+        files = [ep.epoch_dir(self.run_dir, e) / ep.INDEX_FILE for e in ep.sampled_epochs(self.run_dir)]
+        files.append(self.run_dir / overfit.OVERFIT_FILE)
+        return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
+
+    def reload_if_changed(self) -> None:
+        if self.run_dir is None:
+            if self.runs_with_samples():
+                self.choose_run(None)
+            return
+        if self._current_stamp() != self._stamp:
+            self.reload()
+
+    def reload(self) -> None:
+        if self.run_dir is None:
+            self.grid = None
+            self.meter = {"epochs": [], "suggested_epoch": None}
+        else:
+            self.grid = ep.SampleGrid.of_run(self.run_dir)
+            self.meter = overfit.read(self.run_dir)
+            self._stamp = self._current_stamp()
+        self.build_table()
+
+    # -- table ---------------------------------------------------------------------------
+    @property
+    def prompt_index(self) -> int | None:
+        if not self.grid or not self.grid.prompts:
+            return None
+        return self.grid.prompts[self.prompt_pos % len(self.grid.prompts)][0]
+
+    def seeds_of_prompt(self) -> list[int]:
+        if not self.grid or self.prompt_index is None:
+            return []
+        return sorted({r.seed for r in self.grid.records if r.prompt_index == self.prompt_index})
+
+    @property
+    def seed(self) -> int | None:
+        seeds = self.seeds_of_prompt()
+        return seeds[self.seed_pos % len(seeds)] if seeds else None
+
+    def build_table(self) -> None:
+        table = self.query_one(DataTable)
+        row, col = table.cursor_coordinate.row, table.cursor_coordinate.column
+        table.clear(columns=True)
+        head = self.query_one("#samples-head", Static)
+        if not self.grid or not self.grid.epochs:
+            head.update("No samples yet. Samples are written after each epoch of a training run "
+                        "(train.sample_every_n_epochs) or by 'onelora sample DIR RUN'.")
+            self.query_one("#samples-meter", Static).update("")
+            self.show_cell()
+            return
+        table.add_column("epoch", key="epoch")
+        for w in self.grid.weights:
+            table.add_column(f"w {w:g}", key=f"w{w:g}")
+        table.add_column("overfit", key="overfit")
+        curve = {c["epoch"]: c for c in self.meter.get("epochs", [])}
+        suggested = self.meter.get("suggested_epoch")
+        picked = self.project.samples if self.project else None
+        for e in self.grid.epochs:
+            mark = "★" if e == suggested else " "
+            if picked and picked.picked_run == self.run_dir.name and picked.picked_epoch == e:
+                mark = "✔"
+            cells = ["●" if self.grid.cell(e, w, self.prompt_index, self.seed) else "·"
+                     for w in self.grid.weights]
+            c = curve.get(e, {})
+            score = c.get("score")
+            table.add_row(f"{mark}{e:>3}", *cells,
+                          f"{score_bar(score)} {'' if score is None else f'{score:.2f}'}",
+                          key=str(e))
+        prompts = self.grid.prompts
+        text = prompts[self.prompt_pos % len(prompts)][1] if prompts else ""
+        head.update(f"run {self.run_dir.name} · prompt {self.prompt_pos % len(prompts) + 1}/"
+                    f"{len(prompts)} · seed {self.seed}\n{text}")
+        meter = (f"★ suggested epoch {suggested}" if suggested else "overfit meter: not measured")
+        meter += " · score = mean of collapse (seeds alike) and memorising (like a crop)"
+        self.query_one("#samples-meter", Static).update(meter)
+        table.move_cursor(row=min(row, len(self.grid.epochs) - 1),
+                          column=max(1, min(col, len(self.grid.weights))), animate=False)
+        self.show_cell()
+
+    def cursor_cell(self) -> tuple[int | None, float | None]:
+        """(epoch, weight) under the cursor (weight None on the epoch/overfit columns)."""
+        if not self.grid or not self.grid.epochs:
+            return None, None
+        table = self.query_one(DataTable)
+        row, col = table.cursor_coordinate.row, table.cursor_coordinate.column
+        epoch = self.grid.epochs[min(row, len(self.grid.epochs) - 1)]
+        weights = self.grid.weights
+        weight = weights[col - 1] if 1 <= col <= len(weights) else weights[-1]
+        return epoch, weight
+
+    def show_cell(self) -> None:
+        view = self.query_one(ImageView)
+        caption = self.query_one("#samples-caption", Static)
+        epoch, weight = self.cursor_cell()
+        rec = self.grid.cell(epoch, weight, self.prompt_index, self.seed) \
+            if (self.grid and epoch is not None) else None
+        self.shown = rec
+        if rec is None:
+            view.set_image(None, "no sample here")
+            caption.update("")
+            return
+        try:
+            with Image.open(self.run_dir / rec.file) as img:
+                view.set_image(img.convert("RGB"))
+        except OSError as e:
+            view.set_image(None, f"cannot read {rec.file}: {e}")
+        caption.update(f"epoch {rec.epoch} · weight {rec.weight:g} · seed {rec.seed}")
+
+    @on(DataTable.CellHighlighted)
+    def _highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self.show_cell()
+
+    # -- actions -------------------------------------------------------------------------
+    def action_pick(self) -> None:
+        epoch, _ = self.cursor_cell()
+        if epoch is None or self.run_dir is None or self.project is None:
+            self.notify("nothing to pick: no samples yet", severity="warning")
+            return
+        try:
+            dest = ep.pick_epoch(self.project, self.run_dir, epoch)
+        except UserError as e:
+            self.notify(str(e), title="not picked", severity="error", timeout=8)
+            return
+        except OSError as e:
+            self.notify(f"could not write the output LoRA: {e}", severity="error", timeout=8)
+            return
+        self.notify(f"picked epoch {epoch}: {dest}", title="LoRA picked")
+        self.build_table()
+
+    def action_prompt(self, delta: int) -> None:
+        if self.grid and self.grid.prompts:
+            self.prompt_pos = (self.prompt_pos + delta) % len(self.grid.prompts)
+            self.seed_pos = 0
+            self.build_table()
+
+    def action_seed(self, delta: int) -> None:
+        seeds = self.seeds_of_prompt()
+        if seeds:
+            self.seed_pos = (self.seed_pos + delta) % len(seeds)
+            self.build_table()
+
+    def action_run(self, delta: int) -> None:
+        runs = self.runs_with_samples()
+        if not runs:
+            return
+        i = runs.index(self.run_dir) if self.run_dir in runs else -1
+        self.choose_run(runs[(i + delta) % len(runs)])
+        self.notify(f"run {self.run_dir.name}")
+
+    def action_zoom(self) -> None:
+        self.query_one("#samples-left").toggle_class("-hidden")
