@@ -155,15 +155,50 @@ def background_mask(img: Image.Image, tolerance: int = 24) -> np.ndarray | None:
     return np.isin(labels, edge)
 
 
+REMBG_MODELS = ("isnet-anime", "u2net")
+"""rembg sessions tried, in order, when their weights are already on disk."""
+
+
+def rembg_model() -> tuple[str, Path] | None:
+    """(session name, weights file) if rembg is installed and one of its models is already
+    downloaded (``$U2NET_HOME`` or ``~/.u2net``); onelora never lets it download one."""
+    import importlib.util
+
+    if importlib.util.find_spec("rembg") is None:
+        return None
+    home = Path(os.environ.get("U2NET_HOME") or Path.home() / ".u2net").expanduser()
+    for name in REMBG_MODELS:
+        if (home / f"{name}.onnx").is_file():
+            return name, home / f"{name}.onnx"
+    return None
+
+
+def _rembg_flatten(img: Image.Image) -> Image.Image | None:
+    found = rembg_model()
+    if found is None:
+        return None
+    import rembg
+
+    cut = rembg.remove(img.convert("RGB"), session=rembg.new_session(found[0])).convert("RGBA")
+    out = Image.new("RGB", img.size, WHITE)
+    out.paste(cut.convert("RGB"), mask=cut.getchannel("A"))
+    return out
+
+
 def flatten_background(img: Image.Image, tolerance: int = 24,
                        warnings: list[str] | None = None) -> Image.Image:
     """Flood a near-uniform border background to plain white; the figure is left untouched.
-    If the border is not plain, the image is returned unchanged with a warning."""
+    If the border is not plain, rembg is used when installed with a local model; otherwise
+    the image is returned unchanged with a warning."""
     mask = background_mask(img, tolerance)
     if mask is None:
+        cut = _rembg_flatten(img)
+        if cut is not None:
+            return cut
         if warnings is not None:
             warnings.append("background not flattened: the image border is not one plain colour "
-                            f"(within prep.background_tolerance = {tolerance})")
+                            f"(within prep.background_tolerance = {tolerance}) and no local rembg "
+                            "model was found")
         return img.convert("RGB")
     rgb = np.array(img.convert("RGB"))
     rgb[mask] = WHITE
@@ -306,6 +341,9 @@ def recipe(project) -> str:
             "artifact_min_contrast": p.artifact_min_contrast,
             "flatten_background": p.flatten_background,
             "background_tolerance": p.background_tolerance}
+    if p.flatten_background:
+        found = rembg_model()
+        data["rembg"] = found[0] if found else ""
     return json.dumps(data, sort_keys=True)
 
 

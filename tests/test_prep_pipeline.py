@@ -130,3 +130,36 @@ def test_cli_prep_errors_exit_2(tmp_path, capsys):
     (p.root / p.source.image).write_bytes(b"garbage")
     assert main(["prep", str(p.root), "--json"]) == 2
     assert "original.png" in capsys.readouterr().err
+
+
+def test_flatten_uses_rembg_only_with_a_local_model(tmp_path, monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("rembg")
+    fake.__spec__ = importlib.machinery.ModuleSpec("rembg", None)
+
+    def new_session(name):
+        calls.append(name)
+        return name
+
+    def remove(img, session=None):
+        out = img.convert("RGBA")
+        out.putalpha(Image.new("L", img.size, 0))
+        out.paste((9, 9, 9, 255), (10, 10, 20, 20))
+        return out
+
+    fake.new_session, fake.remove = new_session, remove
+    monkeypatch.setitem(sys.modules, "rembg", fake)
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path / "u2net"))
+    noisy = Image.effect_noise((40, 40), 90).convert("RGB")
+    warnings: list[str] = []
+    images.flatten_background(noisy, 24, warnings)          # no model on disk: not used
+    assert calls == [] and "rembg" in warnings[0]
+    (tmp_path / "u2net").mkdir()
+    (tmp_path / "u2net" / "u2net.onnx").write_bytes(b"weights")
+    out = np.asarray(images.flatten_background(noisy, 24))
+    assert calls == ["u2net"]
+    assert tuple(out[0, 0]) == (255, 255, 255) and tuple(out[15, 15]) == (9, 9, 9)
