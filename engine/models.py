@@ -43,6 +43,7 @@ SD15_RESOLUTION = 512
 ASSETS_SD15 = Path(__file__).parent / "assets" / "sd15"
 CLIP_REPO = "openai/clip-vit-large-patch14"
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
+CLIP_BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"  # OpenAI CLIP's BPE table (MIT), shipped in assets/sd15/tokenizer
 TOKENIZER_HELP = (
     "SD1.x needs the CLIP tokenizer files vocab.json and merges.txt (openai/clip-vit-large-patch14). "
     "Get them on a machine with internet: `huggingface-cli download openai/clip-vit-large-patch14 "
@@ -348,10 +349,15 @@ def hf_cache_clip_tokenizer() -> Path | None:
     return None
 
 
-def _has_tokenizer(d: Path | None) -> bool:
+def _has_hf_tokenizer(d: Path | None) -> bool:
     """A CLIP tokenizer folder: vocab.json + merges.txt (classic) or tokenizer.json (fast format)."""
     return d is not None and d.is_dir() and (all((d / f).is_file() for f in TOKENIZER_FILES)
                                              or (d / "tokenizer.json").is_file())
+
+
+def _has_tokenizer(d: Path | None) -> bool:
+    """Either a Hugging Face tokenizer folder or one holding CLIP's original BPE table."""
+    return _has_hf_tokenizer(d) or (d is not None and (d / CLIP_BPE_FILE).is_file())
 
 
 def find_tokenizer(folder_tokenizer: Path | None = None, tokenizer_dir=None,
@@ -382,9 +388,30 @@ def resolve_tokenizer(folder_tokenizer: Path | None, tokenizer_dir=None, extra: 
     path, source = find_tokenizer(folder_tokenizer, tokenizer_dir, extra)
     if path is None:
         raise UserError(f"no CLIP tokenizer found. {TOKENIZER_HELP}")
-    tok = CLIPTokenizer.from_pretrained(str(path), local_files_only=True)
+    if _has_hf_tokenizer(path):
+        tok = CLIPTokenizer.from_pretrained(str(path), local_files_only=True)
+    else:
+        tok = clip_tokenizer_from_bpe(path / CLIP_BPE_FILE)
     tok.model_max_length = min(int(tok.model_max_length or 77), 77)
     return tok, source
+
+
+def clip_tokenizer_from_bpe(gz_path: Path):
+    """CLIP's tokenizer built from OpenAI's ``bpe_simple_vocab_16e6.txt.gz``, in the exact layout of
+    openai/clip-vit-large-patch14's vocab.json/merges.txt: 256 byte symbols, the same with ``</w>``,
+    48 894 merges, ``<|startoftext|>`` (49406) and ``<|endoftext|>`` (49407)."""
+    import gzip
+
+    from transformers import CLIPTokenizer
+
+    lines = gzip.open(gz_path, "rt", encoding="utf-8").read().split("\n")
+    merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
+    byte_chars = list(_bytes_to_unicode().values())
+    tokens = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    tok = CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=merges)
+    tok.model_max_length = 77
+    return tok
 
 
 # -------------------------------------------------------------------------------------- builtin:tiny

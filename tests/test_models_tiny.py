@@ -124,3 +124,13 @@ def test_tokenizer_lookup_order_and_the_help_when_missing(tiny, tmp_path, monkey
     shutil.rmtree(snap)
     with pytest.raises(UserError, match="no CLIP tokenizer found.*--tokenizer"):
         models.resolve_tokenizer(None, None)
+
+
+def test_shipped_clip_tokenizer_matches_openai_ids(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # no cache: use the shipped table
+    tok, source = models.resolve_tokenizer(None, None)
+    assert source.startswith("shipped with onelora") and len(tok) == 49408
+    assert tok("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+    assert tok.tokenize("1girl, long hair") == ["1</w>", "girl</w>", ",</w>", "long</w>", "hair</w>"]
