@@ -217,7 +217,7 @@ async def test_switch_between_runs_attaches_to_the_picked_one(project):
         screen = app.screen
         await wait_for(pilot, lambda: screen.snapshot.get("run") == new.name)
         await pilot.press("r")
-        await pilot.pause()
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen")
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: screen.snapshot.get("run") == old.name)
         assert screen.snapshot["status"] == "finished" and screen.snapshot["step"] == 10

@@ -23,7 +23,7 @@ def test_every_train_setting_is_in_a_group():
 
 
 async def open_settings(pilot):
-    await pilot.press("ctrl+t")
+    await pilot.press("ctrl+o")
     await pilot.pause()
     assert pilot.app.screen.query_one(TabbedContent).active == "settings"
 

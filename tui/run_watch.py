@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 import time
 from array import array
@@ -31,6 +32,8 @@ from engine import events as ev
 from engine import runs
 
 RECENT_EVENTS = 200
+HISTORY_STEPS = 4096
+_NOT_STEP = re.compile(rb'"kind":"(?!step")')
 NAN_KEEP = 100
 
 
@@ -211,35 +214,64 @@ def status_of(model: RunModel, alive: bool) -> tuple[str, str, str]:
     return ("running" if model.events_seen else "starting"), "", ""
 
 
-def read_history(path: Path) -> tuple[list[dict], int, bytes]:
-    """Read every complete event line of ``path`` fast: one ``json.loads`` over the whole file
-    as a JSON array, falling back to line by line when a line is malformed.  Returns the events,
-    the byte offset read up to, and the pending partial last line."""
+def _parse_lines(lines: list[bytes]) -> list[dict]:
+    """Parse event lines, in one ``json.loads`` when they are all valid, else one by one
+    (skipping malformed lines: a crashed writer must not make the log unreadable)."""
+    if not lines:
+        return []
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return [], 0, b""
-    cut = data.rfind(b"\n") + 1
-    body, pending = data[:cut], data[cut:]
-    if not body.strip():
-        return [], len(data), pending
-    try:
-        parsed = json.loads(b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        parsed = json.loads(b"[" + b",".join(lines) + b"]")
         if all(isinstance(x, dict) and "kind" in x for x in parsed):
-            return parsed, len(data), pending
+            return parsed
     except (json.JSONDecodeError, UnicodeDecodeError):
         pass
-    events: list[dict] = []
-    for line in body.split(b"\n"):
-        if not line.strip():
-            continue
+    events = []
+    for line in lines:
         try:
             obj = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(obj, dict) and "kind" in obj:
             events.append(obj)
-    return events, len(data), pending
+    return events
+
+
+def read_history(path: Path, keep_steps: int = HISTORY_STEPS) -> tuple[list[dict], int, bytes]:
+    """Read the complete event lines of ``path`` for a first view of a run, fast.
+
+    Every event that is not a ``step`` is parsed, and so is every step line carrying a
+    non-finite number; of the plain step lines only an even sample of about ``keep_steps``
+    (by byte position; always the first and the last) is parsed — the chart cannot show more
+    points than that, and the latest step carries every current number.  Returns the events in file order, the
+    byte offset read up to and the pending partial last line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0, b""
+    cut = data.rfind(b"\n") + 1
+    body, pending = data[:cut], data[cut:]
+    if not body:
+        return [], len(data), pending
+    starts: set[int] = set()
+
+    def line_start(pos: int) -> None:
+        starts.add(body.rfind(b"\n", 0, pos) + 1)
+
+    for m in _NOT_STEP.finditer(body):  # every event that is not a step
+        line_start(m.start())
+    for token in (b'nan"', b'inf"'):  # steps with a NaN/inf in them
+        pos = body.find(token)
+        while pos >= 0:
+            line_start(pos)
+            pos = body.find(token, body.find(b"\n", pos) + 1)
+    for k in range(keep_steps):  # an even sample of the rest, by byte position
+        line_start(len(body) * k // keep_steps)
+    for pos in (body.find(b'"kind":"step"'), body.rfind(b'"kind":"step"')):
+        if pos >= 0:
+            line_start(pos)
+    keep = [body[s:body.find(b"\n", s)] for s in sorted(starts)]
+    keep = [ln for ln in keep if ln.strip()]
+    return _parse_lines(keep), len(data), pending
 
 
 def _thinned(m: RunModel, keep: int = 2048) -> dict:

@@ -20,9 +20,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
+from engine import project as pj
+from engine import runs
 from engine.errors import UserError
+from tui.messages import ProjectChanged
 from tui.run_watch import RunFollower, RunUpdated
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
@@ -83,7 +86,7 @@ class Dashboard(Vertical, can_focus=True):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("no run yet — press ctrl+r to start one, r to pick one", id="dash-head")
+        yield Static("no run yet — ctrl+r starts one · r picks one · ctrl+o settings", id="dash-head")
         yield Static("", id="dash-progress")
         yield NanPanel(id="dash-nan")
         yield LossChart(id="dash-chart")
@@ -101,7 +104,7 @@ class TrainScreen(Screen):
     BINDINGS = [
         Binding("ctrl+r", "start_run", "Start run", tooltip="Start a training run with these "
                 "settings", id="train-start"),
-        Binding("ctrl+t", "toggle_view", "Settings⇄dashboard", id="train-toggle"),
+        Binding("ctrl+o", "toggle_view", "Settings⇄dashboard", id="train-toggle"),
         Binding("ctrl+s", "save_preset", "Save preset", id="train-save-preset"),
         Binding("ctrl+l", "load_preset", "Load preset", id="train-load-preset"),
     ]
@@ -119,17 +122,61 @@ class TrainScreen(Screen):
     # --- layout --------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield Static("Training", classes="screen-title")
         with TabbedContent(initial="dashboard"):
             with TabPane("Dashboard", id="dashboard"):
                 yield Dashboard(id="dash")
-            with TabPane("Settings", id="settings"):
-                yield SettingsForm(self.app.project, id="form")
+            yield TabPane("Settings", id="settings")  # the form is built when first shown
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(Dashboard).focus()
-        runs = self._runs()
-        if runs:
-            self.attach(runs[-1].path)
+        self._attach_newest()
+
+    def _attach_newest(self) -> None:
+        """Follow the project's newest training run (found without reading any events)."""
+        root = runs.runs_root(self.app.project.root)
+        dirs = sorted((p for p in root.iterdir() if (p / "config.toml").exists()),
+                      reverse=True) if root.is_dir() else []
+        for run_dir in dirs:
+            try:
+                kind = runs.read_config(run_dir).get("run", {}).get("kind", "train")
+            except (UserError, ValueError, OSError):
+                continue
+            if kind == "train":
+                self.attach(run_dir)
+                return
+
+    def _form(self) -> SettingsForm | None:
+        found = self.query(SettingsForm)
+        return found.first() if found else None
+
+    async def _ensure_form(self) -> SettingsForm:
+        form = self._form()
+        if form is None:
+            form = SettingsForm(self.app.project, id="form")
+            await self.query_one("#settings", TabPane).mount(form)
+        return form
+
+    @on(TabbedContent.TabActivated)
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "settings":
+            await self._ensure_form()
+
+    @on(ProjectChanged)
+    async def _project_changed(self, message: ProjectChanged) -> None:
+        """Another project (or a reloaded one): rebuild the form, follow its newest run."""
+        if message.project is None:
+            return
+        form = self._form()
+        if form is not None:
+            await form.remove()
+            if self.query_one(TabbedContent).active == "settings":
+                await self._ensure_form()
+        if self.follower:
+            self.follower.stop()
+            self.follower = None
+        self._attach_newest()
 
     def on_unmount(self) -> None:
         if self.follower:
@@ -212,19 +259,30 @@ class TrainScreen(Screen):
     def _status(self) -> str:
         return self.snapshot.get("status", "") if self.follower else ""
 
-    def action_toggle_view(self) -> None:
+    async def action_toggle_view(self) -> None:
         tabs = self.query_one(TabbedContent)
         if tabs.active == "dashboard":
             tabs.active = "settings"
-            self.query_one(SettingsForm).query("#form-scroll Input, #form-scroll CycleField") \
-                .first().focus()
+            form = await self._ensure_form()
+            form.query("#form-scroll Input, #form-scroll CycleField").first().focus()
         else:
             tabs.active = "dashboard"
             self.query_one(Dashboard).focus()
 
+    def _problems(self) -> list[str]:
+        """What stops a run: the form's messages, or the engine's checks if it was never
+        opened (values loaded from project.toml were checked when it was read)."""
+        form = self._form()
+        if form is not None:
+            return form.problems()
+        try:
+            pj.validate(self.app.project)
+        except UserError as e:
+            return [str(e)]
+        return []
+
     def action_start_run(self) -> None:
-        form = self.query_one(SettingsForm)
-        problems = form.problems()
+        problems = self._problems()
         if problems:
             self.query_one(TabbedContent).active = "settings"
             self.notify("cannot start: " + problems[0], title="Settings", severity="error")
@@ -293,15 +351,23 @@ class TrainScreen(Screen):
         chart.log_scale = not chart.log_scale
 
     def action_pick_run(self) -> None:
-        runs = self._runs()
-        if not runs:
-            self.notify("no runs yet: start one with ctrl+r", severity="warning")
-            return
+        """List the project's runs (a thread: reading long runs' events takes a moment)."""
+        self.run_worker(self._list_runs_then_pick, thread=True, group="run-list",
+                        exclusive=True, exit_on_error=False)
+
+    def _list_runs_then_pick(self) -> None:
+        found = self._runs()
         items = []
-        for r in reversed(runs):
+        for r in reversed(found):
             loss = f"{r.loss:.4f}" if r.loss is not None and math.isfinite(r.loss) else "–"
             items.append((str(r.path), f"{r.id}  {r.status:8} {r.step}/{r.total_steps} "
                                        f"loss {loss}"))
+        self.app.call_from_thread(self._show_pick, items)
+
+    def _show_pick(self, items: list[tuple[str, str]]) -> None:
+        if not items:
+            self.notify("no runs yet: start one with ctrl+r", severity="warning")
+            return
 
         def picked(run: str | None) -> None:
             if run:
@@ -350,9 +416,10 @@ class TrainScreen(Screen):
             except UserError as e:
                 self.notify(str(e), severity="error")
                 return
-            form = self.query_one(SettingsForm)
-            form.reload()
-            if not form.problems():
+            form = self._form()
+            if form is not None:
+                form.reload()
+            if not self._problems():
                 self.app.save_project()
             self.notify(f"loaded preset {name}" + (f" ({'; '.join(warnings)})" if warnings
                                                    else ""))

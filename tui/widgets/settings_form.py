@@ -266,7 +266,8 @@ class SettingsForm(Vertical):
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             status.update(f"✗ cannot start: {problems[0]}{more}")
         else:
-            status.update("✓ settings valid — ctrl+s save preset · ctrl+l load preset")
+            status.update("✓ valid · ctrl+r start run · ctrl+s/ctrl+l save/load preset · "
+                          "ctrl+o dashboard")
 
     def reload(self) -> None:
         """Show the project's current values again (after loading a preset)."""

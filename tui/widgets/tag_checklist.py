@@ -1,0 +1,111 @@
+"""The tag checklist of one crop and the all-crops frequency list (taggui's "All Tags").
+
+Both are OptionLists whose option ids are tag names; section headers are disabled options.
+The checklist groups a crop's tags as engine.tags.groups does: kept tags, pruned tags (each
+with its reason, e.g. "trait: hair colour") and the crop's framing tags.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.suggester import Suggester
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from engine import project as pj
+from engine import tags as tg
+
+HEADERS = {"kept": "kept — in the caption", "pruned": "pruned — left to the trigger",
+           "crop": "crop framing"}
+
+
+def _header(text: str, count: int) -> Option:
+    return Option(Text(f"── {text} ({count})", style="bold"), disabled=True)
+
+
+class TagChecklist(OptionList):
+    """A crop's tags: ``[x]`` kept, ``[ ]`` pruned; space toggles (handled by the screen)."""
+
+    BINDINGS = [Binding("space", "screen.toggle_tag", "Keep/prune", id="tags-toggle")]
+
+    def show_crop(self, crop: pj.Crop | None) -> None:
+        """Rebuild the options, keeping the highlighted tag where it was."""
+        current = self.highlighted_tag()
+        old_index = self.highlighted
+        self.clear_options()
+        if crop is None or not crop.tags:
+            self.add_option(Option("no tags yet — press a to add one (A: to every crop)",
+                                   disabled=True))
+            return
+        options: list[Option] = []
+        for key, items in tg.groups(crop).items():
+            if not items:
+                continue
+            options.append(_header(HEADERS[key], len(items)))
+            for t in items:
+                line = Text("[x] " if t.kept else "[ ] ", style="bold" if t.kept else "dim")
+                line.append(t.tag, style="" if t.kept else "strike dim")
+                if t.reason:
+                    line.append(f"  {t.reason}", style="italic dim")
+                if t.source == "tagger":
+                    line.append("  (tagger)", style="dim")
+                options.append(Option(line, id=t.tag))
+        self.add_options(options)
+        ids = [o.id for o in options]
+        if current in ids:
+            self.highlighted = ids.index(current)
+        elif old_index is not None:
+            self.highlighted = min(old_index, len(options) - 1)
+            while self.highlighted > 0 and options[self.highlighted].disabled:
+                self.highlighted -= 1
+        if self.highlighted is not None and options[self.highlighted].disabled:
+            self.action_cursor_down()
+
+    def highlighted_tag(self) -> str | None:
+        if self.highlighted is None or self.option_count == 0:
+            return None
+        return self.get_option_at_index(self.highlighted).id
+
+
+class FrequencyList(OptionList):
+    """Every tag of the project with how many crops carry it and keep it."""
+
+    BINDINGS = [Binding("space", "screen.toggle_everywhere", "Keep/prune on all crops",
+                        id="tags-freq-toggle")]
+
+    def show_project(self, project: pj.Project) -> None:
+        current = self.highlighted_tag()
+        self.clear_options()
+        total = tg.frequency(project, kept_only=False)
+        kept = tg.frequency(project, kept_only=True)
+        n = len(project.crops.items)
+        options: list[Option] = [_header(f"all tags on {n} crops: kept/present", len(total))]
+        for tag, count in total.items():
+            k = kept.get(tag, 0)
+            mark = "[x]" if k == count else "[ ]" if k == 0 else "[~]"
+            line = Text(f"{mark} {k:>2}/{count:<2} ", style="bold" if k else "dim")
+            line.append(tag, style="" if k else "strike dim")
+            options.append(Option(line, id=tag))
+        self.add_options(options)
+        ids = [o.id for o in options]
+        self.highlighted = ids.index(current) if current in ids else (1 if len(ids) > 1 else 0)
+
+    def highlighted_tag(self) -> str | None:
+        if self.highlighted is None or self.option_count == 0:
+            return None
+        return self.get_option_at_index(self.highlighted).id
+
+
+class TagSuggester(Suggester):
+    """Completes a tag from the project's tags, then onelora's list of common Danbooru tags."""
+
+    def __init__(self, project: pj.Project) -> None:
+        super().__init__(use_cache=False, case_sensitive=False)
+        self.project = project
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value.strip():
+            return None
+        found = tg.complete(value, self.project, limit=1)
+        return found[0] if found else None
