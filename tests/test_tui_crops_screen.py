@@ -180,3 +180,28 @@ async def test_crops_palette_offers_group_verb_commands(project):
         titles = [t for t, _, _ in screen.palette_commands()]
         assert "crops: undo" in titles and "crops: zoom" in titles
         assert "crops: apply preset full body" in titles
+
+
+async def test_pixel_preview_falls_back_to_half_block_zoom_without_graphics(project):
+    app = OneloraApp(project.root, graphics="halfblock")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_crops(app, pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        assert screen.zoomed and screen.view.view_region is not None
+
+
+async def test_pixel_preview_opens_with_kitty_graphics(project):
+    from tui.widgets.pixel_preview import PixelPreview
+
+    app = OneloraApp(project.root, graphics="kitty")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_crops(app, pilot)
+        await select(pilot, screen, "face")
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, PixelPreview)
+        assert app.screen._image.size == tuple(stored(project)["crops"]["face"][0][2:])
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen

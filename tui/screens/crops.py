@@ -74,6 +74,7 @@ class CropsScreen(Screen):
         Binding("a", "toggle_aspect", "Aspect lock", show=False, id="crops-aspect"),
         Binding("p", "preset", "Preset", tooltip="apply a preset to the crop", id="crops-preset"),
         Binding("z", "zoom", "Zoom", tooltip="zoom into the crop", id="crops-zoom"),
+        Binding("i", "inspect", "Pixel preview", show=False, id="crops-inspect"),
         Binding("v", "toggle_artifacts", "Stray pixels", show=False, id="crops-artifacts"),
         Binding("o", "toggle_others", "Show other crops", show=False, id="crops-others"),
         Binding("u", "undo", "Undo", id="crops-undo"),
@@ -378,6 +379,24 @@ class CropsScreen(Screen):
         if self.zoomed and self.selected_box():
             self.view.set_region(box_edit.zoom_region(self.selected_box(), self.image_size()))
         self.refresh_all()
+
+    def action_inspect(self) -> None:
+        """Pixel-exact preview (Kitty/Sixel) of the selection; half-block zoom otherwise."""
+        box = self.selected_box()
+        if box is None or self.view.image is None:
+            return
+        protocol = getattr(self.app, "graphics", "halfblock")
+        if protocol not in ("kitty", "sixel"):
+            self.notify("pixel preview needs Kitty or Sixel graphics (--graphics kitty|sixel); "
+                        "showing the half-block zoom", timeout=4)
+            if not self.zoomed:
+                self.action_zoom()
+            return
+        from tui.widgets.pixel_preview import PixelPreview
+
+        x, y, w, h = box
+        self.app.push_screen(PixelPreview(self.selected_name() or "crop",
+                                          self.view.image.crop((x, y, x + w, y + h)), protocol))
 
     def action_toggle_artifacts(self) -> None:
         self.show_artifacts = not self.show_artifacts

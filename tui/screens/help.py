@@ -15,10 +15,12 @@ def describe_bindings(screen: Screen) -> list[tuple[str, str, str]]:
     """``(keys, description, tooltip)`` for every active binding of ``screen``, the
     screen's own first; several keys for one action are joined ("↑ k")."""
     app = screen.app
+    inherited = {(k.strip(), b.action) for b in Screen.BINDINGS if isinstance(b, Binding)
+                 for k in b.key.split(",")}
     rows: dict[tuple[int, str], list] = {}
     for key, active in screen.active_bindings.items():
         binding: Binding = active.binding
-        if not binding.description or binding.system:
+        if not binding.description or binding.system or (binding.key, binding.action) in inherited:
             continue
         own = 0 if active.node is screen or active.node in screen.walk_children() else 1
         slot = rows.setdefault((own, binding.action), [[], binding.description, binding.tooltip])
