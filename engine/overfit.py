@@ -35,7 +35,6 @@ from engine.project import atomic_write_text
 OVERFIT_FILE = "overfit.json"
 THUMB = 32
 FLAT = 0.1
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def features(image: str | os.PathLike | Image.Image, size: int = THUMB) -> np.ndarray:
@@ -53,15 +52,20 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(np.dot(a, b), 0.0, 1.0))
 
 
-def crop_images(project) -> list[Path]:
-    """The training crops of a project (crop image files), else its prepared/source image."""
-    root = Path(project.root)
-    for folder in (root / "crops", root / "dataset"):
-        if folder.is_dir():
-            found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if found:
-                return found
-    src = root / project.source.image if project.source.image else None
+def crop_images(project) -> list:
+    """The training crops of a project, cut from the prepared image (engine.crops); without
+    crops, the prepared/source image itself.  Images or paths, whichever is at hand."""
+    out: list = []
+    if project.crops.items:
+        try:
+            from engine.crops import crop_image
+
+            out = [crop_image(project, c) for c in project.crops.items]
+        except Exception:  # no prepared image yet, or a crop outside it: fall back below
+            out = []
+    if out:
+        return out
+    src = Path(project.root) / project.source.image if project.source.image else None
     return [src] if src is not None and src.is_file() else []
 
 
@@ -105,10 +109,12 @@ def suggest_epoch(curve: list[dict]) -> int | None:
     return best
 
 
-def measure_run(run_dir: str | os.PathLike, crops: list[Path] | None = None) -> dict:
-    """The meter for every sampled epoch of a run; returns what :func:`write` stores."""
+def measure_run(run_dir: str | os.PathLike, crops: list | None = None) -> dict:
+    """The meter for every sampled epoch of a run (``crops``: images or paths); returns what
+    :func:`write` stores."""
     run_dir = Path(run_dir)
-    crop_feats = [features(p) for p in (crops or []) if Path(p).is_file()]
+    crop_feats = [features(c) for c in (crops or [])
+                  if isinstance(c, Image.Image) or Path(c).is_file()]
     curve = []
     for epoch in ep.sampled_epochs(run_dir):
         m = measure_epoch(ep.read_epoch(run_dir, epoch), run_dir, crop_feats)
@@ -117,7 +123,7 @@ def measure_run(run_dir: str | os.PathLike, crops: list[Path] | None = None) -> 
             "crops": len(crop_feats), "thumb": THUMB}
 
 
-def write(run_dir: str | os.PathLike, crops: list[Path] | None = None) -> dict:
+def write(run_dir: str | os.PathLike, crops: list | None = None) -> dict:
     """Measure and store ``run_dir/overfit.json`` (atomic)."""
     result = measure_run(run_dir, crops)
     atomic_write_text(Path(run_dir) / OVERFIT_FILE, json.dumps(result, indent=1))

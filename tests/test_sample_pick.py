@@ -113,3 +113,15 @@ def test_overfit_flat_curve_suggests_the_last_epoch():
     assert overfit.suggest_epoch(curve) == 4
     assert overfit.suggest_epoch([{"epoch": 1, "score": None}]) is None
     assert overfit.read("/nonexistent") == {"epochs": [], "suggested_epoch": None}
+
+
+def test_overfit_compares_with_the_crops_cut_from_the_image(project):
+    from engine.project import Crop
+
+    assert len(overfit.crop_images(project)) == 1  # no crops yet: the source image
+    project.crops.items = [Crop(name="face", box=[30, 10, 36, 36]),
+                           Crop(name="body", box=[28, 46, 40, 94])]
+    crops = overfit.crop_images(project)
+    assert [c.size for c in crops] == [(36, 36), (40, 94)]
+    feats = [overfit.features(c) for c in crops]
+    assert all(abs(float(np.linalg.norm(f)) - 1.0) < 1e-4 for f in feats)
