@@ -197,10 +197,11 @@ def find_artifacts(img: Image.Image | np.ndarray, *, max_pixels: int = 400,
     An island is reported only if all of these hold, which keeps line art, eyes, bows and
     stripes out: it has at most ``max_pixels`` pixels; the ring around it (as wide as half the
     island, at least 4 px) is plain — under 2 % of the ring differs from its median by more than
-    ``min_contrast/2``; the island's colour is at least ``min_contrast`` (RGB distance) from
-    the ring's; the island is itself of one colour (its spread is under half that distance, so
-    an outlined eye is not one); and it is not a stroke (longer than 5 px yet at most a few
-    pixels thick).  Boxes are in the pixels of ``img``.
+    ``min_contrast/2``; the colour of the island's core (its pixels at least ``min_contrast``
+    from the ring, so a JPEG- or upscale-softened edge does not dilute it) is at least
+    ``min_contrast`` (RGB distance) from the ring's; the core is of one colour (its spread
+    is under half that distance, so an outlined eye is not one); and it is not a stroke
+    (longer than 5 px yet at most a few pixels thick).  Boxes are in the pixels of ``img``.
     """
     rgb = np.asarray(img.convert("RGB") if isinstance(img, Image.Image) else img, dtype=np.uint8)
     h, w, _ = rgb.shape
@@ -269,6 +270,9 @@ def _check_island(win: np.ndarray, sy: np.ndarray, sx: np.ndarray, max_pixels: i
     if np.mean(_dist(ring_px, around) > min_contrast / 2) > 0.02:
         return None  # not a plain surrounding: line art, an outline, a junction
     isl_px = win[island]
+    isl_px = isl_px[_dist(isl_px, around) >= min_contrast]   # the core, without its soft edge
+    if isl_px.size == 0:
+        return None
     color = np.median(isl_px, axis=0)
     contrast = float(_dist(color[None], around)[0])
     if contrast < min_contrast:

@@ -106,3 +106,26 @@ def test_label_counts_regions_with_4_and_8_connectivity():
     labels, n = label(m, eight=False)
     assert n == 4 and labels[0, 0] != labels[1, 1]
     assert label(np.zeros((3, 3), bool))[1] == 0
+
+
+@pytest.mark.parametrize("how", ["jpeg85", "lanczos_upscale", "noise"])
+def test_finder_keeps_precision_and_recall_on_softened_copies(demo, how):
+    import io
+
+    scale = 1.0
+    if how == "jpeg85":
+        buf = io.BytesIO()
+        demo.save(buf, format="JPEG", quality=85)
+        img = Image.open(buf).convert("RGB")
+    elif how == "lanczos_upscale":
+        scale = 1.6
+        img = demo.resize((round(768 * scale), round(1280 * scale)), Image.Resampling.LANCZOS)
+    else:
+        rgb = np.asarray(demo).astype(float)
+        rgb += np.random.default_rng(0).normal(0, 6, rgb.shape)
+        img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    found = find_artifacts(img, max_pixels=int(400 * scale * scale))
+    planted = [tuple(round(v * scale) for v in box) for box in PLANTED_ISLANDS]
+    for box in planted:
+        assert any(_overlaps(a.box, box) for a in found), (how, box)
+    assert all(any(_overlaps(a.box, box) for box in planted) for a in found), how
