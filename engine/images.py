@@ -328,14 +328,28 @@ def prepared_size(project) -> tuple[int, int]:
     return upscaled_size(image_size(source_path(project)), project.prep.upscale_to)
 
 
+_sha_cache: dict[Path, tuple[tuple[int, int], str]] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    """SHA-256 of a file, remembered while its size and mtime stay the same."""
+    st = path.stat()
+    key = (st.st_mtime_ns, st.st_size)
+    hit = _sha_cache.get(path)
+    if hit and hit[0] == key:
+        return hit[1]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    _sha_cache[path] = (key, digest)
+    return digest
+
+
 def recipe(project) -> str:
     """The recipe string stored in prepared.png: the original's hash plus every prep setting."""
     src = source_path(project)
     if not src.is_file():
         raise UserError(f"source image {src} is missing; restore it or create a new project")
     p = project.prep
-    data = {"version": RECIPE_VERSION,
-            "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+    data = {"version": RECIPE_VERSION, "source_sha256": _file_sha256(src),
             "upscale_to": p.upscale_to, "upscaler_model": p.upscaler_model,
             "fix_artifacts": p.fix_artifacts, "artifact_max_pixels": p.artifact_max_pixels,
             "artifact_min_contrast": p.artifact_min_contrast,

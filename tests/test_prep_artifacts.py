@@ -129,3 +129,41 @@ def test_finder_keeps_precision_and_recall_on_softened_copies(demo, how):
     for box in planted:
         assert any(_overlaps(a.box, box) for a in found), (how, box)
     assert all(any(_overlaps(a.box, box) for box in planted) for a in found), how
+
+
+def test_label_matches_a_plain_flood_fill_on_random_masks():
+    rng = np.random.default_rng(3)
+    for trial in range(6):
+        m = rng.random((40, 57)) < (0.3 + 0.08 * trial)
+        for eight in (True, False):
+            labels, n = label(m, eight=eight)
+            seen = np.zeros_like(m)
+            count = 0
+            steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+            if eight:
+                steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
+            for y, x in zip(*np.nonzero(m)):
+                if seen[y, x]:
+                    continue
+                count += 1
+                stack, seen[y, x] = [(y, x)], True
+                while stack:
+                    cy, cx = stack.pop()
+                    assert labels[cy, cx] == labels[y, x]
+                    for dy, dx in steps:
+                        ny, nx = cy + dy, cx + dx
+                        if 0 <= ny < 40 and 0 <= nx < 57 and m[ny, nx] and not seen[ny, nx]:
+                            seen[ny, nx] = True
+                            stack.append((ny, nx))
+            assert n == count and (labels > 0).sum() == m.sum()
+
+
+def test_prep_modules_stay_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.images, engine.crops, engine.artifacts, engine.demo_image, "
+            "engine.cli.prep_cmds; bad = [m for m in ('torch', 'textual', 'diffusers') "
+            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
