@@ -143,6 +143,19 @@ def test_tiny_single_file_checkpoint_loads_offline(tiny, tmp_path, monkeypatch):
     assert md["ss_new_sd_model_hash"] == models.file_sha256(ckpt)
 
 
+def test_tiny_ckpt_with_lightning_wrapper_loads_offline(tiny, tmp_path):
+    from safetensors.torch import load_file
+
+    st = tmp_path / "tiny.safetensors"
+    write_tiny_single_file(tiny, st)
+    ckpt = tmp_path / "tiny-sd1.ckpt"
+    torch.save({"state_dict": load_file(str(st)), "global_step": 1234}, ckpt)
+    base = models.load_base(str(ckpt), config_dir=tiny_config_dir(tiny, tmp_path))
+    assert base.kind == "single_file" and base.name == "tiny-sd1.ckpt"
+    sa, sb = tiny.text_encoder.state_dict(), base.text_encoder.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def test_missing_model_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         models.load_base(str(tmp_path / "nope.safetensors"))
