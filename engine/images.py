@@ -247,8 +247,8 @@ def _require_model(path: Path):
                         "weights file (.pth/.safetensors) or set it to \"\" to use Lanczos")
     try:
         import spandrel  # optional extra: pip install 'onelora[upscale]'
-    except ImportError:
-        raise UserError(f"prep.upscaler_model = {str(path)!r} needs the spandrel package: "
+    except ImportError as e:
+        raise UserError(f"prep.upscaler_model = {str(path)!r} needs the spandrel package ({e}): "
                         "pip install 'onelora[upscale]', or set it to \"\" to use Lanczos") from None
     return spandrel
 
@@ -258,9 +258,13 @@ def _model_upscale(img: Image.Image, path: Path) -> Image.Image:
     import torch
 
     try:
-        model = spandrel.ModelLoader().load_from_file(str(path)).eval()
+        model = spandrel.ModelLoader().load_from_file(str(path))
     except Exception as e:  # spandrel raises many kinds for unsupported files
         raise UserError(f"prep.upscaler_model {path} could not be loaded by spandrel ({e})") from None
+    if not isinstance(model, spandrel.ImageModelDescriptor) or model.scale < 2:
+        raise UserError(f"prep.upscaler_model {path} is not an image upscaler (got "
+                        f"{type(model).__name__}); use an ESRGAN-family super-resolution model")
+    model.eval()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = model.to(device)
     x = torch.from_numpy(np.asarray(img, np.float32) / 255.0).permute(2, 0, 1)[None]

@@ -163,3 +163,40 @@ def test_flatten_uses_rembg_only_with_a_local_model(tmp_path, monkeypatch):
     out = np.asarray(images.flatten_background(noisy, 24))
     assert calls == ["u2net"]
     assert tuple(out[0, 0]) == (255, 255, 255) and tuple(out[15, 15]) == (9, 9, 9)
+
+
+def test_model_upscaler_tiles_stitch_exactly(tmp_path, monkeypatch):
+    """The spandrel path with a stand-in 2x nearest-neighbour model: tiles of 512 px with
+    overlap must stitch into exactly the whole-image result."""
+    import importlib.machinery
+    import sys
+    import types
+
+    torch = pytest.importorskip("torch")
+    fake = types.ModuleType("spandrel")
+    fake.__spec__ = importlib.machinery.ModuleSpec("spandrel", None)
+
+    class ImageModelDescriptor:
+        scale = 2
+
+        def eval(self):
+            return self
+
+        def to(self, device):
+            return self
+
+        def __call__(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    class ModelLoader:
+        def load_from_file(self, path):
+            return ImageModelDescriptor()
+
+    fake.ImageModelDescriptor, fake.ModelLoader = ImageModelDescriptor, ModelLoader
+    monkeypatch.setitem(sys.modules, "spandrel", fake)
+    weights = tmp_path / "2x_fake.pth"
+    weights.write_bytes(b"stand-in")
+    src = Image.effect_noise((700, 540), 80).convert("RGB")
+    out = images.upscale(src, 1400, weights)
+    want = np.repeat(np.repeat(np.asarray(src), 2, 0), 2, 1)
+    assert out.size == (1400, 1080) and np.array_equal(np.asarray(out), want)
