@@ -205,3 +205,38 @@ async def test_pixel_preview_opens_with_kitty_graphics(project):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+
+
+async def test_upscale_key_records_a_larger_long_side_and_rescales_crops(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_crops(app, pilot)
+        before = stored(project)["crops"]["full_body"][0]
+        await pilot.press("e")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert stored(project)["prep"]["upscale_to"] == 3072
+        assert max(screen.image_size()) == 3072
+        after = stored(project)["crops"]["full_body"][0]
+        assert abs(after[3] - before[3] * 1.5) <= 2
+        await pilot.press("u")  # undo brings back the 2048 px image and the old boxes
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert stored(project)["prep"]["upscale_to"] == 2048
+        assert stored(project)["crops"]["full_body"][0] == before
+        assert max(screen.image_size()) == 2048
+
+
+async def test_theme_toggle_redraws_the_image_on_the_new_background(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_crops(app, pilot)
+        renders = screen.view.renders
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.view.renders == renders + 1

@@ -82,7 +82,7 @@ class CropsScreen(Screen):
         Binding("n", "new_crop", "New custom crop", show=False, id="crops-new"),
         Binding("delete,x", "remove_crop", "Remove crop", show=False, id="crops-remove"),
         Binding("A", "auto", "Auto crops (all presets)", show=False, id="crops-auto"),
-        Binding("e", "prep('upscale')", "Upscale", show=False, id="prep-upscale"),
+        Binding("e", "prep('upscale')", "Upscale (2k/3k/4k)", show=False, id="prep-upscale"),
         Binding("X", "prep('fix')", "Fix stray pixels", show=False, id="prep-fix"),
         Binding("W", "prep('flatten')", "Flatten background", show=False, id="prep-flatten"),
     ]
@@ -115,7 +115,12 @@ class CropsScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#crop-list", OptionList).can_focus = False
         self.view.focus()
+        self.watch(self.app, "theme", self._theme_changed, init=False)
         self.load_image()
+
+    def _theme_changed(self) -> None:
+        self.view.invalidate()  # the background behind the image changed
+        self.refresh_all()
 
     @property
     def view(self) -> ImageView:
@@ -488,8 +493,9 @@ class CropsScreen(Screen):
         if self.project is None or self.busy:
             return
         prep = self.project.prep
-        if step == "upscale":
-            kwargs = {"upscale_to": 2048 if prep.upscale_to < 2048 else prep.upscale_to}
+        if step == "upscale":  # cycles 2048 → 3072 → 4096 → 2048 px on the long side
+            sizes = (2048, 3072, 4096)
+            kwargs = {"upscale_to": next((s for s in sizes if s > prep.upscale_to), sizes[0])}
             label = f"upscale to {kwargs['upscale_to']} px"
         elif step == "fix":
             kwargs = {"fix_artifacts": not prep.fix_artifacts}
