@@ -16,6 +16,7 @@ Nothing here downloads anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -527,6 +528,12 @@ def tiny_vocab_and_merges(num_merges: int = 480) -> tuple[dict[str, int], list[t
     Layout as CLIP's: 256 byte symbols, the same with ``</w>``, one entry per merge, then
     ``<|startoftext|>`` and ``<|endoftext|>``.
     """
+    vocab, merges = _learn_tiny_bpe(num_merges)
+    return dict(vocab), list(merges)
+
+
+@functools.lru_cache(maxsize=2)
+def _learn_tiny_bpe(num_merges: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
     from collections import Counter
 
     byte_chars = list(_bytes_to_unicode().values())
