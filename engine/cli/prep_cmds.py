@@ -84,14 +84,11 @@ def cmd_prep(args: argparse.Namespace) -> int:
                              f"in rgb{a.around}")
         else:
             lines.append("no stray-colour islands found")
-        lines += [f"warning: {w}" for w in result.warnings]
         return "\n".join(lines)
 
-    payload = result.to_json()
-    if result.warnings:
-        for w in result.warnings:
-            print(f"onelora: warning: {w}", file=sys.stderr)
-    emit(args, payload, text)
+    for warning in result.warnings:
+        print(f"onelora: warning: {warning}", file=sys.stderr)
+    emit(args, result.to_json(), text)
     return 0
 
 
