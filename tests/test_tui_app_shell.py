@@ -34,19 +34,21 @@ async def test_function_keys_switch_modes_even_from_a_text_field(project):
     app = OneloraApp(project.root)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        for mode, *_, fkey in MODE_TABLE:
-            await pilot.press(fkey)
-            await pilot.pause()
-            assert app.current_mode == mode
-        # a focused text field keeps the digit, the F-key still switches
+        # a focused text field keeps the digit; the F-key (a priority binding) still switches
         field = Input()
         await app.screen.mount(field)
         field.focus()
-        await pilot.press("2")
-        assert app.current_mode == "samples" and field.value == "2"
-        await pilot.press("f2")
+        await pilot.press("3")
+        assert app.current_mode == "crops" and field.value == "3"
+        await pilot.press("f3")
         await pilot.pause()
-        assert app.current_mode == "tags"
+        assert app.current_mode == "reg"
+        await pilot.press("f1")
+        await pilot.pause()
+        assert app.current_mode == "crops"
+        fkeys = {b.key: b.action for b in OneloraApp.BINDINGS if b.priority}
+        for mode, *_, fkey in MODE_TABLE:
+            assert fkeys[fkey] == f"app.mode('{mode}')"
 
 
 async def test_mode_bindings_have_ids_and_show_in_the_footer(project):
