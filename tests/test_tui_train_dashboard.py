@@ -107,7 +107,7 @@ async def test_dashboard_chart_and_numbers_follow_appended_events(project):
         head = str(screen.query_one("#dash-head").render())
         assert "step 25/100" in head and "running" in head
         progress = str(screen.query_one("#dash-progress").render())
-        assert "4.00 it/s" in progress and "2.9 GiB" in progress and "unet 1.0e-03" in progress
+        assert "4.00 it/s" in progress and "2.9 GiB" in progress and "unet 1.0e-03" in progress and "te 5.0e-04" in progress
         assert "ETA 18s" in head  # 75 steps left at 4 it/s
     w.close()
 

@@ -50,7 +50,7 @@ class AddTagScreen(ModalScreen[str | None]):
     @on(Input.Changed)
     def _matches(self, event: Input.Changed) -> None:
         found = tg.complete(event.value, self.project, limit=8) if event.value.strip() else []
-        self.query_one("#add-matches", Static).update("  ".join(found))
+        self.query_one("#add-matches", Static).update(Text("  ".join(found)))
 
     @on(Input.Submitted)
     def _done(self, event: Input.Submitted) -> None:
@@ -87,7 +87,7 @@ class TagsScreen(Screen):
     TagsScreen #tags-top Input:focus { background: $accent 40%; }
     TagsScreen #trigger-warn { width: 1fr; color: $warning; padding: 0 1; }
     TagsScreen #tags-main { height: 1fr; }
-    TagsScreen #crop-list { width: 20; height: 1fr; border: round $panel; }
+    TagsScreen #crop-list { width: 26; height: 1fr; border: round $panel; }
     TagsScreen #crop-list:focus-within { border: round $accent; }
     TagsScreen TagChecklist, TagsScreen FrequencyList { width: 1fr; height: 1fr;
                                                         border: round $panel; }
@@ -95,7 +95,7 @@ class TagsScreen(Screen):
     TagsScreen FrequencyList { display: none; }
     TagsScreen.-frequency FrequencyList { display: block; }
     TagsScreen.-frequency TagChecklist { display: none; }
-    TagsScreen #caption { height: 3; padding: 0 1; border-top: solid $panel; }
+    TagsScreen #caption { height: auto; max-height: 5; padding: 0 1; border-top: solid $panel; }
     TagsScreen #caption.-long { background: $error 25%; }
     """
 
@@ -174,7 +174,7 @@ class TagsScreen(Screen):
             if i < crops.option_count:
                 crops.replace_option_prompt_at_index(i, self._crop_label(c))
         warn = tg.trigger_warnings(self.project)
-        self.query_one("#trigger-warn", Static).update(("⚠ " + warn[0]) if warn else "")
+        self.query_one("#trigger-warn", Static).update(Text(("⚠ " + warn[0]) if warn else ""))
         box = self.query_one("#caption", Static)
         if crop is None:
             box.update("no crops yet: make them on the crops screen (1)")

@@ -9,6 +9,7 @@ write commands into the run's ``control`` file.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from tui.widgets.train_dialogs import (
     ConfirmScreen, PickScreen, PresetNameScreen, load_preset, preset_names, save_preset)
 
 LIVE = ("running", "paused", "starting")
+LR_SHORT = {"text_encoder": "te", "unet": "unet"}
 STATUS_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan",
                 "finished": "bold green", "stopped": "bold yellow", "failed": "bold white on red",
                 "crashed": "bold white on red"}
@@ -101,6 +103,7 @@ class TrainScreen(Screen):
     HELP_TEXT = ("Runs are separate processes: quitting onelora or losing SSH never stops "
                  "them. Reopen the project and this screen attaches to the newest run.")
     PALETTE_GROUP = "train"
+    AUTO_FOCUS = "#dash"
     BINDINGS = [
         Binding("ctrl+r", "start_run", "Start run", tooltip="Start a training run with these "
                 "settings", id="train-start"),
@@ -118,6 +121,7 @@ class TrainScreen(Screen):
         self.follower: RunFollower | None = None
         self.snapshot: dict[str, Any] = {}
         self.updates = 0
+        self._form_lock = asyncio.Lock()
 
     # --- layout --------------------------------------------------------------------------
 
@@ -132,6 +136,8 @@ class TrainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(Dashboard).focus()
         self._attach_newest()
+        # Build the (large) settings form once the dashboard is up, so the tab opens at once.
+        self.set_timer(1.0, self._ensure_form)
 
     def _attach_newest(self) -> None:
         """Follow the project's newest training run (found without reading any events)."""
@@ -152,11 +158,12 @@ class TrainScreen(Screen):
         return found.first() if found else None
 
     async def _ensure_form(self) -> SettingsForm:
-        form = self._form()
-        if form is None:
-            form = SettingsForm(self.app.project, id="form")
-            await self.query_one("#settings", TabPane).mount(form)
-        return form
+        async with self._form_lock:  # the timer and the tab key may both ask for it
+            form = self._form()
+            if form is None:
+                form = SettingsForm(self.app.project, id="form")
+                await self.query_one("#settings", TabPane).mount(form)
+            return form
 
     @on(TabbedContent.TabActivated)
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -227,14 +234,16 @@ class TrainScreen(Screen):
         width = max(10, dash.size.width - 10)
         total = snap["total_steps"]
         pct = f"{100 * snap['step'] / total:5.1f}%" if total else "   –  "
-        lrs = "  ".join(f"{g} {v:.1e}" for g, v in snap["lr"].items()) or "–"
+        lrs = " ".join(f"{LR_SHORT.get(g, g)} {v:.1e}" for g, v in snap["lr"].items()) or "–"
         it = f"{snap['it_s']:.2f} it/s" if math.isfinite(snap["it_s"]) else "– it/s"
         vram = (f"{snap['vram_mb'] / 1024:.1f} GiB" if math.isfinite(snap["vram_mb"])
                 else "–")
         loss = snap["loss"][-1] if len(snap["loss"]) else math.nan
         ema = snap["loss_ema"][-1] if len(snap["loss_ema"]) else math.nan
-        progress = Text(f"{bar(snap['step'], total, width - 2)} {pct}\n")
-        progress.append(f"loss {loss:.4f} ema {ema:.4f}  {it}  GPU {vram}  LR {lrs}")
+        progress = Text(f"{bar(snap['step'], total, width - 2)} {pct}\n", no_wrap=True,
+                        overflow="ellipsis")
+        loss_s = f"loss {loss:.4f} ema {ema:.4f}" if len(snap["loss"]) else "loss –"
+        progress.append(f"{loss_s}  {it}  GPU {vram}  LR {lrs}")
         dash.query_one("#dash-progress", Static).update(progress)
 
         dash.query_one(LossChart).set_data(snap["steps"], snap["loss"], snap["loss_ema"])
@@ -251,8 +260,9 @@ class TrainScreen(Screen):
                 lines.append(f"hint: {snap['hint']}")
             if status in ("crashed", "stopped", "failed"):
                 lines.append("u resume from the last saved state · r pick another run")
-            end.update("\n".join(lines))
-        dash.query_one("#dash-events", Static).update("\n".join(snap["recent"][-3:]))
+            end.update(Text("\n".join(lines)))
+        dash.query_one("#dash-events", Static).update(
+            Text("\n".join(snap["recent"][-3:]), no_wrap=True, overflow="ellipsis"))
 
     # --- actions -------------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ import typing
 from types import SimpleNamespace
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -117,11 +118,11 @@ class CycleField(Static, can_focus=True):
         return f"‹ {self.value} ›"
 
     def on_mount(self) -> None:
-        self.update(self._label())
+        self.update(Text(self._label()))
 
     def set_value(self, value: Any) -> None:
         self.value = value
-        self.update(self._label())
+        self.update(Text(self._label()))
 
     def action_cycle(self, delta: int) -> None:
         i = self.options.index(self.value) if self.value in self.options else 0
@@ -136,14 +137,16 @@ class SettingsForm(Vertical):
     SettingsForm { height: 1fr; }
     SettingsForm #form-status { height: auto; max-height: 3; padding: 0 1; color: $success; }
     SettingsForm #form-status.-bad { color: $text; background: $error; }
-    SettingsForm #form-scroll { height: 1fr; }
-    SettingsForm .group { margin-top: 1; text-style: bold; color: $accent; padding: 0 1; }
-    SettingsForm .row { height: 1; }
-    SettingsForm .row .name { width: 24; padding: 0 1; }
-    SettingsForm .row Input { width: 24; height: 1; border: none; padding: 0 1; }
-    SettingsForm .row Input.-invalid { background: $error 40%; }
-    SettingsForm .row .err { width: 1fr; color: $error; padding: 0 1; }
-    SettingsForm #form-help { height: 2; padding: 0 1; color: $text-muted;
+    SettingsForm #form-scroll { height: 1fr; layout: grid; grid-size: 3;
+                                grid-columns: 24 24 1fr; grid-rows: 1; }
+    SettingsForm .group { column-span: 3; text-style: bold; color: $accent; padding: 0 1;
+                          width: 1fr; }
+    SettingsForm .name { width: 24; padding: 0 1; }
+    SettingsForm Input { width: 24; height: 1; border: none; padding: 0 1; }
+    SettingsForm Input:focus { border: none; background: $accent 30%; }
+    SettingsForm Input.-invalid { background: $error 40%; }
+    SettingsForm .err { width: 1fr; color: $error; padding: 0 1; }
+    SettingsForm #form-help { height: 3; padding: 0 1; color: $text-muted;
                               border-top: solid $panel; }
     """
 
@@ -167,7 +170,7 @@ class SettingsForm(Vertical):
         yield Static("", id="form-status")
         with VerticalScroll(id="form-scroll"):
             for title, keys in all_groups():
-                yield Label(title, classes="group")
+                yield Label(f"── {title} ──", classes="group")
                 for key in keys:
                     yield from self._row(key)
         yield Static("", id="form-help")
@@ -175,21 +178,20 @@ class SettingsForm(Vertical):
     def _row(self, key: str) -> ComposeResult:
         _, f, tp = field_info(key)
         value = self._get(key)
-        with Horizontal(classes="row"):
-            yield Label(key.split(".", 1)[1], classes="name")
-            editor: Widget
-            if tp is bool:
-                editor = CycleField([True, False], value, id=_dom_id(key))
-            elif f.metadata.get("choices"):
-                editor = CycleField(list(f.metadata["choices"]), value, id=_dom_id(key))
-            else:
-                suggester = (SuggestFromList(BLOCK_PRESETS, case_sensitive=False)
-                             if key == "train.block_weight_preset" else None)
-                editor = Input(value_text(value), id=_dom_id(key), suggester=suggester,
-                               select_on_focus=False)
-            editor.tooltip = self.help_for(key)
-            yield editor
-            yield Static("", classes="err", id=f"err-{_dom_id(key)}")
+        yield Label(key.split(".", 1)[1], classes="name")
+        editor: Widget
+        if tp is bool:
+            editor = CycleField([True, False], value, id=_dom_id(key))
+        elif f.metadata.get("choices"):
+            editor = CycleField(list(f.metadata["choices"]), value, id=_dom_id(key))
+        else:
+            suggester = (SuggestFromList(BLOCK_PRESETS, case_sensitive=False)
+                         if key == "train.block_weight_preset" else None)
+            editor = Input(value_text(value), id=_dom_id(key), suggester=suggester,
+                           select_on_focus=False)
+        editor.tooltip = self.help_for(key)
+        yield editor
+        yield Static("", classes="err", id=f"err-{_dom_id(key)}")
 
     def on_mount(self) -> None:
         self._check_cross()
@@ -233,7 +235,7 @@ class SettingsForm(Vertical):
 
     def _show_error(self, key: str, message: str) -> None:
         try:
-            self.query_one(f"#err-{_dom_id(key)}", Static).update(message)
+            self.query_one(f"#err-{_dom_id(key)}", Static).update(Text(message))
             editor = self.query_one(f"#{_dom_id(key)}")
         except Exception:
             return
@@ -264,7 +266,7 @@ class SettingsForm(Vertical):
         status.set_class(bool(problems), "-bad")
         if problems:
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            status.update(f"✗ cannot start: {problems[0]}{more}")
+            status.update(Text(f"✗ cannot start: {problems[0]}{more}"))
         else:
             status.update("✓ valid · ctrl+r start run · ctrl+s/ctrl+l save/load preset · "
                           "ctrl+o dashboard")
@@ -314,4 +316,4 @@ class SettingsForm(Vertical):
             help_line = self.query_one("#form-help", Static)
         except Exception:
             return
-        help_line.update(f"{key.split('.', 1)[1]}: {self.help_for(key)}")
+        help_line.update(Text(f"{key.split('.', 1)[1]}: {self.help_for(key)}"))
