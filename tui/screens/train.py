@@ -77,14 +77,16 @@ class Dashboard(Vertical, can_focus=True):
     Dashboard { height: 1fr; }
     Dashboard:focus { background-tint: $foreground 3%; }
     Dashboard #dash-head { height: 1; padding: 0 1; }
-    Dashboard #dash-progress { height: 2; padding: 0 1; }
+    Dashboard #dash-progress { height: 2; padding: 0 1; text-wrap: nowrap;
+                               text-overflow: ellipsis; }
     Dashboard LossChart { height: 1fr; min-height: 5; }
     Dashboard #dash-end { height: auto; max-height: 4; padding: 0 1; display: none; }
     Dashboard #dash-end.-shown { display: block; }
     Dashboard #dash-end.-bad { background: $error; color: $text; text-style: bold; }
     Dashboard #dash-end.-good { background: $success 30%; }
     Dashboard #dash-events { height: 4; padding: 0 1; color: $text-muted;
-                             border-top: solid $panel; }
+                             border-top: solid $panel; text-wrap: nowrap;
+                             text-overflow: ellipsis; }
     """
 
     def compose(self) -> ComposeResult:

@@ -92,13 +92,15 @@ def render_chart(xs: Sequence[float], raw: Sequence[float], ema: Sequence[float]
             continue
         c, r = col(x), row(y)
         if prev is not None and prev[0] <= c:
+            # a straight line from the previous point: one dot run per dot column
             pc, pr = prev
-            # connect to the previous point: vertical run in between columns
-            step = 1 if r >= pr else -1
-            for rr in range(pr, r + step, step):
-                dot(ema_bits, pc if abs(rr - pr) <= abs(rr - r) else c, rr)
-            for cc in range(pc + 1, c):
-                dot(ema_bits, cc, r)
+            last = pr
+            for cc in range(pc, c + 1):
+                rr = pr + (r - pr) * (cc - pc) // max(c - pc, 1) if c > pc else r
+                lo_r, hi_r = sorted((last, rr))
+                for fill in range(lo_r, hi_r + 1):
+                    dot(ema_bits, cc, fill)
+                last = rr
         dot(ema_bits, c, r)
         prev = (c, r)
 
