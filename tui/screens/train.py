@@ -260,7 +260,7 @@ class TrainScreen(Screen):
             lines = [f"{status.upper()}: {snap['reason'] or snap['final_path'] or ''}".rstrip(": ")]
             if snap["hint"]:
                 lines.append(f"hint: {snap['hint']}")
-            if status in ("crashed", "stopped", "failed"):
+            if status in ("crashed", "stopped", "failed") and "resume" not in snap["hint"]:
                 lines.append("u resume from the last saved state · r pick another run")
             end.update(Text("\n".join(lines)))
         dash.query_one("#dash-events", Static).update(
