@@ -178,7 +178,7 @@ async def test_run_with_dead_pid_shows_as_crashed_with_resume_offered(project):
         await wait_for(pilot, lambda: screen.snapshot.get("status") == "crashed")
         end = screen.query_one("#dash-end")
         assert end.display and "CRASHED" in str(end.render())
-        assert "u resume" in str(end.render())
+        assert "press u to resume" in str(end.render())
         assert runs.run_info(run_dir).status == "crashed"  # same verdict as the engine
         await pilot.press("s")  # a dead run cannot be stopped: no question, no command
         await pilot.pause()
