@@ -20,9 +20,12 @@ from engine.lora import LoraNetwork
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny model gains nothing from threads; a busy CPU loses a lot
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ONELORA_CACHE", str(tmp_path_factory.getbasetemp() / "onelora-cache"))
-        return models.load_base("builtin:tiny")
+        yield models.load_base("builtin:tiny")
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
