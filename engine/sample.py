@@ -260,6 +260,28 @@ def make_grid(images: list[list[Image.Image]], col_labels: list[str], row_labels
     return grid
 
 
+def write_grid(run_dir: Path, epoch: int) -> Path:
+    """The epoch's grid from its index: a row per prompt × seed, a column per weight (every
+    weight sampled so far, also by an earlier `onelora sample` of other weights)."""
+    recs = ep.read_epoch(run_dir, epoch)
+    weights = sorted({r.weight for r in recs})
+    rows = sorted({(r.prompt_index, r.seed) for r in recs})
+    by_key = {(r.prompt_index, r.seed, r.weight): r for r in recs}
+    blank = Image.new("RGB", (8, 8), (24, 24, 28))
+    table = []
+    for p, s in rows:
+        row = []
+        for w in weights:
+            rec = by_key.get((p, s, w))
+            try:
+                row.append(Image.open(run_dir / rec.file).convert("RGB") if rec else blank)
+            except OSError:
+                row.append(blank)
+        table.append(row)
+    grid = make_grid(table, [f"w {w:g}" for w in weights], [f"p{p} s{s}" for p, s in rows])
+    return save_png(ep.epoch_dir(run_dir, epoch) / ep.GRID_FILE, grid)
+
+
 def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                  writer: EventWriter | None, *, weights: list[float] | None = None,
                  batch_size: int = BATCH_SIZE) -> list[ep.SampleRecord]:
@@ -274,7 +296,6 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     folder = ep.epoch_dir(run_dir, epoch)
     old = getattr(network, "multiplier", 1.0) if network is not None else 1.0
     records: list[ep.SampleRecord] = []
-    table: list[list[Image.Image]] = [[] for _ in jobs]
     try:
         for w in weights:
             if network is not None:
@@ -283,7 +304,7 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                 raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
             images = generate_images(base, jobs, clip_skip=project.train.clip_skip,
                                      batch_size=batch_size, precision=project.train.mixed_precision)
-            for row, (job, img) in enumerate(zip(jobs, images)):
+            for job, img in zip(jobs, images):
                 path = folder / ep.sample_file_name(job.prompt.index, job.seed, w)
                 save_png(path, img, {"prompt": job.prompt.prompt, "negative": job.prompt.negative,
                                      "seed": job.seed, "epoch": epoch, "lora_weight": w})
@@ -292,7 +313,6 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                                       file=str(path.relative_to(run_dir)),
                                       width=img.width, height=img.height)
                 records.append(rec)
-                table[row].append(img)
                 if writer is not None:
                     writer.emit("sample", epoch=epoch, weight=float(w), prompt=job.prompt.prompt,
                                 seed=job.seed, path=str(path))
@@ -300,9 +320,7 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
         if network is not None:
             network.set_multiplier(old)
     ep.write_index(run_dir, epoch, records)
-    grid = make_grid(table, [f"w {w:g}" for w in weights],
-                     [f"p{j.prompt.index} s{j.seed}" for j in jobs])
-    save_png(folder / ep.GRID_FILE, grid)
+    write_grid(run_dir, epoch)
     overfit.write(run_dir, overfit.crop_images(project))
     return records
 

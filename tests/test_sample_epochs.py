@@ -194,3 +194,18 @@ def test_sample_run_of_a_missing_epoch_fails_with_the_saved_ones(small_project):
     assert sample.sample_run_worker(run_dir) == 2
     last = events.read_events(run_dir)[-1]
     assert last["kind"] == "failed" and "epoch(s) 9" in last["reason"]
+
+
+def test_sample_later_weights_join_the_epochs_index_and_grid(base, small_project, tmp_path):
+    small_project.samples.prompts = ["zq_tester, girl"]
+    small_project.samples.seeds = [1]
+    net = trained_network(base, seed=8)
+    try:
+        sample.sample_epoch(base, net, small_project, tmp_path, 1, None, weights=[0.6])
+        sample.sample_epoch(base, net, small_project, tmp_path, 1, None, weights=[1.0])
+    finally:
+        net.restore()
+    assert sorted(r.weight for r in ep.read_epoch(tmp_path, 1)) == [0.6, 1.0]
+    one_column = sample.make_grid([[Image.new("RGB", (64, 64))]], ["w"], ["r"])
+    grid = Image.open(ep.epoch_dir(tmp_path, 1) / ep.GRID_FILE)
+    assert grid.height == one_column.height and grid.width > one_column.width + 100
