@@ -505,7 +505,9 @@ def reg_worker(run_dir) -> int:
             return
         device, dtype = pick_device(project.train.mixed_precision)
         base = load_base_cached(run.get("model") or project.train.model, device, dtype)
-        tagger = _reg_tagger(project)
+        tagger, note = _reg_tagger(project)
+        if note:
+            writer.emit("log", message=note)
         settings = SampleSettings(negative=reg.negative, steps=reg.steps, cfg=reg.cfg,
                                   width=reg.width, height=reg.height, sampler="euler_a")
         batch = max(1, int(run.get("batch_size") or BATCH_SIZE))
@@ -538,27 +540,20 @@ def reg_worker(run_dir) -> int:
 
 
 def _reg_tagger(project: Project):
-    """``image -> [tags]`` from the WD14 tagger when one is configured, else None."""
+    """``(image -> [general tags], note)`` from the WD14 tagger when one is configured; the
+    function is None without a tagger or when it cannot be loaded (the note says why)."""
     if not project.tags.tagger_model:
-        return None
+        return None, ""
     try:
         from engine import tagger as tg
-    except ImportError:
-        return None
-    for name in ("tag_image", "tag"):
-        fn = getattr(tg, name, None)
-        if fn is None:
-            continue
 
-        def run(img, fn=fn):
-            try:
-                out = fn(img, project)
-            except TypeError:
-                out = fn(project.tags.tagger_model, img)
-            if isinstance(out, dict):
-                return [k for k, v in sorted(out.items(), key=lambda kv: -float(kv[1]))
-                        if float(v) >= project.tags.general_threshold]
-            return [str(t) for t in out]
-        return run
-    return None
+        model = tg.load_tagger(project.tags.tagger_model)
+    except (ImportError, UserError, OSError) as e:
+        return None, f"tagger not used ({e}); captions come from the prompts only"
 
+    def run(img: Image.Image) -> list[str]:
+        (found,) = model.predict([img], project.tags.general_threshold,
+                                 project.tags.character_threshold)
+        return [t.tag for t in found if t.category == tg.GENERAL]
+
+    return run, f"tagging with {project.tags.tagger_model}"

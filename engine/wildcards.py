@@ -133,29 +133,21 @@ def is_quality_word(tag: str) -> bool:
 
 def caption_from_prompt(prompt: str, underscores: bool = False) -> str:
     """A caption for a generated image: the prompt's tags minus quality words, emphasis
-    brackets and repeats, in prompt order."""
-    seen: set[str] = set()
-    tags = []
-    for raw in prompt.split(","):
-        tag = _strip_emphasis(raw.strip())
-        if not tag or is_quality_word(tag):
-            continue
-        tag = tag.replace(" ", "_") if underscores else tag.replace("_", " ")
-        key = tag.lower()
-        if key not in seen:
-            seen.add(key)
-            tags.append(tag)
-    return ", ".join(tags)
+    brackets and repeats, in prompt order, written like the crops' captions (engine.tags)."""
+    return merge_tags("", [_strip_emphasis(raw) for raw in prompt.split(",")], underscores)
 
 
 def merge_tags(caption: str, extra: list[str], underscores: bool = False) -> str:
-    """Append tagger tags not already in ``caption`` (quality words still left out)."""
-    tags = [t.strip() for t in caption.split(",") if t.strip()]
-    seen = {t.lower().replace("_", " ") for t in tags}
+    """Append tags not already in ``caption`` (quality words left out; kaomoji such as ``^_^``
+    keep their underscores)."""
+    from engine import tags as tg
+
+    out = [t.strip() for t in caption.split(",") if t.strip()]
+    seen = {tg.normalize(t) for t in out}
     for t in extra:
-        norm = t.strip().replace("_", " ")
-        if not norm or norm.lower() in seen or is_quality_word(norm):
+        key = tg.normalize(t)
+        if not key or key in seen or is_quality_word(key):
             continue
-        seen.add(norm.lower())
-        tags.append(norm.replace(" ", "_") if underscores else norm)
-    return ", ".join(tags)
+        seen.add(key)
+        out.append(tg.display(key, underscores))
+    return ", ".join(out)

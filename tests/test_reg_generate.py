@@ -93,3 +93,20 @@ def test_reg_cli_bad_prompt_is_a_user_error(reg_project, capsys):
     assert main(["reg", str(reg_project.root), "--prompt", "girl, __nosuch__"]) == 2
     assert "nosuch.txt" in capsys.readouterr().err
     assert main(["reg", str(reg_project.root), "--remove", "0099.png"]) == 2
+
+
+def test_reg_captions_add_the_taggers_general_tags(reg_project, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from test_tagger_onnx import build_wd14_like
+
+    build_wd14_like(tmp_path / "wd14", size=32)
+    reg_project.tags.tagger_model = str(tmp_path / "wd14")
+    reg_project.reg.count = 1
+    save(reg_project)
+    run_dir = runs.start_run(reg_project, "reg", detach=False)
+    assert sample.reg_worker(run_dir) == 0
+    cap = (rg.reg_folder(reg_project) / "0000.txt").read_text().strip()
+    assert cap.startswith("1woman, solo, ")
+    assert "^_^" in cap.split(", ")          # the toy tagger always finds this general tag
+    assert "hatsune miku" not in cap         # character tags are not class captions
+    assert any(e.get("message", "").startswith("tagging with") for e in events.read_events(run_dir))
