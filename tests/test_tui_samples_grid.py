@@ -104,3 +104,24 @@ async def test_tui_samples_without_runs_says_how_to_get_samples(project):
         await pilot.press("enter")  # nothing to pick: a notice, no crash
         await pilot.pause()
         assert not (project.root / "output").exists()
+
+
+async def test_tui_samples_n_samples_a_finished_run_in_the_background(project):
+    run_dir = sampled_run(project)
+    started = []
+
+    class Recording(Engine):
+        def start_run(self, project, kind="train", **run):
+            started.append((kind, run))
+            return run_dir.parent / "x-sample"
+
+        def send(self, run_dir, command):  # pragma: no cover - not live here
+            started.append(("send", command))
+
+    app = Host(project)
+    app.engine = Recording()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+    assert started == [("sample", {"source_run": run_dir.name})]

@@ -49,6 +49,11 @@ def gallery_items(project: pj.Project) -> list[GalleryItem]:
     return sorted(items, key=lambda i: i.path.name)
 
 
+def field_text(value) -> str:
+    """How a reg setting is shown in its field."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def progress_bar(done: int, total: int, width: int = 24) -> str:
     if total <= 0:
         return "░" * width
@@ -137,9 +142,7 @@ class RegScreen(Screen):
         if self.project is None:
             return
         for name in FIELDS:
-            value = getattr(self.project.reg, name)
-            self.query_one(f"#reg-{name}", Input).value = f"{value:g}" if isinstance(value, float) \
-                else str(value)
+            self.query_one(f"#reg-{name}", Input).value = field_text(getattr(self.project.reg, name))
         self.update_preview()
 
     @on(Input.Changed)
@@ -148,7 +151,7 @@ class RegScreen(Screen):
         if name not in FIELDS or self.project is None:
             return
         status = self.query_one("#reg-status", Static)
-        if str(getattr(self.project.reg, name)) == event.value:
+        if field_text(getattr(self.project.reg, name)) == event.value:
             return
         try:
             pj.set_setting(self.project, f"reg.{name}", event.value)

@@ -41,7 +41,7 @@ class SamplesScreen(Screen):
     HELP_TITLE = "Samples"
     HELP = ("Arrows move over the epoch × weight grid; the image shows that sample. "
             "enter picks the epoch (copies its LoRA to output/). [ ] change the prompt, "
-            "s the seed, r the run, z the image alone. The overfit column is the meter: "
+            "s the seed, r the run, z the image alone, n samples the run now. The overfit column is the meter: "
             "how alike the samples are across seeds and to the crops (★ = suggested epoch).")
     BINDINGS = [
         Binding("enter", "pick", "Pick epoch", id="samples-pick", priority=True),
@@ -51,6 +51,9 @@ class SamplesScreen(Screen):
         Binding("s", "seed(1)", "Seed", id="samples-seed"),
         Binding("r", "run(1)", "Run", id="samples-run"),
         Binding("z", "zoom", "Image alone", id="samples-zoom"),
+        Binding("n", "sample_now", "Sample now", id="samples-now",
+                tooltip="Sample the run: a live training run samples after this step; a "
+                        "finished one is sampled from its saved epochs in the background"),
     ]
     DEFAULT_CSS = """
     SamplesScreen #samples-head { height: 2; padding: 0 1; }
@@ -191,8 +194,8 @@ class SamplesScreen(Screen):
         text = prompts[self.prompt_pos % len(prompts)][1] if prompts else ""
         head.update(f"run {self.run_dir.name} · prompt {self.prompt_pos % len(prompts) + 1}/"
                     f"{len(prompts)} · seed {self.seed}\n{text}")
-        meter = (f"★ suggested epoch {suggested}" if suggested else "overfit meter: not measured")
-        meter += " · score = mean of collapse (seeds alike) and memorising (like a crop)"
+        meter = (f"★ suggested epoch {suggested}" if suggested else "overfit: not measured")
+        meter += " · overfit = seeds alike + like a crop"
         self.query_one("#samples-meter", Static).update(meter)
         table.move_cursor(row=min(row, len(self.grid.epochs) - 1),
                           column=max(1, min(col, len(self.grid.weights))), animate=False)
@@ -267,6 +270,28 @@ class SamplesScreen(Screen):
         i = runs.index(self.run_dir) if self.run_dir in runs else -1
         self.choose_run(runs[(i + delta) % len(runs)])
         self.notify(f"run {self.run_dir.name}")
+
+    def action_sample_now(self) -> None:
+        """Live training run → its ``sample-now`` command; finished run → a "sample" run."""
+        project = self.project
+        if project is None:
+            return
+        infos = self.app.engine.list_runs(project.root)
+        trains = [i for i in infos if i.kind == "train"]
+        target = next((i for i in trains if self.run_dir is not None and i.id == self.run_dir.name),
+                      trains[-1] if trains else None)
+        if target is None:
+            self.notify("no training run to sample yet", severity="warning")
+            return
+        try:
+            if target.status in ("running", "paused", "starting"):
+                self.app.engine.send(target.path, "sample-now")
+                self.notify(f"run {target.id} will sample after its current step")
+            else:
+                run_dir = self.app.engine.start_run(project, "sample", source_run=target.id)
+                self.notify(f"sampling run {target.id} in the background ({Path(run_dir).name})")
+        except UserError as e:
+            self.notify(str(e), title="not sampled", severity="error", timeout=8)
 
     def action_zoom(self) -> None:
         self.query_one("#samples-left").toggle_class("-hidden")
