@@ -25,7 +25,7 @@ from engine import epochs as ep
 from engine import overfit
 from engine.errors import UserError
 from engine.events import EventWriter
-from engine.project import Project, SampleSettings, atomic_write_bytes
+from engine.project import Project, SampleSettings, atomic_write_bytes, atomic_write_text
 
 SAMPLERS = {"euler_a": "EulerAncestralDiscreteScheduler", "euler": "EulerDiscreteScheduler",
             "dpmpp_2m": "DPMSolverMultistepScheduler", "ddim": "DDIMScheduler"}
@@ -33,6 +33,7 @@ SAMPLER_ALIASES = {"k_euler_a": "euler_a", "euler_ancestral": "euler_a", "k_eule
                    "dpmsolver++": "dpmpp_2m", "dpm++": "dpmpp_2m", "dpm++_2m": "dpmpp_2m",
                    "k_dpm_2m": "dpmpp_2m"}
 BATCH_SIZE = 4
+REG_SAMPLER = "euler_a"
 CROP_CAPTION_PROMPTS = 3
 
 
@@ -508,8 +509,6 @@ def reg_worker(run_dir) -> int:
         tagger, note = _reg_tagger(project)
         if note:
             writer.emit("log", message=note)
-        settings = SampleSettings(negative=reg.negative, steps=reg.steps, cfg=reg.cfg,
-                                  width=reg.width, height=reg.height, sampler="euler_a")
         batch = max(1, int(run.get("batch_size") or BATCH_SIZE))
         for k in range(0, len(todo), batch):
             if control.poll() == "stop":
@@ -517,7 +516,7 @@ def reg_worker(run_dir) -> int:
                 return
             idxs = todo[k:k + batch]
             jobs = [Job(SamplePrompt(prompts[i], reg.negative, reg.width, reg.height,
-                                     [reg.seed + i], reg.steps, reg.cfg, settings.sampler, i),
+                                     [reg.seed + i], reg.steps, reg.cfg, REG_SAMPLER, i),
                         reg.seed + i) for i in idxs]
             images = generate_images(base, jobs, clip_skip=project.train.clip_skip,
                                      batch_size=batch, precision=project.train.mixed_precision)
@@ -526,11 +525,10 @@ def reg_worker(run_dir) -> int:
                 caption = wc.caption_from_prompt(prompts[i], project.tags.underscores)
                 if tagger is not None:
                     caption = wc.merge_tags(caption, tagger(img), project.tags.underscores)
+                # caption first: an image on disk always has its caption (resume skips it)
+                atomic_write_text(path.with_suffix(".txt"), caption + "\n")
                 save_png(path, img, {"prompt": prompts[i], "negative": reg.negative,
                                      "seed": reg.seed + i})
-                from engine.project import atomic_write_text
-
-                atomic_write_text(path.with_suffix(".txt"), caption + "\n")
                 done += 1
                 writer.emit("progress", step=done, total_steps=reg.count, path=str(path),
                             prompt=prompts[i])
