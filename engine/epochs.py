@@ -206,11 +206,25 @@ def output_path(project: pj.Project) -> Path:
     return Path(project.root) / OUTPUT_DIR / f"{name}.safetensors"
 
 
+def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Path:
+    """A training run by id, path or ``latest`` (the newest *training* run: sample and reg
+    runs are skipped)."""
+    if run is not None and Path(run).is_dir() and (Path(run) / "config.toml").exists():
+        return Path(run)
+    if run in (None, "", "latest"):
+        trains = [p for p in sorted(runs.runs_root(project.root).glob("*/config.toml"))
+                  if runs.read_config(p.parent).get("run", {}).get("kind", "train") == "train"]
+        if not trains:
+            raise UserError(f"no training runs in {runs.runs_root(project.root)}; "
+                            f"start one with 'onelora train {project.root}'")
+        return trains[-1].parent
+    return runs.find_run(project.root, str(run))
+
+
 def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int) -> Path:
     """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<trigger>.safetensors`` with metadata
     recording the choice, and remember it in ``project.samples`` (project.toml saved)."""
-    run_dir = Path(run) if Path(run).is_dir() and (Path(run) / "config.toml").exists() \
-        else runs.find_run(project.root, str(run))
+    run_dir = find_training_run(project, run)
     files = epoch_files(run_dir)
     if epoch not in files:
         have = ", ".join(map(str, files)) or "none saved yet"

@@ -439,10 +439,8 @@ def sample_run_worker(run_dir) -> int:
     run_dir = Path(run_dir)
 
     def body(writer: EventWriter, control) -> None:
-        from engine import runs
-
         project, run = _load_run(run_dir)
-        source = runs.find_run(project.root, str(run.get("source_run") or ""))
+        source = ep.find_training_run(project, str(run.get("source_run") or "latest"))
         files = ep.epoch_files(source)
         wanted = _parse_list(run.get("epochs"), int) or list(files)
         missing = [e for e in wanted if e not in files]

@@ -110,3 +110,14 @@ def test_reg_captions_add_the_taggers_general_tags(reg_project, tmp_path):
     assert "^_^" in cap.split(", ")          # the toy tagger always finds this general tag
     assert "hatsune miku" not in cap         # character tags are not class captions
     assert any(e.get("message", "").startswith("tagging with") for e in events.read_events(run_dir))
+
+
+def test_reg_stop_command_ends_the_run_and_keeps_finished_images(reg_project, monkeypatch):
+    polls = iter([None, "stop"])
+    monkeypatch.setattr(runs.RunControl, "poll", lambda self: next(polls, "stop"))
+    run_dir = runs.start_run(reg_project, "reg", detach=False, batch_size=1)
+    assert sample.reg_worker(run_dir) == 0
+    last = events.read_events(run_dir)[-1]
+    assert last["kind"] == "stopped" and last["step"] == 1
+    assert [p.name for p in rg.images(reg_project)] == ["0000.png"]
+    assert runs.run_info(run_dir).status == "stopped"

@@ -125,3 +125,12 @@ def test_overfit_compares_with_the_crops_cut_from_the_image(project):
     assert [c.size for c in crops] == [(36, 36), (40, 94)]
     feats = [overfit.features(c) for c in crops]
     assert all(abs(float(np.linalg.norm(f)) - 1.0) < 1e-4 for f in feats)
+
+
+def test_pick_latest_means_the_newest_training_run(project):
+    train_dir = fake_training_run(project, epochs=(1,))
+    later = runs.new_run_dir(project, "reg")  # a newer reg run is not a training run
+    runs.freeze_config(project, later, "reg")
+    assert ep.find_training_run(project, "latest") == train_dir
+    ep.pick_epoch(project, "latest", 1)
+    assert load(project.root).samples.picked_run == train_dir.name

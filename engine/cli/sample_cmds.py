@@ -69,7 +69,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from engine.project import load
 
     project = load(args.dir)
-    source = runs.find_run(project.root, args.run)
+    source = ep.find_training_run(project, args.run)
     epochs = _numbers(args.epochs, int, "epochs")
     weights = _numbers(args.weights, float, "weights")
     saved = ep.epoch_files(source)
