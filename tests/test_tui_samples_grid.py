@@ -34,7 +34,7 @@ class Host(App):
         self.push_screen(SamplesScreen())
 
 
-def sampled_run(project) -> "Path":
+def sampled_run(project):
     run_dir = runs.new_run_dir(project, "train")
     runs.freeze_config(project, run_dir, "train")
     with events.EventWriter(run_dir) as w:

@@ -41,7 +41,8 @@ class SamplesScreen(Screen):
     HELP_TITLE = "Samples"
     HELP = ("Arrows move over the epoch × weight grid; the image shows that sample. "
             "enter picks the epoch (copies its LoRA to output/). [ ] change the prompt, "
-            "s the seed, r the run, z the image alone, n samples the run now. The overfit column is the meter: "
+            "s the seed, r the run, z the image alone, n samples the run now. "
+            "The overfit column is the meter: "
             "how alike the samples are across seeds and to the crops (★ = suggested epoch).")
     BINDINGS = [
         Binding("enter", "pick", "Pick epoch", id="samples-pick", priority=True),
