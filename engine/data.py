@@ -18,7 +18,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,21 +26,6 @@ from PIL import Image
 
 from engine.errors import UserError
 from engine.training_utils import make_bucket_resolutions, select_bucket, step_generator
-
-
-@dataclass
-class TrainItem:
-    """One training (or regularization) image with its caption."""
-
-    image: Any
-    """A path, or a callable returning a PIL image (e.g. a crop cut from the prepared image)."""
-    caption: str
-    repeats: int = 1
-    is_reg: bool = False
-    name: str = ""
-    """What a ``nonfinite`` event calls this image (file name or crop name)."""
-    folder: str = ""
-    """Dataset folder name for metadata (``5_trigger girl``); empty = derived."""
 
 
 def item_name(item: Any) -> str:
@@ -70,22 +55,28 @@ def load_pil(item: Any) -> Image.Image:
 
 
 def items_from_project(project: Any) -> list[Any]:
-    """The dataset rows of a project: engine.kohya.dataset_items when that exists, else the
-    crops (cut with engine.crops.crop_image, captioned with engine.tags.caption)."""
-    try:
-        from engine import kohya
-        if hasattr(kohya, "dataset_items"):
-            return list(kohya.dataset_items(project))
-    except ImportError:
-        pass
-    from engine import crops, tags
+    """The dataset rows of a project (engine.kohya.dataset_items): every crop with its caption
+    and repeats, then the regularization images that were not pruned."""
+    from engine.kohya import dataset_items
 
-    items = []
-    for crop in project.crops.items:
-        items.append(TrainItem(image=(lambda c=crop: crops.crop_image(project, c)),
-                               caption=tags.caption(project, crop), repeats=project.train.repeats,
-                               name=crop.name))
-    return items
+    return list(dataset_items(project))
+
+
+def dataset_metadata(items: list[Any], repeats: list[int]) -> dict[str, Any]:
+    """Folder-level facts for the LoRA metadata (ss_dataset_dirs, ss_tag_frequency, counts)."""
+    dirs: dict[str, dict[str, int]] = {}
+    reg_dirs: dict[str, dict[str, int]] = {}
+    captions: dict[str, list[str]] = {}
+    for item, n in zip(items, repeats):
+        folder = getattr(item, "folder", "") or ("reg" if getattr(item, "is_reg", False) else "train")
+        target = reg_dirs if getattr(item, "is_reg", False) else dirs
+        entry = target.setdefault(folder, {"n_repeats": int(getattr(item, "repeats", 1)), "img_count": 0})
+        entry["img_count"] += 1
+        captions.setdefault(folder, []).append(item.caption)
+    return {"dataset_dirs": dirs, "reg_dataset_dirs": reg_dirs,
+            "tag_frequency": {k: tag_frequency(v) for k, v in captions.items()},
+            "num_train_images": sum(n for it, n in zip(items, repeats) if not getattr(it, "is_reg", False)),
+            "num_reg_images": sum(n for it, n in zip(items, repeats) if getattr(it, "is_reg", False))}
 
 
 # ---------------------------------------------------------------------------------------

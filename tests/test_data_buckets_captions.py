@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from engine import training_utils as tu
-from engine.data import TrainData, TrainItem, balanced_repeats, process_caption, tag_frequency
+from engine.data import TrainData, balanced_repeats, process_caption, tag_frequency
+from engine.kohya import DatasetItem
 
 
 def test_buckets_for_512_are_sd_scripts_17():
@@ -53,12 +54,12 @@ def test_caption_dropout_and_tag_dropout_spare_kept_tokens():
 
 
 def test_reg_repeats_are_balanced_to_the_train_sample_count():
-    train = [TrainItem(image="a", caption="", repeats=5), TrainItem(image="b", caption="", repeats=5)]
-    reg = [TrainItem(image=f"r{i}", caption="", repeats=1, is_reg=True) for i in range(3)]
+    train = [DatasetItem(image="a", caption="", repeats=5), DatasetItem(image="b", caption="", repeats=5)]
+    reg = [DatasetItem(image=f"r{i}", caption="", repeats=1, is_reg=True) for i in range(3)]
     reps = balanced_repeats(train + reg)
     assert reps[:2] == [5, 5]
     assert sum(reps[2:]) == 10 and reps[2:] == [4, 3, 3]
-    many = [TrainItem(image=f"r{i}", caption="", repeats=1, is_reg=True) for i in range(15)]
+    many = [DatasetItem(image=f"r{i}", caption="", repeats=1, is_reg=True) for i in range(15)]
     reps = balanced_repeats(train + many)
     assert sum(reps[2:]) == 10 and reps[2:].count(0) == 5  # surplus reg images unused
 
@@ -68,9 +69,9 @@ def _img(w, h, colour):
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only_and_batches_share_a_bucket():
-    items = [TrainItem(image=_img(64, 64, (i * 20, 0, 0)), caption=f"t, c, x{i}", repeats=3, name=f"sq{i}")
+    items = [DatasetItem(image=_img(64, 64, (i * 20, 0, 0)), caption=f"t, c, x{i}", repeats=3, name=f"sq{i}")
              for i in range(3)]
-    items += [TrainItem(image=_img(64, 128, (0, i * 30, 0)), caption="t, c, tall", repeats=3, name=f"tall{i}")
+    items += [DatasetItem(image=_img(64, 128, (0, i * 30, 0)), caption="t, c, tall", repeats=3, name=f"tall{i}")
               for i in range(2)]
     kw = dict(resolution=64, batch_size=2, min_bucket_reso=64, max_bucket_reso=128, bucket_reso_steps=32)
     a, b = TrainData(items, **kw), TrainData(items, **kw)
@@ -84,7 +85,7 @@ def test_epoch_order_depends_on_seed_and_epoch_only_and_batches_share_a_bucket()
 
 
 def test_flip_aug_caches_both_latents_and_color_aug_disables_caching():
-    items = [TrainItem(image=_img(64, 64, (200, 10, 10)), caption="t, c", repeats=2)]
+    items = [DatasetItem(image=_img(64, 64, (200, 10, 10)), caption="t, c", repeats=2)]
     kw = dict(resolution=64, min_bucket_reso=64, max_bucket_reso=64, flip_aug=True)
     data = TrainData(items, **kw)
 
@@ -110,5 +111,5 @@ def test_no_training_images_is_a_user_error():
     from engine.errors import UserError
 
     with pytest.raises(UserError, match="no training images"):
-        TrainData([TrainItem(image=_img(64, 64, (0, 0, 0)), caption="", is_reg=True)], resolution=64,
+        TrainData([DatasetItem(image=_img(64, 64, (0, 0, 0)), caption="", is_reg=True)], resolution=64,
                   min_bucket_reso=64, max_bucket_reso=64)

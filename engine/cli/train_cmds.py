@@ -1,4 +1,4 @@
-"""onelora runs / watch / stop (and train, run-worker, inspect from the training engine)."""
+"""onelora train / run-worker / runs / watch / stop."""
 
 from __future__ import annotations
 
@@ -10,6 +10,25 @@ from engine.cli import emit
 
 
 def register(sub) -> None:
+    p = sub.add_parser("train", help="train the LoRA (foreground, or --detach to run on its own)")
+    p.add_argument("dir", help="project folder")
+    p.add_argument("--model", default=None,
+                   help="base model: SD1.x .safetensors/.ckpt, a diffusers folder, or builtin:tiny")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting for this run only (train fields by bare name, e.g. "
+                        "epochs=2, unet_lr=1e-4, down_lr_weight=1,0,...; others as section.key)")
+    p.add_argument("--detach", action="store_true",
+                   help="start the run in the background, print its id and return at once")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue a stopped or crashed run from its last saved state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("run-worker", help=argparse.SUPPRESS)  # what start_run spawns
+    p.add_argument("run_dir")
+    p.add_argument("--resume", action="store_true")
+    p.set_defaults(func=cmd_run_worker)
+
     p = sub.add_parser("runs", help="list the project's runs")
     p.add_argument("dir")
     p.add_argument("--json", action="store_true")
@@ -96,3 +115,119 @@ def cmd_stop(args: argparse.Namespace) -> int:
     run_dir = runs.stop_run(args.dir, args.run)
     emit(args, {"run": run_dir.name, "command": "stop"}, f"asked run {run_dir.name} to stop")
     return 0
+
+
+# ---------------------------------------------------------------------------------------
+# train and run-worker
+# ---------------------------------------------------------------------------------------
+
+
+def training_project(args: argparse.Namespace):
+    """The project with --model/--set applied (for this run only; project.toml is untouched)."""
+    from engine import project as pj
+    from engine.errors import UserError
+
+    project = pj.load(args.dir)
+    if args.model:
+        project.train.model = args.model
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: use KEY=VALUE, e.g. --set epochs=2")
+        pj.set_setting(project, key.strip(), value.strip())
+    pj.validate(project)
+    return project
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import threading
+
+    from engine import events, runs
+    from engine.errors import UserError
+
+    project = training_project(args)
+    if args.resume and (args.model or args.settings):
+        raise UserError("--resume continues a run with its frozen settings; drop --model/--set "
+                        "(or start a new run)")
+    if args.detach:
+        run_dir = runs.start_run(project, "train", detach=True, resume=args.resume)
+        emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
+             f"started run {run_dir.name} (follow it: onelora watch {args.dir} {run_dir.name})")
+        return 0
+
+    run_dir = runs.start_run(project, "train", detach=False, resume=args.resume)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        from engine.train import train
+        try:
+            train(run_dir, resume=bool(args.resume))
+        except BaseException as e:  # re-raised in the main thread
+            errors.append(e)
+
+    worker = threading.Thread(target=work, name="onelora-train", daemon=True)
+    worker.start()
+    if not args.json:
+        print(f"# run {run_dir.name} (Ctrl-C stops it after the current step; "
+              f"resume with --resume {run_dir.name})", flush=True)
+    reader = events.EventReader.for_run(run_dir)
+    stop_sent = False
+    while True:
+        try:
+            for e in reader.read_new():
+                if not args.json:
+                    print(format_event(e), flush=True)
+            if not worker.is_alive():
+                break
+            worker.join(0.25)
+        except KeyboardInterrupt:
+            if stop_sent:
+                raise
+            runs.send_command(run_dir, "stop")
+            stop_sent = True
+            print("# stopping (Ctrl-C again to abandon the run)", flush=True)
+    for e in reader.read_new():
+        if not args.json:
+            print(format_event(e), flush=True)
+    if errors:
+        raise errors[0]
+    info = runs.run_info(run_dir)
+    emit(args, {"run": info.id, "path": str(run_dir), "status": info.status, "step": info.step,
+                "epoch": info.epoch, "loss": info.loss, "reason": info.reason, "hint": info.hint},
+         f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else "")
+         + (f"\n# hint: {info.hint}" if info.hint and info.status == "failed" else ""))
+    return 1 if info.status == "failed" else 0
+
+
+def cmd_run_worker(args: argparse.Namespace) -> int:
+    """The detached run process: dispatch on the run's kind; any error ends as a `failed`
+    event (train() writes its own) and exit status 1."""
+    import traceback
+    from pathlib import Path
+
+    from engine import events, runs
+    from engine.errors import UserError
+
+    run_dir = Path(args.run_dir)
+    kind = runs.read_config(run_dir).get("run", {}).get("kind", "train")
+    try:
+        if kind == "train":
+            from engine.train import train
+            train(run_dir, resume=args.resume)
+            return 0
+        from engine import sample
+        worker = {"sample": getattr(sample, "sample_run_worker", None),
+                  "reg": getattr(sample, "reg_worker", None)}.get(kind)
+        if worker is None:
+            raise UserError(f"run kind {kind!r} is not known to this onelora")
+        return int(worker(run_dir) or 0)
+    except BaseException as e:  # noqa: BLE001 — the run must end with an event
+        traceback.print_exc()
+        last = events.read_events(run_dir)[-1:] or [{}]
+        if last[0].get("kind") not in events.END_KINDS:
+            with events.EventWriter(run_dir) as w:
+                hint = ("fix the setting and start again" if isinstance(e, UserError)
+                        else "see worker.log in the run folder; this is a bug")
+                w.emit("failed", reason=f"{type(e).__name__}: {e}" if not isinstance(e, UserError)
+                       else str(e), hint=hint)
+        return 1

@@ -1,0 +1,435 @@
+"""The training loop: one readable file (nanoGPT train.py style).
+
+``train(run_dir)`` reads the frozen settings in ``run_dir/config.toml``, loads the base
+model, wraps it with a LoRA and runs one loop; everything a UI needs to know goes out as
+events (engine/events.py), commands come in through engine.runs.RunControl.
+
+Per step: batch → latents (cached or encoded) → noise (+ noise offset) → timesteps → UNet
+→ loss (MSE, reg weight, min-SNR) → NaN check → backward → grad check → clip → step.
+
+NaN policy (DESIGN.md §NaN policy): a step with a non-finite loss or gradient is skipped and
+reported with its batch's files and captions; the loss average only sees finite losses.
+After ``nonfinite_patience`` bad steps in a row, or as soon as LoRA weights are non-finite,
+the last good state (kept in memory) is restored and the LR multiplied by
+``nonfinite_lr_factor``; after ``nonfinite_max_rollbacks`` rollbacks the run stops with a
+diagnosis.  No LoRA with a non-finite tensor is ever written.
+
+Exact resume: the LR is a pure function of the step (training_utils.lr_factor), the epoch
+order depends only on seed + epoch and each step's random draws only on seed + step, and
+the state saved at every epoch end (run_dir/state/) holds step, epoch, position, LR scale,
+optimizer, scaler and RNG states; a resumed run therefore repeats the uninterrupted run's
+steps exactly.  A rollback does not rewind the step counter: steps keep their numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from engine import data as data_mod
+from engine import models
+from engine import training_utils as tu
+from engine.errors import UserError
+from engine.events import EventWriter
+from engine.project import atomic_write_bytes, atomic_write_text, project_from_dict
+from engine.runs import RunControl, read_config
+
+STATE_DIR = "state"
+STATE_FILE = "state.pt"
+SNAPSHOT_EVERY = 50
+"""Good steps between in-memory snapshots the NaN policy rolls back to (also at epoch ends)."""
+EMA_BETA = 0.9
+
+
+class RunFailed(Exception):
+    """The run cannot go on; ``reason`` and ``hint`` go into the ``failed`` event."""
+
+    def __init__(self, reason: str, hint: str = ""):
+        super().__init__(reason)
+        self.reason, self.hint = reason, hint
+
+
+def train(run_dir: str | Path, resume: bool = False) -> None:
+    """Train the LoRA a run directory describes; ends with a finished/failed/stopped event."""
+    run_dir = Path(run_dir)
+    writer = EventWriter(run_dir)
+    try:
+        _train(run_dir, resume, writer)
+    except RunFailed as e:
+        writer.emit("failed", reason=e.reason, hint=e.hint)
+    except UserError as e:
+        writer.emit("failed", reason=str(e), hint="fix the setting and start the run again")
+        raise
+    except Exception as e:
+        writer.emit("failed", reason=f"{type(e).__name__}: {e}",
+                    hint="an internal error; worker.log has the traceback")
+        raise
+    finally:
+        writer.close()
+
+
+def _train(run_dir: Path, resume: bool, writer: EventWriter) -> None:
+    # ---------------------------------------------------------------- settings and device
+    config = read_config(run_dir)
+    run_meta = config.pop("run", {})
+    project = project_from_dict(config, Path(run_meta.get("project", ".")))
+    t = project.train
+    control = RunControl(run_dir)
+    device, compute_dtype, precision_note = choose_precision(t.mixed_precision)
+    torch.manual_seed(t.seed)
+
+    # ---------------------------------------------------------------- model, data, LoRA
+    base = models.load_base(t.model, device=device, dtype=compute_dtype)
+    cpu_threads = set_cpu_threads(device, base.is_builtin)
+    base.vae.to(torch.float32)  # an SD1.x VAE overflows in fp16; it only encodes here
+    items = data_mod.items_from_project(project)
+    data = data_mod.TrainData.from_settings(items, t, prior_loss_weight=project.reg.prior_loss_weight)
+    cached = t.cache_latents and data.cacheable
+    if cached:
+        data.cache_latents(base.vae)
+
+    from engine import lora
+
+    down, mid, up = lora.resolve_block_weights(t.block_weight_preset, t.down_lr_weight,
+                                               t.mid_lr_weight, t.up_lr_weight)
+    network = lora.LoraNetwork(base.unet, base.text_encoder, dim=t.network_dim, alpha=t.network_alpha,
+                               conv_dim=t.conv_dim, conv_alpha=t.conv_alpha, down_lr_weight=down,
+                               mid_lr_weight=mid, up_lr_weight=up,
+                               train_text_encoder=t.train_text_encoder)
+    network.apply()
+    network.to(device=device, dtype=torch.float32)  # trainable weights stay fp32
+    params = [p for p in network.parameters() if p.requires_grad]
+    unet_lr = t.unet_lr or t.learning_rate
+    te_lr = t.text_encoder_lr or t.learning_rate
+    groups = network.param_groups(unet_lr, te_lr)
+    for g in groups:
+        g["base_lr"] = g["lr"]
+    optimizer = tu.make_optimizer(t.optimizer, groups, t.learning_rate, t.weight_decay, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=compute_dtype == torch.float16,
+                                  init_scale=2.0 ** 12)
+
+    if t.gradient_checkpointing:
+        base.unet.enable_gradient_checkpointing()
+        base.unet.train()
+        if t.train_text_encoder:
+            base.text_encoder.gradient_checkpointing_enable()
+            base.text_encoder.train()
+    unet = base.unet
+    if t.compile and device.type == "cuda":
+        unet = torch.compile(base.unet)
+    elif t.compile:
+        writer.emit("log", message="compile = true is ignored on the CPU (CUDA only)")
+
+    # ---------------------------------------------------------------- steps and schedule
+    steps_per_epoch = data.steps_per_epoch
+    total_steps = t.epochs * steps_per_epoch
+    if t.max_steps:
+        total_steps = min(total_steps, t.max_steps)
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    warmup = tu.warmup_steps(t.lr_warmup_steps, total_steps) if t.lr_scheduler != "constant" else 0
+    output_name = t.output_name or project.trigger
+    alphas_cumprod = base.noise_scheduler.alphas_cumprod
+    num_timesteps = base.noise_scheduler.config.num_train_timesteps
+
+    s = {"step": 0, "epoch": 1, "pos": 0, "lr_scale": 1.0, "rollbacks": 0, "loss_ema": None,
+         "epoch_loss_sum": 0.0, "epoch_loss_n": 0, "nonfinite": [], "session_id": int(time.time())}
+    if resume:
+        s = load_state(run_dir, network, optimizer, scaler)
+
+    dataset_md = {**data_mod.dataset_metadata(items, data.repeats),
+                  "num_batches_per_epoch": steps_per_epoch, "bucket_info": data.bucket_info()}
+    optimizer_md = f"{type(optimizer).__module__}.{type(optimizer).__name__}(weight_decay={t.weight_decay})"
+
+    def lora_metadata(epoch: int, step: int) -> dict[str, str]:
+        return lora.build_metadata(network, t, base=base, dataset=dataset_md, run={
+            "session_id": s["session_id"], "training_started_at": s["session_id"], "epoch": epoch,
+            "steps": step, "max_train_steps": total_steps, "epochs": epochs, "optimizer": optimizer_md,
+            "trigger": project.trigger, "title": output_name, "output_name": output_name,
+            "prior_loss_weight": project.reg.prior_loss_weight, "lr_warmup_steps": warmup})
+
+    def save_lora(path: Path, epoch: int) -> None:
+        if not network.all_finite():
+            raise RunFailed(f"refusing to save {path.name}: the LoRA has non-finite weights",
+                            "this is a bug in the NaN guard; resume from the last epoch")
+        network.save(path, dtype=save_dtype(t.save_precision), metadata=lora_metadata(epoch, s["step"]))
+
+    def snapshot() -> dict:
+        return {"network": copy.deepcopy(network.state_dict()),
+                "optimizer": copy.deepcopy(optimizer.state_dict()), "scaler": scaler.state_dict()}
+
+    last_good = snapshot()
+    writer.emit("started", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                device=str(device), precision=precision_note, model=base.name,
+                model_label=base.label, images=sum(1 for it in items if not getattr(it, "is_reg", False)),
+                reg_images=sum(1 for it in items if getattr(it, "is_reg", False)),
+                latents="cached" if cached else ("encoded every step (color_aug is on)" if t.color_aug
+                                                 else "encoded every step"),
+                attention="PyTorch SDPA", cpu_threads=cpu_threads, resumed_from=s["step"] if resume else None,
+                optimizer=t.optimizer, lr_scheduler=t.lr_scheduler, warmup_steps=warmup,
+                buckets=data.bucket_info()["buckets"])
+
+    # ---------------------------------------------------------------- the loop
+    bad_streak = 0
+    t_last = time.perf_counter()
+    it_s = None
+    while s["step"] < total_steps:
+        epoch = s["epoch"]
+        batches = data.epoch_batches(epoch)
+        while s["pos"] < len(batches) and s["step"] < total_steps:
+            # -- commands from the UI
+            command = control.poll()
+            if command == "pause":
+                writer.emit("paused", step=s["step"])
+                while command != "resume":
+                    time.sleep(0.25)
+                    command = control.poll()
+                    if command == "stop":
+                        break
+                    if command == "sample-now":
+                        run_sampling(base, network, project, run_dir, epoch, writer)
+                if command == "resume":
+                    writer.emit("resumed", step=s["step"])
+                    t_last = time.perf_counter()
+            if command == "sample-now":
+                run_sampling(base, network, project, run_dir, epoch, writer)
+            if command == "stop":
+                save_state(run_dir, s, network, optimizer, scaler)
+                writer.emit("stopped", step=s["step"], epoch=epoch,
+                            reason="stopped by the user; resume with --resume " + run_dir.name)
+                return
+
+            # -- one step
+            step = s["step"]
+            batch = data.batch(batches[s["pos"]], step)
+            lrs = tu.set_lr(optimizer, s["lr_scale"] * tu.lr_factor(
+                step, total_steps, t.lr_scheduler, warmup, t.lr_scheduler_num_cycles))
+            if batch.latents is not None:
+                latents = batch.latents.to(device)
+            else:
+                latents = data_mod.encode_pixels(base.vae, batch.pixels, tu.step_generator(t.seed, step, 1))
+            g = tu.step_generator(t.seed, step, 2)
+            noise = tu.make_noise(latents, t.noise_offset, g)
+            timesteps = tu.sample_timesteps(latents.shape[0], num_timesteps, g).to(device)
+            noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
+            input_ids = models.tokenize(base, batch.captions)
+            with torch.autocast(device.type, dtype=compute_dtype, enabled=compute_dtype != torch.float32):
+                with torch.set_grad_enabled(t.train_text_encoder):
+                    encoder_hidden = models.encode_prompt(base, input_ids, t.clip_skip)
+                pred = unet(noisy.to(compute_dtype), timesteps, encoder_hidden).sample
+            snr = tu.min_snr_weights(alphas_cumprod, timesteps, t.min_snr_gamma) if t.min_snr_gamma else None
+            loss = tu.diffusion_loss(pred, noise, batch.weights, snr)
+            loss_value = float(loss.detach())
+
+            problem = None
+            if not math.isfinite(loss_value):
+                problem = "weights" if not network.all_finite() else "loss"
+            else:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm or float("inf"))
+                if torch.isfinite(grad_norm):
+                    scaler.step(optimizer)
+                elif not scaler.is_enabled() or scaler.get_scale() < 1.0:
+                    problem = "grad"  # (fp16 overflows the scaler can absorb are not reported)
+                scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            s["step"] += 1
+            s["pos"] += 1
+
+            # -- NaN policy
+            if problem:
+                bad_streak += 1
+                s["nonfinite"].append({"step": s["step"], "what": problem, "files": batch.files})
+                action = "skipped"
+                if problem == "weights" or bad_streak >= t.nonfinite_patience:
+                    if s["rollbacks"] >= t.nonfinite_max_rollbacks:
+                        writer.emit("nonfinite", step=s["step"], epoch=epoch, what=problem,
+                                    files=batch.files, captions=batch.captions, action="stop")
+                        raise RunFailed(*diagnose(s["nonfinite"], t, s["rollbacks"]))
+                    network.load_state_dict(last_good["network"])
+                    optimizer.load_state_dict(last_good["optimizer"])
+                    scaler.load_state_dict(last_good["scaler"])
+                    s["rollbacks"] += 1
+                    s["lr_scale"] *= t.nonfinite_lr_factor
+                    bad_streak = 0
+                    action = f"rollback, LR × {s['lr_scale']:g}"
+                writer.emit("nonfinite", step=s["step"], epoch=epoch, what=problem, loss=loss_value,
+                            files=batch.files, captions=batch.captions, action=action)
+                if action != "skipped":
+                    writer.emit("rollback", step=s["step"], lr_scale=s["lr_scale"],
+                                rollbacks=s["rollbacks"])
+                continue
+
+            # -- bookkeeping of a good step
+            bad_streak = 0
+            s["loss_ema"] = loss_value if s["loss_ema"] is None else \
+                EMA_BETA * s["loss_ema"] + (1 - EMA_BETA) * loss_value
+            s["epoch_loss_sum"] += loss_value
+            s["epoch_loss_n"] += 1
+            now = time.perf_counter()
+            rate = 1.0 / max(now - t_last, 1e-9)
+            it_s = rate if it_s is None else 0.8 * it_s + 0.2 * rate
+            t_last = now
+            writer.emit("step", step=s["step"], epoch=epoch, total_steps=total_steps, loss=loss_value,
+                        loss_ema=s["loss_ema"], lr=lrs, it_s=round(it_s, 3), vram_mb=vram_mb(device),
+                        files=batch.files)
+            if s["step"] % SNAPSHOT_EVERY == 0 and network.all_finite():
+                last_good = snapshot()
+
+        # ------------------------------------------------------------ epoch end
+        if not network.all_finite():  # never save, never snapshot a broken LoRA
+            network.load_state_dict(last_good["network"])
+            optimizer.load_state_dict(last_good["optimizer"])
+            s["rollbacks"] += 1
+            s["lr_scale"] *= t.nonfinite_lr_factor
+            writer.emit("nonfinite", step=s["step"], epoch=epoch, what="weights", files=[], captions=[],
+                        action=f"rollback, LR × {s['lr_scale']:g}")
+        last = s["step"] >= total_steps
+        if epoch % t.save_every_n_epochs == 0 or last:
+            path = run_dir / f"{output_name}-{epoch:06d}.safetensors"
+            save_lora(path, epoch)
+            writer.emit("checkpoint", path=str(path), epoch=epoch, step=s["step"])
+        mean = s["epoch_loss_sum"] / s["epoch_loss_n"] if s["epoch_loss_n"] else float("nan")
+        s.update(epoch=epoch + 1, pos=0, epoch_loss_sum=0.0, epoch_loss_n=0)
+        if not last:
+            save_state(run_dir, s, network, optimizer, scaler)
+        last_good = snapshot()
+        writer.emit("epoch_end", epoch=epoch, loss=mean, step=s["step"])
+        if t.sample_every_n_epochs and (epoch % t.sample_every_n_epochs == 0 or last):
+            run_sampling(base, network, project, run_dir, epoch, writer)
+
+    # ---------------------------------------------------------------- the end
+    final = run_dir / f"{output_name}.safetensors"
+    save_lora(final, s["epoch"] - 1)
+    save_state(run_dir, s, network, optimizer, scaler)
+    writer.emit("finished", path=str(final), step=s["step"], epoch=s["epoch"] - 1,
+                loss_ema=s["loss_ema"], nonfinite_steps=len(s["nonfinite"]), rollbacks=s["rollbacks"])
+
+
+# -------------------------------------------------------------------------------------------
+# Helpers the loop uses (kept here so the loop reads top to bottom in one file)
+# -------------------------------------------------------------------------------------------
+
+
+def choose_precision(mixed_precision: str) -> tuple[torch.device, torch.dtype, str]:
+    """Device, compute dtype and a sentence for the ``started`` event.
+
+    On the CPU everything runs in fp32: CPU autocast in fp16 is slow and lossy, and bf16 is
+    only fast on a few CPUs; the sentence says so."""
+    if torch.cuda.is_available():
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "no": torch.float32}[mixed_precision]
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            raise UserError("mixed_precision = 'bf16' is not supported by this GPU; use 'fp16' or 'no'")
+        name = {"fp16": "fp16 (with a gradient scaler)", "bf16": "bf16", "no": "fp32"}[mixed_precision]
+        return torch.device("cuda"), dtype, name
+    note = "fp32" if mixed_precision == "no" else \
+        f"fp32 (mixed_precision = {mixed_precision!r} needs a CUDA GPU; the CPU computes in fp32)"
+    return torch.device("cpu"), torch.float32, note
+
+
+def set_cpu_threads(device: torch.device, tiny_model: bool) -> int | None:
+    """CPU threads for training (None on a GPU).  ``$ONELORA_CPU_THREADS`` wins; builtin:tiny
+    uses one thread: its ops are so small that a second thread only adds synchronisation (on a
+    busy 2-core machine, 20-50× slower per step than one thread)."""
+    if device.type != "cpu":
+        return None
+    wanted = int(os.environ.get("ONELORA_CPU_THREADS", "0") or 0) or (1 if tiny_model else 0)
+    if wanted:
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
+
+
+def save_dtype(save_precision: str) -> torch.dtype:
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "float": torch.float32}[save_precision]
+
+
+def vram_mb(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
+
+
+def diagnose(nonfinite: list[dict], t, rollbacks: int) -> tuple[str, str]:
+    """Reason and hint for a run stopped by the NaN policy."""
+    n = len(nonfinite)
+    reason = (f"training kept producing non-finite values ({n} bad steps, {rollbacks} rollbacks "
+              f"with the LR lowered each time)")
+    counts: dict[str, int] = {}
+    for e in nonfinite:
+        for f in set(e["files"]):
+            counts[f] = counts.get(f, 0) + 1
+    worst = max(counts, key=counts.get) if counts else None
+    if worst and n >= 3 and counts[worst] >= 0.8 * n and len(counts) > 1:
+        return reason, (f"image {worst} was in {counts[worst]} of {n} bad batches: check it "
+                        "(empty, corrupt, extreme colours) or remove that crop")
+    if t.mixed_precision == "fp16" and torch.cuda.is_available():
+        return reason, "fp16 overflow is likely: set mixed_precision = 'bf16' (or 'no')"
+    lr = t.unet_lr or t.learning_rate
+    return reason, (f"the learning rate is probably too high (unet_lr {lr:g}, text_encoder_lr "
+                    f"{t.text_encoder_lr or t.learning_rate:g}): lower it, e.g. --set unet_lr={lr / 10:g}")
+
+
+def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: EventWriter) -> None:
+    """Samples of the current LoRA (engine.sample, when it is installed); the one place the
+    loop calls sampling from.  A sampling error is reported and training goes on."""
+    try:
+        from engine import sample
+    except ImportError:
+        sample = None
+    if sample is None or not hasattr(sample, "sample_epoch"):
+        writer.emit("log", message="sampling is not available in this build (engine.sample is missing)")
+        return
+    modes = {m: m.training for m in (base.unet, base.text_encoder)}
+    try:
+        with torch.no_grad():
+            sample.sample_epoch(base, network, project, run_dir, epoch, writer)
+    except UserError as e:
+        writer.emit("log", message=f"sampling epoch {epoch} failed: {e}")
+    except Exception as e:  # noqa: BLE001 — reported, and training goes on
+        writer.emit("log", message=f"sampling epoch {epoch} failed: {type(e).__name__}: {e}")
+    finally:
+        network.set_multiplier(1.0)
+        for m, training in modes.items():
+            m.train(training)
+
+
+# -------------------------------------------------------------------------------------------
+# Resumable state: run_dir/state/state.pt (+ state.json for people), written atomically
+# -------------------------------------------------------------------------------------------
+
+
+def save_state(run_dir: Path, s: dict, network, optimizer, scaler) -> Path:
+    """Everything a resume needs; refuses a LoRA with non-finite weights."""
+    if not network.all_finite():
+        raise RunFailed("refusing to save training state: the LoRA has non-finite weights",
+                        "resume from an earlier epoch")
+    state = {"counters": {k: v for k, v in s.items()}, "network": network.state_dict(),
+             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+             "rng": tu.get_rng_state()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    folder = run_dir / STATE_DIR
+    atomic_write_bytes(folder / STATE_FILE, buf.getvalue())
+    summary = {k: s[k] for k in ("step", "epoch", "pos", "lr_scale", "rollbacks")}
+    atomic_write_text(folder / "state.json", json.dumps(summary, indent=1) + "\n")
+    return folder / STATE_FILE
+
+
+def load_state(run_dir: Path, network, optimizer, scaler) -> dict:
+    path = run_dir / STATE_DIR / STATE_FILE
+    if not path.exists():
+        raise UserError(f"{path} not found: run {run_dir.name} has no saved state to resume "
+                        "(it is written at the end of each epoch); start a new run")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    network.load_state_dict(state["network"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    tu.set_rng_state(state["rng"])
+    return dict(state["counters"])

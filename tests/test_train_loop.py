@@ -1,0 +1,127 @@
+"""The training loop on builtin:tiny (CPU): loss falls, LoRAs per epoch, NaN policy, LR groups."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from engine import events as ev
+from engine import runs
+from engine import training_utils as tu
+from engine.train import train
+from train_helpers import new_run, tiny_project
+
+
+def kinds(run_dir) -> list[str]:
+    return [e["kind"] for e in ev.read_events(run_dir)]
+
+
+def all_tensors_finite(path) -> bool:
+    with safe_open(str(path), "pt") as f:
+        return all(bool(torch.isfinite(f.get_tensor(k).float()).all()) for k in f.keys())
+
+
+def test_training_loss_falls_and_a_lora_is_written_per_epoch(tmp_path):
+    project = tiny_project(tmp_path, epochs=2, repeats=8, batch_size=2, unet_lr=5e-3,
+                           text_encoder_lr=1e-3, save_precision="fp16")
+    run_dir = new_run(project)
+    train(run_dir)
+    events = ev.read_events(run_dir)
+    started = events[0]
+    assert started["kind"] == "started" and started["total_steps"] == 16
+    assert started["steps_per_epoch"] == 8 and started["latents"] == "cached"
+    steps = [e for e in events if e["kind"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, 17))
+    assert all(math.isfinite(e["loss"]) and math.isfinite(e["loss_ema"]) for e in steps)
+    assert set(steps[0]["lr"]) == {"text_encoder", "unet"}
+    means = [e["loss"] for e in events if e["kind"] == "epoch_end"]
+    assert len(means) == 2 and means[1] < means[0]  # it learns
+    files = sorted(p.name for p in run_dir.glob("*.safetensors"))
+    assert files == ["zq_tester-000001.safetensors", "zq_tester-000002.safetensors", "zq_tester.safetensors"]
+    assert [e["epoch"] for e in events if e["kind"] == "checkpoint"] == [1, 2]
+    assert events[-1]["kind"] == "finished" and events[-1]["path"].endswith("zq_tester.safetensors")
+    with safe_open(str(run_dir / "zq_tester.safetensors"), "pt") as f:
+        md = f.metadata()
+        assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
+    assert json.loads(md["ss_dataset_dirs"]) == {"8_zq_tester girl": {"n_repeats": 8, "img_count": 2}}
+    assert json.loads(md["ss_tag_frequency"])["8_zq_tester girl"]["smile"] == 1
+    assert md["ss_steps"] == "16" and md["ss_epoch"] == "2" and md["ss_num_train_images"] == "16"
+    assert (run_dir / "state" / "state.pt").exists()
+    assert runs.run_info(run_dir).status == "finished"
+
+
+def test_huge_learning_rate_ends_in_a_diagnosis_and_no_broken_file(tmp_path):
+    project = tiny_project(tmp_path, epochs=1, repeats=10, unet_lr=1e9, text_encoder_lr=1e9,
+                           nonfinite_patience=2, nonfinite_max_rollbacks=1)
+    run_dir = new_run(project)
+    train(run_dir)
+    events = ev.read_events(run_dir)
+    bad = [e for e in events if e["kind"] == "nonfinite"]
+    assert bad and all(e["files"] and e["captions"] for e in bad)
+    assert bad[0]["captions"][0].startswith("zq_tester, girl")
+    assert "rollback" in kinds(run_dir)
+    end = events[-1]
+    assert end["kind"] == "failed" and "non-finite" in end["reason"]
+    assert "learning rate" in end["hint"]
+    assert all(math.isfinite(ev.as_float(e["loss_ema"])) for e in events if e["kind"] == "step")
+    for path in run_dir.glob("*.safetensors"):
+        assert all_tensors_finite(path)
+    assert runs.run_info(run_dir).status == "failed"
+
+
+def test_a_single_nan_step_is_skipped_named_and_kept_out_of_the_average(tmp_path, monkeypatch):
+    real = tu.diffusion_loss
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(tu, "diffusion_loss", flaky)
+    project = tiny_project(tmp_path, epochs=1, repeats=3)
+    run_dir = new_run(project)
+    train(run_dir)
+    events = ev.read_events(run_dir)
+    bad = [e for e in events if e["kind"] == "nonfinite"]
+    assert len(bad) == 1 and bad[0]["step"] == 3 and bad[0]["action"] == "skipped"
+    assert bad[0]["what"] == "loss" and bad[0]["files"][0] in ("face", "full_body")
+    steps = [e for e in events if e["kind"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 4, 5, 6]
+    assert all(math.isfinite(e["loss_ema"]) for e in steps)
+    assert math.isfinite(next(e for e in events if e["kind"] == "epoch_end")["loss"])
+    assert events[-1]["kind"] == "finished" and events[-1]["nonfinite_steps"] == 1
+    assert all_tensors_finite(run_dir / "zq_tester.safetensors")
+
+
+def test_block_weights_make_per_block_lr_groups_and_zero_blocks_get_no_modules(tmp_path):
+    down = [1.0, 0.5, 0.0, 1.0, 0.25, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    project = tiny_project(tmp_path, max_steps=1, down_lr_weight=down, unet_lr=1e-3,
+                           train_text_encoder=False)
+    run_dir = new_run(project)
+    train(run_dir)
+    step = next(e for e in ev.read_events(run_dir) if e["kind"] == "step")
+    lrs = step["lr"]
+    assert "text_encoder" not in lrs
+    assert lrs["unet_block1"] == pytest.approx(5e-4) and lrs["unet_block4"] == pytest.approx(2.5e-4)
+    assert "unet_block2" not in lrs
+    with safe_open(str(run_dir / "zq_tester.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert not any(k.startswith("lora_unet_down_blocks_0_attentions_1_") for k in keys)  # IN02 = 0
+    assert any(k.startswith("lora_unet_down_blocks_0_attentions_0_") for k in keys)
+    assert not any(k.startswith("lora_te_") for k in keys)
+
+
+def test_adamw8bit_on_the_cpu_fails_with_a_clear_message(tmp_path):
+    from engine.errors import UserError
+
+    project = tiny_project(tmp_path, optimizer="AdamW8bit", max_steps=1)
+    run_dir = new_run(project)
+    with pytest.raises(UserError, match="AdamW8bit needs bitsandbytes and a CUDA GPU"):
+        train(run_dir)
+    end = ev.read_events(run_dir)[-1]
+    assert end["kind"] == "failed" and "use optimizer = AdamW" in end["reason"]
