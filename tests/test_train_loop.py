@@ -125,3 +125,40 @@ def test_adamw8bit_on_the_cpu_fails_with_a_clear_message(tmp_path):
         train(run_dir)
     end = ev.read_events(run_dir)[-1]
     assert end["kind"] == "failed" and "use optimizer = AdamW" in end["reason"]
+
+
+def test_pause_then_stop_saves_state_and_resume_finishes_the_same_steps(tmp_path):
+    import threading
+    import time
+
+    from engine.cli import main
+
+    project = tiny_project(tmp_path, epochs=4, repeats=4)
+    run_dir = new_run(project)
+    worker = threading.Thread(target=train, args=(run_dir,))
+    worker.start()
+
+    def wait_for(predicate):
+        end = time.time() + 60
+        while time.time() < end:
+            events = ev.read_events(run_dir)
+            if predicate(events):
+                return events
+            time.sleep(0.02)
+        raise AssertionError(kinds(run_dir))
+
+    wait_for(lambda es: any(e["kind"] == "step" for e in es))
+    runs.send_command(run_dir, "pause")
+    wait_for(lambda es: es[-1]["kind"] == "paused")
+    time.sleep(0.5)
+    assert ev.read_events(run_dir)[-1]["kind"] == "paused"  # nothing happens while paused
+    assert runs.run_info(run_dir).status == "paused"
+    runs.send_command(run_dir, "stop")
+    worker.join(30)
+    stopped = ev.read_events(run_dir)[-1]
+    assert stopped["kind"] == "stopped" and 1 <= stopped["step"] < 32
+    assert (run_dir / "state" / "state.pt").exists()
+    assert main(["train", str(project.root), "--resume", run_dir.name, "--json"]) == 0
+    events = ev.read_events(run_dir)
+    assert events[-1]["kind"] == "finished" and events[-1]["step"] == 32
+    assert sorted({e["step"] for e in events if e["kind"] == "step"}) == list(range(1, 33))

@@ -1,0 +1,104 @@
+"""Runs as separate processes: SIGKILL + exact resume, `onelora train --detach`, CLI errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import events as ev
+from engine import runs
+from engine.cli import main
+from train_helpers import new_run, tiny_project
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEDULE = dict(epochs=3, repeats=2, lr_scheduler="cosine_with_restarts", lr_scheduler_num_cycles=2,
+                lr_warmup_steps=3.0, shuffle_caption=True, keep_tokens=2, noise_offset=0.1,
+                flip_aug=True)
+
+
+def worker(run_dir: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "run-worker", str(run_dir), *extra],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for(run_dir: Path, predicate, timeout: float = 120.0) -> list[dict]:
+    end = time.time() + timeout
+    while time.time() < end:
+        events = ev.read_events(run_dir)
+        if predicate(events):
+            return events
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; events: {[e['kind'] for e in ev.read_events(run_dir)]}")
+
+
+def by_step(events: list[dict]) -> dict[int, dict]:
+    """The last step event for each step (a resumed run repeats the steps after the state)."""
+    return {e["step"]: e for e in events if e["kind"] == "step"}
+
+
+def test_sigkill_after_epoch_1_then_resume_matches_an_uninterrupted_run(tmp_path):
+    project = tiny_project(tmp_path / "a", **SCHEDULE)
+    straight = new_run(project)
+    killed = new_run(tiny_project(tmp_path / "b", **SCHEDULE))
+
+    p = worker(straight)
+    q = worker(killed)
+    wait_for(killed, lambda es: any(e["kind"] == "epoch_end" for e in es))
+    q.send_signal(signal.SIGKILL)
+    q.wait(timeout=30)
+    assert runs.run_info(killed).status == "crashed"
+    assert p.wait(timeout=180) == 0, p.stderr.read().decode()[-2000:]
+
+    r = worker(killed, "--resume")
+    assert r.wait(timeout=180) == 0, r.stderr.read().decode()[-2000:]
+
+    a, b = ev.read_events(straight), ev.read_events(killed)
+    assert a[-1]["kind"] == b[-1]["kind"] == "finished"
+    assert a[-1]["step"] == b[-1]["step"] == 12 and a[-1]["epoch"] == b[-1]["epoch"] == 3
+    restarted = [e for e in b if e["kind"] == "started"]
+    assert len(restarted) == 2 and restarted[1]["resumed_from"] == 4
+    sa, sb = by_step(a), by_step(b)
+    assert sorted(sa) == sorted(sb) == list(range(1, 13))
+    for step in sa:
+        assert sa[step]["lr"] == sb[step]["lr"], step
+        assert sa[step]["epoch"] == sb[step]["epoch"]
+        assert sa[step]["files"] == sb[step]["files"]
+        assert sa[step]["loss"] == pytest.approx(sb[step]["loss"], rel=1e-4, abs=1e-6)
+    assert len({round(sa[s]["lr"]["unet"], 12) for s in sa}) > 5  # the schedule really varies
+    assert [e["epoch"] for e in b if e["kind"] == "epoch_end"][-2:] == [2, 3]
+
+
+def test_train_detach_returns_at_once_and_the_run_finishes(tmp_path, capsys):
+    project = tiny_project(tmp_path, epochs=1, repeats=2)
+    t0 = time.time()
+    assert main(["train", str(project.root), "--detach", "--set", "epochs=2", "--json"]) == 0
+    assert time.time() - t0 < 5.0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    run_dir = Path(out["path"])
+    assert out["detached"] and run_dir.parent == project.root / "runs"
+    end = time.time() + 120
+    while runs.run_info(run_dir).status in ("starting", "running") and time.time() < end:
+        time.sleep(0.2)
+    info = runs.run_info(run_dir)
+    assert info.status == "finished", (info, (run_dir / "worker.log").read_text()[-2000:])
+    assert info.step == 8 and info.epoch == 2
+    assert runs.read_config(run_dir)["train"]["epochs"] == 2  # --set is frozen into the run
+    assert (run_dir / "zq_tester-000002.safetensors").exists()
+
+
+def test_train_cli_rejects_bad_settings_with_exit_2(tmp_path, capsys):
+    project = tiny_project(tmp_path)
+    assert main(["train", str(project.root), "--set", "epochs=0"]) == 2
+    assert "epochs" in capsys.readouterr().err
+    assert main(["train", str(project.root), "--set", "no_such_thing=1"]) == 2
+    assert main(["train", str(project.root), "--set", "optimizer=AdamW8bit", "--set", "max_steps=1"]) == 2
+    assert "AdamW8bit needs bitsandbytes" in capsys.readouterr().err
