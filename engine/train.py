@@ -119,7 +119,11 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter) -> None:
         base.unet.enable_gradient_checkpointing()
         base.unet.train()
         if t.train_text_encoder:
-            base.text_encoder.gradient_checkpointing_enable()
+            te = base.text_encoder  # transformers ≥ 5 renamed the method
+            if hasattr(te, "activation_checkpointing_enable"):
+                te.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                te.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             base.text_encoder.train()
     unet = base.unet
     if t.compile and device.type == "cuda":
@@ -163,6 +167,19 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter) -> None:
     def snapshot() -> dict:
         return {"network": copy.deepcopy(network.state_dict()),
                 "optimizer": copy.deepcopy(optimizer.state_dict()), "scaler": scaler.state_dict()}
+
+    def roll_back(step: int, epoch: int, what: str, files: list[str], captions: list[str]) -> str:
+        """Restore the last good state and lower the LR, or stop the run with a diagnosis."""
+        if s["rollbacks"] >= t.nonfinite_max_rollbacks:
+            writer.emit("nonfinite", step=step, epoch=epoch, what=what, files=files,
+                        captions=captions, action="stop")
+            raise RunFailed(*diagnose(s["nonfinite"], t, s["rollbacks"]))
+        network.load_state_dict(last_good["network"])
+        optimizer.load_state_dict(last_good["optimizer"])
+        scaler.load_state_dict(last_good["scaler"])
+        s["rollbacks"] += 1
+        s["lr_scale"] *= t.nonfinite_lr_factor
+        return f"rollback, LR × {s['lr_scale']:g}"
 
     last_good = snapshot()
     writer.emit("started", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
@@ -249,17 +266,8 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter) -> None:
                 s["nonfinite"].append({"step": s["step"], "what": problem, "files": batch.files})
                 action = "skipped"
                 if problem == "weights" or bad_streak >= t.nonfinite_patience:
-                    if s["rollbacks"] >= t.nonfinite_max_rollbacks:
-                        writer.emit("nonfinite", step=s["step"], epoch=epoch, what=problem,
-                                    files=batch.files, captions=batch.captions, action="stop")
-                        raise RunFailed(*diagnose(s["nonfinite"], t, s["rollbacks"]))
-                    network.load_state_dict(last_good["network"])
-                    optimizer.load_state_dict(last_good["optimizer"])
-                    scaler.load_state_dict(last_good["scaler"])
-                    s["rollbacks"] += 1
-                    s["lr_scale"] *= t.nonfinite_lr_factor
+                    action = roll_back(s["step"], epoch, problem, batch.files, batch.captions)
                     bad_streak = 0
-                    action = f"rollback, LR × {s['lr_scale']:g}"
                 writer.emit("nonfinite", step=s["step"], epoch=epoch, what=problem, loss=loss_value,
                             files=batch.files, captions=batch.captions, action=action)
                 if action != "skipped":
@@ -285,12 +293,11 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter) -> None:
 
         # ------------------------------------------------------------ epoch end
         if not network.all_finite():  # never save, never snapshot a broken LoRA
-            network.load_state_dict(last_good["network"])
-            optimizer.load_state_dict(last_good["optimizer"])
-            s["rollbacks"] += 1
-            s["lr_scale"] *= t.nonfinite_lr_factor
+            s["nonfinite"].append({"step": s["step"], "what": "weights", "files": []})
+            action = roll_back(s["step"], epoch, "weights", [], [])
             writer.emit("nonfinite", step=s["step"], epoch=epoch, what="weights", files=[], captions=[],
-                        action=f"rollback, LR × {s['lr_scale']:g}")
+                        action=action)
+            writer.emit("rollback", step=s["step"], lr_scale=s["lr_scale"], rollbacks=s["rollbacks"])
         last = s["step"] >= total_steps
         if epoch % t.save_every_n_epochs == 0 or last:
             path = run_dir / f"{output_name}-{epoch:06d}.safetensors"

@@ -159,8 +159,9 @@ def make_optimizer(name: str, param_groups: list[dict], lr: float, weight_decay:
                    device: torch.device) -> torch.optim.Optimizer:
     """Build the named optimizer; a missing package is a UserError, never a silent swap."""
     if name == "AdamW":
-        fused = device.type == "cuda"
-        return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, fused=fused)
+        if device.type == "cuda":
+            return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, fused=True)
+        return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "AdamW8bit":
         try:
             import bitsandbytes as bnb  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +24,25 @@ def kinds(run_dir) -> list[str]:
 def all_tensors_finite(path) -> bool:
     with safe_open(str(path), "pt") as f:
         return all(bool(torch.isfinite(f.get_tensor(k).float()).all()) for k in f.keys())
+
+
+def small_samples(project) -> None:
+    from engine import project as pj
+
+    s = project.samples
+    s.prompts, s.weights, s.seeds, s.steps, s.width, s.height = ["zq_tester, girl"], [1.0], [1], 2, 64, 64
+    pj.save(project)
+
+
+def test_samples_are_drawn_after_each_epoch_with_the_live_lora(tmp_path):
+    project = tiny_project(tmp_path, epochs=2, repeats=1, sample_every_n_epochs=1)
+    small_samples(project)
+    run_dir = new_run(project)
+    train(run_dir)
+    samples = [e for e in ev.read_events(run_dir) if e["kind"] == "sample"]
+    assert [e["epoch"] for e in samples] == [1, 2]
+    assert all(Path(e["path"]).is_file() for e in samples)
+    assert ev.read_events(run_dir)[-1]["kind"] == "finished"
 
 
 def test_training_loss_falls_and_a_lora_is_written_per_epoch(tmp_path):
@@ -134,6 +154,7 @@ def test_pause_then_stop_saves_state_and_resume_finishes_the_same_steps(tmp_path
     from engine.cli import main
 
     project = tiny_project(tmp_path, epochs=4, repeats=4)
+    small_samples(project)
     run_dir = new_run(project)
     worker = threading.Thread(target=train, args=(run_dir,))
     worker.start()
@@ -153,6 +174,8 @@ def test_pause_then_stop_saves_state_and_resume_finishes_the_same_steps(tmp_path
     time.sleep(0.5)
     assert ev.read_events(run_dir)[-1]["kind"] == "paused"  # nothing happens while paused
     assert runs.run_info(run_dir).status == "paused"
+    runs.send_command(run_dir, "sample-now")  # sampling works while paused
+    wait_for(lambda es: es[-1]["kind"] == "sample")
     runs.send_command(run_dir, "stop")
     worker.join(30)
     stopped = ev.read_events(run_dir)[-1]
@@ -162,3 +185,21 @@ def test_pause_then_stop_saves_state_and_resume_finishes_the_same_steps(tmp_path
     events = ev.read_events(run_dir)
     assert events[-1]["kind"] == "finished" and events[-1]["step"] == 32
     assert sorted({e["step"] for e in events if e["kind"] == "step"}) == list(range(1, 33))
+
+
+def test_gradient_checkpointing_still_trains_text_encoder_and_unet_loras(tmp_path):
+    from safetensors.torch import load_file
+
+    project = tiny_project(tmp_path, max_steps=2, gradient_checkpointing=True, min_snr_gamma=5.0,
+                           color_aug=True, caption_dropout_rate=0.5, caption_tag_dropout_rate=0.3)
+    run_dir = new_run(project)
+    train(run_dir)
+    events = ev.read_events(run_dir)
+    assert events[0]["latents"].startswith("encoded every step")
+    assert events[-1]["kind"] == "finished"
+    sd = load_file(str(run_dir / "zq_tester.safetensors"))
+    te_up = [v for k, v in sd.items() if k.startswith("lora_te_") and k.endswith("lora_up.weight")]
+    unet_up = [v for k, v in sd.items() if k.startswith("lora_unet_") and k.endswith("lora_up.weight")]
+    assert te_up and unet_up
+    assert any(float(v.abs().sum()) > 0 for v in te_up)  # lora_up starts at zero: it was trained
+    assert any(float(v.abs().sum()) > 0 for v in unet_up)
