@@ -162,7 +162,12 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter) -> None:
         if not network.all_finite():
             raise RunFailed(f"refusing to save {path.name}: the LoRA has non-finite weights",
                             "this is a bug in the NaN guard; resume from the last epoch")
-        network.save(path, dtype=save_dtype(t.save_precision), metadata=lora_metadata(epoch, s["step"]))
+        try:
+            network.save(path, dtype=save_dtype(t.save_precision), metadata=lora_metadata(epoch, s["step"]))
+        except lora.NonFiniteLoraError as e:  # finite in fp32, but overflowing the save precision
+            raise RunFailed(f"{path.name}: {e}",
+                            f"weights overflow save_precision = {t.save_precision!r}; use 'bf16' or "
+                            "'float', and lower the learning rate") from None
 
     def snapshot() -> dict:
         return {"network": copy.deepcopy(network.state_dict()),

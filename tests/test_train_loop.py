@@ -203,3 +203,33 @@ def test_gradient_checkpointing_still_trains_text_encoder_and_unet_loras(tmp_pat
     assert te_up and unet_up
     assert any(float(v.abs().sum()) > 0 for v in te_up)  # lora_up starts at zero: it was trained
     assert any(float(v.abs().sum()) > 0 for v in unet_up)
+
+
+def test_reg_images_join_the_epoch_with_prior_loss_weight(tmp_path):
+    from engine import data as data_mod
+    from engine import project as pj
+    from train_helpers import draw
+
+    project = tiny_project(tmp_path, epochs=1, repeats=3, max_steps=2)
+    project.reg.prior_loss_weight = 0.25
+    pj.save(project)
+    reg = project.root / "reg" / "1_girl"
+    reg.mkdir(parents=True)
+    for i in range(2):
+        draw(reg / f"{i:04d}.png", (64, 64), (10, 200, 10 * i))
+        (reg / f"{i:04d}.txt").write_text("girl, solo, outdoors\n")
+    items = data_mod.items_from_project(project)
+    data = data_mod.TrainData.from_settings(items, project.train, project.reg.prior_loss_weight)
+    assert data.repeats == [3, 3, 3, 3]  # reg balanced to the 6 train samples
+    assert data.steps_per_epoch == 12
+    batch = data.batch([2, 0], step=0)
+    assert batch.weights.tolist() == [0.25, 1.0] and batch.files == ["0000.png", "face"]
+    run_dir = new_run(project)
+    train(run_dir)
+    started = ev.read_events(run_dir)[0]
+    assert started["reg_images"] == 2 and started["steps_per_epoch"] == 12
+    from safetensors import safe_open
+    with safe_open(str(run_dir / "zq_tester.safetensors"), "pt") as f:
+        md = f.metadata()
+    assert json.loads(md["ss_reg_dataset_dirs"]) == {"1_girl": {"n_repeats": 1, "img_count": 2}}
+    assert md["ss_num_reg_images"] == "6" and md["ss_prior_loss_weight"] == "0.25"
