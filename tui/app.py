@@ -86,8 +86,10 @@ class OneloraApp(App[int]):
     ]
 
     def __init__(self, project_dir: Path | str | None = None, engine=None,
-                 graphics: str = "auto") -> None:
+                 graphics: str = "auto", start_mode: str = "crops") -> None:
         super().__init__()
+        self.start_mode = start_mode
+        """The mode shown first when a project is open (the demo opens on "train")."""
         if engine is None:
             from engine.api import Engine
             engine = Engine()
@@ -122,7 +124,7 @@ class OneloraApp(App[int]):
             self.register_theme(theme)
         self.theme = themes.DARK.name
         if self.project is not None:
-            self.switch_mode("crops")
+            self.switch_mode(self.start_mode)
         else:
             if self._load_error:
                 self.notify(self._load_error, severity="error", timeout=10)
@@ -218,7 +220,8 @@ class OneloraApp(App[int]):
         yield SystemCommand("app: quit", "q / ctrl+q", self.exit)
 
 
-def run_app(project_dir: str | os.PathLike | None = None, graphics: str = "auto") -> int:
+def run_app(project_dir: str | os.PathLike | None = None, graphics: str = "auto",
+            mode: str = "crops") -> int:
     """Entry point of ``onelora open``: returns the process exit code."""
     from tui.widgets.graphics import resolve
 
@@ -231,7 +234,7 @@ def run_app(project_dir: str | os.PathLike | None = None, graphics: str = "auto"
                             f"'onelora new IMAGE {path} --trigger NAME' or run 'onelora open' "
                             "to pick one")
     protocol, note = resolve(graphics)
-    app = OneloraApp(project_dir, graphics=protocol)
+    app = OneloraApp(project_dir, graphics=protocol, start_mode=mode)
     if note:
         app.call_later(app.notify, note, severity="warning")
     app.run()

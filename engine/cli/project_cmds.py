@@ -17,11 +17,33 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_new)
 
+    p = sub.add_parser("demo", help="build a demo project and run every workflow step on it")
+    p.add_argument("dir", nargs="?", default="onelora-demo", help="folder (default ./onelora-demo)")
+    p.add_argument("--headless", action="store_true", help="no TUI; print where each output went")
+    p.add_argument("--force", action="store_true", help="rebuild an existing demo folder")
+    p.add_argument("--graphics", choices=("auto", "kitty", "sixel", "halfblock"), default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object (implies quiet)")
+    p.set_defaults(func=cmd_demo)
+
     p = sub.add_parser("open", help="open a project in the TUI")
     p.add_argument("dir", nargs="?", default=None, help="project folder (omit for a picker)")
     p.add_argument("--graphics", choices=("auto", "kitty", "sixel", "halfblock"), default="auto",
                    help="how to draw images (halfblock works everywhere)")
     p.set_defaults(func=cmd_open)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from engine.demo import run_demo
+
+    result = run_demo(args.dir, force=args.force,
+                      say=(lambda line: None) if args.json else print)
+    if args.json:
+        emit(args, {"project": str(result.root), "run": str(result.run_dir), **result.outputs}, "")
+    if args.headless:
+        return 0
+    from tui.app import run_app
+
+    return run_app(args.dir, graphics=args.graphics, mode="train")
 
 
 def cmd_new(args: argparse.Namespace) -> int:
