@@ -82,6 +82,11 @@ def format_event(e: dict) -> str:
     if k == "nonfinite":
         return (f"{stamp} !! NON-FINITE {e.get('what')} at step {e.get('step')} "
                 f"files {', '.join(map(str, e.get('files', [])))} -> {e.get('action')}")
+    if k == "started" and "steps_per_epoch" in e:
+        resumed = f" (resumed at step {e['resumed_from']})" if e.get("resumed_from") is not None else ""
+        return (f"{stamp} started{resumed}: {e.get('total_steps')} steps = {e.get('epochs')} epochs × "
+                f"{e.get('steps_per_epoch')}; {e.get('model_label') or e.get('model')}; "
+                f"{e.get('device')} {e.get('precision')}; latents {e.get('latents')}")
     if k in ("failed", "stopped", "finished"):
         extra = " ".join(f"{key}={e[key]}" for key in ("reason", "hint", "path") if e.get(key))
         return f"{stamp} {k.upper()} {extra}".rstrip()
