@@ -17,7 +17,7 @@ from engine.cli import main
 from train_helpers import new_run, tiny_project
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEDULE = dict(epochs=3, repeats=2, lr_scheduler="cosine_with_restarts", lr_scheduler_num_cycles=2,
+SCHEDULE = dict(epochs=4, repeats=2, lr_scheduler="cosine_with_restarts", lr_scheduler_num_cycles=2,
                 lr_warmup_steps=3.0, shuffle_caption=True, keep_tokens=2, noise_offset=0.1,
                 flip_aug=True)
 
@@ -61,18 +61,18 @@ def test_sigkill_after_epoch_1_then_resume_matches_an_uninterrupted_run(tmp_path
 
     a, b = ev.read_events(straight), ev.read_events(killed)
     assert a[-1]["kind"] == b[-1]["kind"] == "finished"
-    assert a[-1]["step"] == b[-1]["step"] == 12 and a[-1]["epoch"] == b[-1]["epoch"] == 3
+    assert a[-1]["step"] == b[-1]["step"] == 16 and a[-1]["epoch"] == b[-1]["epoch"] == 4
     restarted = [e for e in b if e["kind"] == "started"]
     assert len(restarted) == 2 and restarted[1]["resumed_from"] == 4
     sa, sb = by_step(a), by_step(b)
-    assert sorted(sa) == sorted(sb) == list(range(1, 13))
+    assert sorted(sa) == sorted(sb) == list(range(1, 17))
     for step in sa:
         assert sa[step]["lr"] == sb[step]["lr"], step
         assert sa[step]["epoch"] == sb[step]["epoch"]
         assert sa[step]["files"] == sb[step]["files"]
         assert sa[step]["loss"] == pytest.approx(sb[step]["loss"], rel=1e-4, abs=1e-6)
     assert len({round(sa[s]["lr"]["unet"], 12) for s in sa}) > 5  # the schedule really varies
-    assert [e["epoch"] for e in b if e["kind"] == "epoch_end"][-2:] == [2, 3]
+    assert [e["epoch"] for e in b if e["kind"] == "epoch_end"][-3:] == [2, 3, 4]
 
 
 def test_train_detach_returns_at_once_and_the_run_finishes(tmp_path, capsys):
