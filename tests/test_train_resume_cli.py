@@ -102,3 +102,18 @@ def test_train_cli_rejects_bad_settings_with_exit_2(tmp_path, capsys):
     assert main(["train", str(project.root), "--set", "no_such_thing=1"]) == 2
     assert main(["train", str(project.root), "--set", "optimizer=AdamW8bit", "--set", "max_steps=1"]) == 2
     assert "AdamW8bit needs bitsandbytes" in capsys.readouterr().err
+
+
+def test_train_cli_set_takes_block_weight_lists_by_bare_name(tmp_path):
+    import argparse
+
+    from engine.cli.train_cmds import training_project
+
+    project = tiny_project(tmp_path)
+    args = argparse.Namespace(dir=str(project.root), model="builtin:tiny",
+                              settings=["down_lr_weight=1,0,1,1,1,1,1,1,1,1,1,0.5", "mid_lr_weight=0",
+                                        "samples.steps=3"])
+    p = training_project(args)
+    assert p.train.down_lr_weight[-1] == 0.5 and len(p.train.down_lr_weight) == 12
+    assert p.train.mid_lr_weight == [0.0] and p.samples.steps == 3
+    assert main(["train", str(project.root), "--set", "down_lr_weight=1,0,1"]) == 2
