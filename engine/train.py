@@ -28,6 +28,7 @@ import io
 import json
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from engine import training_utils as tu
 from engine.errors import UserError
 from engine.events import EventWriter
 from engine.project import atomic_write_bytes, atomic_write_text, project_from_dict
-from engine.runs import RunControl, read_config
+from engine.runs import HEARTBEAT_EVERY, RunControl, read_config
 
 STATE_DIR = "state"
 STATE_FILE = "state.pt"
@@ -60,8 +61,17 @@ def train(run_dir: str | Path, resume: bool = False) -> None:
     """Train the LoRA a run directory describes; ends with a finished/failed/stopped event."""
     run_dir = Path(run_dir)
     writer = EventWriter(run_dir)
+    control = RunControl(run_dir)
+    done = threading.Event()
+    # Model loading, latent caching and sampling can each outlast HEARTBEAT_STALE: beat from a
+    # thread so readers never mistake a busy run for a dead one.
+    def heartbeat() -> None:
+        while not done.wait(HEARTBEAT_EVERY):
+            control.beat(force=True)
+
+    threading.Thread(target=heartbeat, name="onelora-heartbeat", daemon=True).start()
     try:
-        _train(run_dir, resume, writer)
+        _train(run_dir, resume, writer, control)
     except RunFailed as e:
         writer.emit("failed", reason=e.reason, hint=e.hint)
     except UserError as e:
@@ -72,16 +82,16 @@ def train(run_dir: str | Path, resume: bool = False) -> None:
                     hint="an internal error; worker.log has the traceback")
         raise
     finally:
+        done.set()
         writer.close()
 
 
-def _train(run_dir: Path, resume: bool, writer: EventWriter) -> None:
+def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl) -> None:
     # ---------------------------------------------------------------- settings and device
     config = read_config(run_dir)
     run_meta = config.pop("run", {})
     project = project_from_dict(config, Path(run_meta.get("project", ".")))
     t = project.train
-    control = RunControl(run_dir)
     device, compute_dtype, precision_note = choose_precision(t.mixed_precision)
     torch.manual_seed(t.seed)
 

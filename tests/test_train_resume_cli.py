@@ -75,24 +75,32 @@ def test_sigkill_after_epoch_1_then_resume_matches_an_uninterrupted_run(tmp_path
     assert [e["epoch"] for e in b if e["kind"] == "epoch_end"][-3:] == [2, 3, 4]
 
 
-def test_train_detach_returns_at_once_and_the_run_finishes(tmp_path, capsys):
-    project = tiny_project(tmp_path, epochs=1, repeats=2)
-    t0 = time.time()
-    assert main(["train", str(project.root), "--detach", "--set", "epochs=2", "--json"]) == 0
-    assert time.time() - t0 < 5.0
+def test_train_detach_returns_at_once_and_sigterm_stops_and_resume_finishes(tmp_path, capsys):
     import json
 
+    project = tiny_project(tmp_path, epochs=1, repeats=2)
+    t0 = time.time()
+    assert main(["train", str(project.root), "--detach", "--set", "epochs=8", "--json"]) == 0
+    assert time.time() - t0 < 5.0
     out = json.loads(capsys.readouterr().out)
     run_dir = Path(out["path"])
     assert out["detached"] and run_dir.parent == project.root / "runs"
+    assert runs.read_config(run_dir)["train"]["epochs"] == 8  # --set is frozen into the run
+
+    wait_for(run_dir, lambda es: any(e["kind"] == "step" for e in es))
+    os.kill(int((run_dir / "pid").read_text()), signal.SIGTERM)  # like `onelora stop`
+    events = wait_for(run_dir, lambda es: es[-1]["kind"] in ev.END_KINDS, timeout=60)
+    assert events[-1]["kind"] == "stopped", (run_dir / "worker.log").read_text()[-2000:]
+    assert events[-1]["step"] < 32
+
+    assert main(["train", str(project.root), "--detach", "--resume", run_dir.name]) == 0
     end = time.time() + 120
-    while runs.run_info(run_dir).status in ("starting", "running") and time.time() < end:
+    while runs.run_info(run_dir).status in ("starting", "running", "stopped") and time.time() < end:
         time.sleep(0.2)
     info = runs.run_info(run_dir)
     assert info.status == "finished", (info, (run_dir / "worker.log").read_text()[-2000:])
-    assert info.step == 8 and info.epoch == 2
-    assert runs.read_config(run_dir)["train"]["epochs"] == 2  # --set is frozen into the run
-    assert (run_dir / "zq_tester-000002.safetensors").exists()
+    assert info.step == 32 and info.epoch == 8
+    assert (run_dir / "zq_tester-000008.safetensors").exists()
 
 
 def test_train_cli_rejects_bad_settings_with_exit_2(tmp_path, capsys):

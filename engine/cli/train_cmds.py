@@ -207,6 +207,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_run_worker(args: argparse.Namespace) -> int:
     """The detached run process: dispatch on the run's kind; any error ends as a `failed`
     event (train() writes its own) and exit status 1."""
+    import signal
     import traceback
     from pathlib import Path
 
@@ -215,6 +216,8 @@ def cmd_run_worker(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     kind = runs.read_config(run_dir).get("run", {}).get("kind", "train")
+    # `kill PID` (SIGTERM) asks the run to stop like the UI's stop: it saves state and ends cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: runs.send_command(run_dir, "stop"))
     try:
         if kind == "train":
             from engine.train import train
