@@ -31,13 +31,32 @@ def _candidates() -> list[Path]:
     return paths
 
 
+SHIPPED_BPE = "sd15/tokenizer/bpe_simple_vocab_16e6.txt.gz"
+"""OpenAI CLIP's BPE table (MIT) shipped with onelora: the same merges as merges.txt."""
+CLIP_MERGES = 49152 - 256 - 2
+
+
+def _shipped_lines() -> list[str] | None:
+    import gzip
+
+    try:
+        path = Path(str(resources.files("engine.assets").joinpath(SHIPPED_BPE)))
+    except (ModuleNotFoundError, TypeError):
+        return None
+    if not path.is_file():
+        return None
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return fh.read().split("\n")[1:CLIP_MERGES + 1]
+
+
 @lru_cache(maxsize=1)
 def merge_ranks() -> dict[tuple[str, str], int] | None:
-    """BPE merge ranks from the first merges.txt found, or None."""
+    """BPE merge ranks from the first merges.txt found (or the shipped CLIP table), or None."""
     for path in _candidates():
         if path.is_file():
             return ranks_from_lines(path.read_text(encoding="utf-8").splitlines())
-    return None
+    lines = _shipped_lines()
+    return ranks_from_lines(lines) if lines else None
 
 
 def ranks_from_lines(lines) -> dict[tuple[str, str], int]:

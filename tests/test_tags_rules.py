@@ -232,9 +232,25 @@ def test_clip_token_count_bpe_merges_and_fallback(monkeypatch):
     assert ct.bpe_pieces("girls", ranks, cache) == 3  # gir + l + s</w>: "gir l</w>" needs the word end
     assert ct.bpe_pieces("hello", ranks, cache) == 5
     monkeypatch.setattr(ct, "_candidates", lambda: [])
+    monkeypatch.setattr(ct, "_shipped_lines", lambda: None)
     ct.merge_ranks.cache_clear()
     try:
         assert not ct.is_exact()
         assert ct.count("looking at viewer, thighhighs") == ct.approx_count("looking at viewer, thighhighs") == 6
+    finally:
+        ct.merge_ranks.cache_clear()
+
+
+def test_caption_token_count_is_exact_with_the_shipped_clip_table(monkeypatch):
+    """The shipped OpenAI BPE table gives CLIP's real count (SD1.x: a 75-token window)."""
+    from engine import clip_tokens as ct
+
+    monkeypatch.setattr(ct, "_candidates", lambda: [])
+    ct.merge_ranks.cache_clear()
+    try:
+        assert ct.is_exact()
+        # ids from openai/clip-vit-large-patch14: "a photo of a cat" → 5 tokens between BOS/EOS
+        assert ct.count("a photo of a cat") == 5
+        assert ct.count("thighhighs") == 2  # thigh + highs
     finally:
         ct.merge_ranks.cache_clear()
