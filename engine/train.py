@@ -30,7 +30,9 @@ import math
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -47,6 +49,10 @@ STATE_FILE = "state.pt"
 SNAPSHOT_EVERY = 50
 """Good steps between in-memory snapshots the NaN policy rolls back to (also at epoch ends)."""
 EMA_BETA = 0.9
+COMPILE_MODE = "reduce-overhead"
+"""torch.compile mode for the UNet on CUDA: CUDA graphs, about 6x the eager step at batch 1
+(reference/performance.md). ``$ONELORA_COMPILE_MODE`` overrides it (e.g.
+``max-autotune-no-cudagraphs`` or ``default``) should graph capture fail on some setup."""
 
 
 class RunFailed(Exception):
@@ -135,11 +141,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             else:
                 te.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             base.text_encoder.train()
-    unet = base.unet
-    if t.compile and device.type == "cuda":
-        unet = torch.compile(base.unet)
-    elif t.compile:
-        writer.emit("log", message="compile = true is ignored on the CPU (CUDA only)")
+    unet = prepare_unet(base.unet, t, device, writer.emit)
 
     # ---------------------------------------------------------------- steps and schedule
     steps_per_epoch = data.steps_per_epoch
@@ -149,8 +151,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
     epochs = math.ceil(total_steps / steps_per_epoch)
     warmup = tu.warmup_steps(t.lr_warmup_steps, total_steps) if t.lr_scheduler != "constant" else 0
     output_name = t.output_name or project.trigger
-    alphas_cumprod = base.noise_scheduler.alphas_cumprod
-    num_timesteps = base.noise_scheduler.config.num_train_timesteps
+    ctx = StepContext(base=base, unet=unet, settings=t, device=device, compute_dtype=compute_dtype)
 
     s = {"step": 0, "epoch": 1, "pos": 0, "lr_scale": 1.0, "rollbacks": 0, "loss_ema": None,
          "epoch_loss_sum": 0.0, "epoch_loss_n": 0, "nonfinite": [], "session_id": int(time.time())}
@@ -242,36 +243,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             batch = data.batch(batches[s["pos"]], step)
             lrs = tu.set_lr(optimizer, s["lr_scale"] * tu.lr_factor(
                 step, total_steps, t.lr_scheduler, warmup, t.lr_scheduler_num_cycles))
-            if batch.latents is not None:
-                latents = batch.latents.to(device)
-            else:
-                latents = data_mod.encode_pixels(base.vae, batch.pixels, tu.step_generator(t.seed, step, 1))
-            g = tu.step_generator(t.seed, step, 2)
-            noise = tu.make_noise(latents, t.noise_offset, g)
-            timesteps = tu.sample_timesteps(latents.shape[0], num_timesteps, g).to(device)
-            noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
-            input_ids = models.tokenize(base, batch.captions)
-            with torch.autocast(device.type, dtype=compute_dtype, enabled=compute_dtype != torch.float32):
-                with torch.set_grad_enabled(t.train_text_encoder):
-                    encoder_hidden = models.encode_prompt(base, input_ids, t.clip_skip)
-                pred = unet(noisy.to(compute_dtype), timesteps, encoder_hidden).sample
-            snr = tu.min_snr_weights(alphas_cumprod, timesteps, t.min_snr_gamma) if t.min_snr_gamma else None
-            loss = tu.diffusion_loss(pred, noise, batch.weights, snr)
-            loss_value = float(loss.detach())
-
-            problem = None
-            if not math.isfinite(loss_value):
-                problem = "weights" if not network.all_finite() else "loss"
-            else:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm or float("inf"))
-                if torch.isfinite(grad_norm):
-                    scaler.step(optimizer)
-                elif not scaler.is_enabled() or scaler.get_scale() < 1.0:
-                    problem = "grad"  # (fp16 overflows the scaler can absorb are not reported)
-                scaler.update()
-            optimizer.zero_grad(set_to_none=True)
+            loss_value, problem = train_step(ctx, batch, step, network, optimizer, scaler, params)
             s["step"] += 1
             s["pos"] += 1
 
@@ -338,6 +310,99 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
 # -------------------------------------------------------------------------------------------
 # Helpers the loop uses (kept here so the loop reads top to bottom in one file)
 # -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepContext:
+    """What one training step needs besides its batch (the loop builds it once)."""
+
+    base: Any
+    """engine.models.BaseModel (text encoder, VAE, tokenizer, noise scheduler)."""
+    unet: Any
+    """The UNet the step calls: ``base.unet`` or its compiled wrapper (see prepare_unet)."""
+    settings: Any
+    """engine.project.TrainSettings."""
+    device: torch.device
+    compute_dtype: torch.dtype
+    alphas_cumprod: torch.Tensor = field(init=False)
+    num_timesteps: int = field(init=False)
+    cudagraphs: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.alphas_cumprod = self.base.noise_scheduler.alphas_cumprod
+        self.num_timesteps = int(self.base.noise_scheduler.config.num_train_timesteps)
+        self.cudagraphs = (self.device.type == "cuda" and bool(self.settings.compile)
+                           and compile_mode() == "reduce-overhead")
+
+
+def compile_mode() -> str:
+    return os.environ.get("ONELORA_COMPILE_MODE", "").strip() or COMPILE_MODE
+
+
+def prepare_unet(unet: torch.nn.Module, t, device: torch.device,
+                 emit: Callable[..., Any]) -> torch.nn.Module:
+    """The UNet the loop calls.  On CUDA: channels_last, and with ``compile = true``
+    ``torch.compile`` (CUDA graphs by default, see COMPILE_MODE).  On the CPU the model is
+    used as is and ``compile = true`` is reported as ignored with a ``log`` event."""
+    if device.type != "cuda":
+        if t.compile:
+            emit("log", message="compile = true is ignored on the CPU (CUDA only)")
+        return unet
+    unet.to(memory_format=torch.channels_last)
+    if not t.compile:
+        return unet
+    mode = compile_mode()
+    compiled = torch.compile(unet, mode=None if mode == "default" else mode)
+    emit("log", message=f"UNet compiled with torch.compile (mode {mode}); the first steps of each "
+                        "bucket size are slow while it compiles")
+    return compiled
+
+
+def train_step(ctx: StepContext, batch, step: int, network, optimizer, scaler,
+               params: list[torch.Tensor]) -> tuple[float, str | None]:
+    """One optimizer step on ``batch``: latents (cached or encoded) → noise (+ offset) →
+    timesteps → UNet → loss (MSE, reg weight, min-SNR) → NaN check → backward → grad check →
+    clip → step → zero grad.
+
+    Returns the loss and the problem that made the step skip its update (``"loss"``,
+    ``"grad"`` or ``"weights"``), or None for a good step.  Every random draw comes from
+    ``step_generator(seed, step)``, so the same step always draws the same numbers.
+    The loop and bench/train_step.py both call this.
+    """
+    t, base, device, dtype = ctx.settings, ctx.base, ctx.device, ctx.compute_dtype
+    if ctx.cudagraphs:  # a new iteration for CUDA-graph trees (also after a skipped backward)
+        torch.compiler.cudagraph_mark_step_begin()
+    if batch.latents is not None:
+        latents = batch.latents.to(device)
+    else:
+        latents = data_mod.encode_pixels(base.vae, batch.pixels, tu.step_generator(t.seed, step, 1))
+    g = tu.step_generator(t.seed, step, 2)
+    noise = tu.make_noise(latents, t.noise_offset, g)
+    timesteps = tu.sample_timesteps(latents.shape[0], ctx.num_timesteps, g).to(device)
+    noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
+    input_ids = models.tokenize(base, batch.captions)
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        with torch.set_grad_enabled(t.train_text_encoder):
+            encoder_hidden = models.encode_prompt(base, input_ids, t.clip_skip)
+        pred = ctx.unet(noisy.to(dtype), timesteps, encoder_hidden).sample
+    snr = tu.min_snr_weights(ctx.alphas_cumprod, timesteps, t.min_snr_gamma) if t.min_snr_gamma else None
+    loss = tu.diffusion_loss(pred, noise, batch.weights, snr)
+    loss_value = float(loss.detach())
+
+    problem = None
+    if not math.isfinite(loss_value):
+        problem = "weights" if not network.all_finite() else "loss"
+    else:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm or float("inf"))
+        if torch.isfinite(grad_norm):
+            scaler.step(optimizer)
+        elif not scaler.is_enabled() or scaler.get_scale() < 1.0:
+            problem = "grad"  # (fp16 overflows the scaler can absorb are not reported)
+        scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_value, problem
 
 
 def choose_precision(mixed_precision: str) -> tuple[torch.device, torch.dtype, str]:
