@@ -14,7 +14,7 @@ import ast
 import dataclasses
 import inspect
 import os
-import tempfile
+import stat
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -558,8 +558,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so a reader sees the old or the new content, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Not mkstemp: its 0600 mode would make project files unreadable to the user's group (a
+    # shared GPU server, a container); 0666 minus the umask is what any other writer gives.
+    # Rewriting an existing file keeps its mode.
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
+        try:
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        except FileNotFoundError:
+            pass
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -638,6 +651,9 @@ def create(image: str | os.PathLike, root: str | os.PathLike, trigger: str,
         raise UserError(f"{root} exists and is not a folder")
     if root.is_dir() and any(root.iterdir()) and not force:
         raise UserError(f"{root} is not empty; choose a new folder or pass --force to reuse it")
+    from engine.images import load_image
+
+    load_image(image)  # a corrupt or non-image file is refused here, not at the first prep
     data = image.read_bytes()
     (root / "source").mkdir(parents=True, exist_ok=True)
     copy = root / "source" / f"original{image.suffix.lower() or '.png'}"
@@ -648,4 +664,7 @@ def create(image: str | os.PathLike, root: str | os.PathLike, trigger: str,
                                 sha256=hashlib.sha256(data).hexdigest())
     validate(project)
     save(project)
+    from engine.wildcards import ensure_wildcards
+
+    ensure_wildcards(project)  # the reg prompt's __wildcard__ files, visible from the start
     return project

@@ -149,4 +149,4 @@ def test_saving_is_atomic_and_leaves_no_temp_files(project):
     for i in range(5):
         project.train.epochs = i + 1
         pj.save(project)
-    assert sorted(p.name for p in project.root.iterdir()) == ["project.toml", "source"]
+    assert sorted(p.name for p in project.root.iterdir()) == ["project.toml", "source", "wildcards"]
