@@ -103,7 +103,8 @@ def start_run(project: Project, kind: str, *, detach: bool = True, resume: str |
     else:
         run_dir = new_run_dir(project, kind)
         freeze_config(project, run_dir, kind, **run)
-    cmd = [sys.executable, "-m", "engine.cli", "run-worker", str(run_dir)]
+    # absolute: the worker runs in the project folder, not in the caller's cwd
+    cmd = [sys.executable, "-m", "engine.cli", "run-worker", str(run_dir.resolve())]
     if resume:
         cmd.append("--resume")
     if not detach:
