@@ -376,11 +376,20 @@ def crop_warnings(crop: Crop, image_size: tuple[int, int] | None = None) -> list
             "or make the crop larger"]
 
 
-def crop_image(project, crop: Crop) -> Image.Image:
-    """The crop at full resolution, cut from the prepared image."""
-    from engine.images import load_prepared
+def crop_image(project, crop: Crop, prepared: Image.Image | None = None) -> Image.Image:
+    """The crop at full resolution (8-bit RGB): cut from its own image when it has one
+    (``crop.image``, an imported kohya image), else from the prepared image (``prepared``, when
+    given, saves reloading it for every crop).  The one place crops are cut."""
+    from engine.images import load_image, load_prepared
 
-    img = load_prepared(project)
+    if crop.image:
+        path = Path(project.root) / crop.image
+        if not path.is_file():
+            raise UserError(f"crop {crop.name!r}: image {path} not found; restore it or remove "
+                            f"the crop (onelora crops {project.root} --remove {crop.name})")
+        img = load_image(path).image
+    else:
+        img = prepared if prepared is not None else load_prepared(project)
     x, y, w, h = clamp_box(crop.box, img.size)
     return img.crop((x, y, x + w, y + h))
 
@@ -391,12 +400,11 @@ def export_crops(project, dest_dir: str | os.PathLike) -> dict[str, Path]:
     from engine.project import atomic_write_bytes
 
     dest = Path(dest_dir)
-    img = load_prepared(project)
+    img = load_prepared(project) if any(not c.image for c in project.crops.items) else None
     out: dict[str, Path] = {}
     for crop in project.crops.items:
-        x, y, w, h = clamp_box(crop.box, img.size)
         buf = io.BytesIO()
-        img.crop((x, y, x + w, y + h)).save(buf, format="PNG")
+        crop_image(project, crop, img).save(buf, format="PNG")
         path = dest / f"{check_name(crop.name)}.png"
         atomic_write_bytes(path, buf.getvalue())
         out[crop.name] = path

@@ -75,19 +75,8 @@ def train_folder_name(project: Project) -> str:
 
 
 def crop_pixels(project: Project, crop: Crop):
-    """The crop as a PIL image: cut from its own imported image when it has one, else from the
-    prepared image (engine.crops.crop_image)."""
-    if crop.image:
-        from PIL import Image
-
-        path = project.root / crop.image
-        if not path.is_file():
-            raise UserError(f"crop {crop.name!r}: image {path} not found; restore it or remove "
-                            "the crop")
-        with Image.open(path) as img:
-            img.load()
-            x, y, w, h = crop.box
-            return img.crop((x, y, x + w, y + h))
+    """The crop as a PIL image (engine.crops.crop_image: cut from its own imported image when it
+    has one, else from the prepared image)."""
     from engine.crops import crop_image
 
     return crop_image(project, crop)
