@@ -30,7 +30,7 @@ DEMO_CUSTOM_CROP = ("wrist_cuffs", (470, 590, 130, 140))
 # Small settings so the demo trains in minutes on two CPU cores (seed defaults otherwise).
 DEMO_TRAIN = {
     "model": "builtin:tiny",
-    "epochs": 4,
+    "epochs": 3,
     "repeats": 5,
     "resolution": 128,
     "min_bucket_reso": 64,
@@ -141,9 +141,30 @@ def _foreground(project: pj.Project, kind: str, say: Callable[[str], None]) -> P
     if kind == "train":
         from engine.train import train
 
-        train(run_dir)
+        def work() -> None:
+            train(run_dir)
     else:
         from engine.sample import reg_worker
 
-        reg_worker(run_dir)
+        def work() -> None:
+            reg_worker(run_dir)
+
+    runs.run_foreground(run_dir, work, lambda e: _progress(e, say))
     return run_dir
+
+
+def _progress(e: dict, say: Callable[[str], None]) -> None:
+    """A few lines per epoch, not one per step."""
+    from engine.events import as_float
+
+    kind = e.get("kind")
+    if kind == "started" and e.get("epochs"):
+        say(f"           training {e.get('total_steps')} steps over {e.get('epochs')} epochs "
+            f"on {e.get('device')} ({e.get('precision')})")
+    elif kind == "epoch_end":
+        say(f"           epoch {e.get('epoch')} done at step {e.get('step')}, "
+            f"mean loss {as_float(e.get('loss')):.4f}")
+    elif kind == "nonfinite":
+        say(f"           !! non-finite {e.get('what')} at step {e.get('step')}: {e.get('action')}")
+    elif kind in ("failed", "stopped"):
+        say(f"           {kind}: {e.get('reason', '')} {e.get('hint', '')}".rstrip())

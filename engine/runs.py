@@ -19,11 +19,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import tomli_w
 
@@ -112,6 +114,8 @@ def start_run(project: Project, kind: str, *, detach: bool = True, resume: str |
     log = open(run_dir / "worker.log", "ab")
     env = dict(os.environ)
     env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    env.setdefault("TRANSFORMERS_VERBOSITY", "error")
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(__file__).resolve().parent.parent)] + [p for p in [env.get("PYTHONPATH")] if p])
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -277,6 +281,40 @@ def find_run(project_root: str | os.PathLike, run_id: str | None = None) -> Path
     if not matches:
         raise UserError(f"no run {run_id!r} in {root}; runs: {', '.join(p.name for p in runs)}")
     raise UserError(f"{run_id!r} matches several runs: {', '.join(p.name for p in matches)}")
+
+
+def run_foreground(run_dir: Path, work: Callable[[], None],
+                   on_event: Callable[[dict], None]) -> None:
+    """Run a run's worker function in a thread of this process while passing each new event to
+    ``on_event``; Ctrl-C asks the run to stop (a second Ctrl-C abandons it).  An exception in
+    the worker is raised here once its events are shown."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as e:  # re-raised in the calling thread
+            errors.append(e)
+
+    worker = threading.Thread(target=target, name=f"onelora-{run_dir.name}", daemon=True)
+    worker.start()
+    reader = ev.EventReader.for_run(run_dir)
+    stop_sent = False
+    while worker.is_alive():
+        try:
+            for e in reader.read_new():
+                on_event(e)
+            worker.join(0.25)
+        except KeyboardInterrupt:
+            if stop_sent:
+                raise
+            send_command(run_dir, "stop")
+            stop_sent = True
+            print("# stopping (Ctrl-C again to abandon the run)", flush=True)
+    for e in reader.read_new():
+        on_event(e)
+    if errors:
+        raise errors[0]
 
 
 def stop_run(project_root: str | os.PathLike, run_id: str) -> Path:

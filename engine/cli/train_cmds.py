@@ -145,9 +145,7 @@ def training_project(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import threading
-
-    from engine import events, runs
+    from engine import runs
     from engine.errors import UserError
 
     project = training_project(args)
@@ -161,41 +159,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
 
     run_dir = runs.start_run(project, "train", detach=False, resume=args.resume)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        from engine.train import train
-        try:
-            train(run_dir, resume=bool(args.resume))
-        except BaseException as e:  # re-raised in the main thread
-            errors.append(e)
-
-    worker = threading.Thread(target=work, name="onelora-train", daemon=True)
-    worker.start()
     if not args.json:
         print(f"# run {run_dir.name} (Ctrl-C stops it after the current step; "
               f"resume with --resume {run_dir.name})", flush=True)
-    reader = events.EventReader.for_run(run_dir)
-    stop_sent = False
-    while True:
-        try:
-            for e in reader.read_new():
-                if not args.json:
-                    print(format_event(e), flush=True)
-            if not worker.is_alive():
-                break
-            worker.join(0.25)
-        except KeyboardInterrupt:
-            if stop_sent:
-                raise
-            runs.send_command(run_dir, "stop")
-            stop_sent = True
-            print("# stopping (Ctrl-C again to abandon the run)", flush=True)
-    for e in reader.read_new():
+
+    def work() -> None:
+        from engine.train import train
+
+        train(run_dir, resume=bool(args.resume))
+
+    def show(e: dict) -> None:
         if not args.json:
             print(format_event(e), flush=True)
-    if errors:
-        raise errors[0]
+
+    runs.run_foreground(run_dir, work, show)
     info = runs.run_info(run_dir)
     emit(args, {"run": info.id, "path": str(run_dir), "status": info.status, "step": info.step,
                 "epoch": info.epoch, "loss": info.loss, "reason": info.reason, "hint": info.hint},
