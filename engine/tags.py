@@ -549,6 +549,10 @@ def edit_tag(project: Project, op: str, tag: str, crop: str | Crop | None = None
     name = normalize(tag)
     if not name:
         raise UserError("empty tag: give a tag such as 'hair_bow'")
+    if "," in name:  # a comma would split it into several tags in the caption file
+        parts = [p.strip() for p in tag.split(",") if p.strip()]
+        raise UserError(f"tag {tag!r} contains a comma, which separates tags in a caption: give "
+                        f"each tag on its own (e.g. {' '.join('--' + op + ' ' + repr(p) for p in parts[:2])})")
     crops = _targets(project, crop)
     changes: list[TagChange] = []
     found = False

@@ -72,8 +72,13 @@ def list_wildcards(folder: Path | None) -> list[str]:
 
 
 def _generator(folder: Path | None):
+    import logging
+
     from dynamicprompts.generators import RandomPromptGenerator
     from dynamicprompts.wildcards import WildcardManager
+
+    # its "No values found for wildcard" warning would be a second line beside our UserError
+    logging.getLogger("dynamicprompts").setLevel(logging.ERROR)
 
     manager = WildcardManager(Path(folder)) if folder is not None and Path(folder).is_dir() \
         else WildcardManager()
