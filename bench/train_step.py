@@ -337,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.cuda.is_available()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shapes", choices=("sd15", "tiny"), default="sd15" if cuda else "tiny")
-    p.add_argument("--steps", type=int, default=40 if cuda else 8, help="timed steps (median)")
-    p.add_argument("--warmup", type=int, default=10 if cuda else 2, help="untimed steps first")
+    p.add_argument("--steps", type=int, default=40 if cuda else 6, help="timed steps (median)")
+    p.add_argument("--warmup", type=int, default=10 if cuda else 1, help="untimed steps first")
     p.add_argument("--resolution", type=int, default=None,
                    help="square training resolution (default 512 for sd15, 128 for tiny)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=cuda,
