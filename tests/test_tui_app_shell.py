@@ -153,3 +153,72 @@ def test_tui_app_imports_fast():
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import tui.app"], check=True)
     assert time.perf_counter() - start < 3.0
+
+
+def footer_text(app) -> str:
+    """The footer row as a user sees it: the keys whose cells lie inside the 80 columns."""
+    from textual.widgets._footer import FooterKey
+
+    footer = app.screen.query_one("Footer")
+    right = footer.region.right
+    for key in footer.query(FooterKey).filter(".-command-palette"):
+        right = min(right, key.region.x)  # docked on the right, it covers what runs under it
+    shown = []
+    for key in footer.query(FooterKey).exclude(".-command-palette"):
+        region = key.region
+        if region.width and region.right <= right:
+            shown.append(f"{key.key_display} {key.description}".strip())
+    return " ".join(shown)
+
+
+async def test_every_screen_footer_shows_mode_keys_and_help_at_80_columns(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for mode, _, _, _, short, digit, _ in MODE_TABLE:
+            await pilot.press(digit)
+            await pilot.pause(0.3)
+            text = footer_text(app)
+            for _, _, _, _, other, d, _ in MODE_TABLE:
+                assert f"{d} {other}" in text, (mode, text)
+            assert "? Help" in text, (mode, text)
+
+
+async def test_in_a_text_field_the_footer_shows_the_f_keys_for_modes(project):
+    from textual.widgets import Input
+
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        app.screen.query_one("#trigger", Input).focus()
+        await pilot.pause(0.3)
+        text = footer_text(app)
+        assert "f1 Crops" in text and "f5 Samples" in text, text
+
+
+async def test_help_box_keeps_its_hint_line_on_screen_at_80x24(project):
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        hint = app.screen.query_one("#help-hint")
+        box = app.screen.query_one("#help-box")
+        assert hint.region.height == 1
+        assert box.region.contains_region(hint.region)
+        assert box.region.bottom <= SIZE[1]
+
+
+async def test_open_draws_the_frame_first_then_the_start_screen(project):
+    """``onelora open`` (run_app) defers building the first screen until a frame is up."""
+    app = OneloraApp(project.root, defer_first_screen=True)
+    async with app.run_test(size=SIZE) as pilot:
+        frame = app.screen_stack[0]
+        title = str(frame.query_one(".screen-title").render())
+        assert "opening" in title and str(project.root) in title
+        assert frame.query("Footer")
+        await pilot.pause(0.3)
+        assert app.current_mode == "crops"
+        assert type(app.screen).__name__ == "CropsScreen"

@@ -109,6 +109,9 @@ async def test_dashboard_chart_and_numbers_follow_appended_events(project):
         progress = str(screen.query_one("#dash-progress").render())
         assert "4.00 it/s" in progress and "2.9 GiB" in progress and "unet 1.0e-03" in progress and "te 5.0e-04" in progress
         assert "ETA 18s" in head  # 75 steps left at 4 it/s
+        # the run keys stay out of the 80-column footer; the dashboard says them while live
+        keys = screen.query_one("#dash-end")
+        assert keys.display and "s stop" in str(keys.render()) and "p pause" in str(keys.render())
     w.close()
 
 

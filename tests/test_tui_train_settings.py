@@ -111,3 +111,48 @@ async def test_loading_a_preset_by_keys_refreshes_the_form(project):
         assert project.train.network_dim == 16
         assert form.query_one("#train--network_dim", Input).value == "16"
         assert pj.load(project.root).train.network_dim == 16
+
+
+async def test_optimizer_adamw8bit_warns_beside_the_field_without_a_gpu(project, monkeypatch):
+    import tui.widgets.settings_form as sf
+
+    monkeypatch.setattr(sf, "cuda_gpu_visible", lambda: False)
+    project.train.optimizer = "AdamW8bit"
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_settings(pilot)
+        form = app.screen.query_one(SettingsForm)
+        note = form.query_one("#err-train--optimizer")
+        assert "no CUDA GPU" in str(note.render()) and note.has_class("-note")
+        assert "AdamW" in str(form.query_one("#form-status").render())
+        assert not form.problems()  # a warning, not a blocker
+        opt = form.query_one("#train--optimizer", CycleField)
+        opt.focus()
+        while project.train.optimizer != "AdamW":
+            await pilot.press("right")
+            await pilot.pause()
+        assert str(note.render()).strip() == "" and not note.has_class("-note")
+        assert "✓ valid" in str(form.query_one("#form-status").render())
+
+
+def test_optimizer_note_only_for_adamw8bit_and_only_without_gpu():
+    from tui.widgets.settings_form import optimizer_note
+
+    assert optimizer_note("AdamW", gpu=False) == ""
+    assert "GPU" in optimizer_note("AdamW8bit", gpu=False)
+
+
+async def test_opening_the_settings_form_saves_nothing_and_bad_text_stays_visible(project):
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_settings(pilot)
+        await pilot.pause(0.3)
+        assert app.saves == 0  # building the form is not an edit (it used to save ~40 times)
+        form = app.screen.query_one(SettingsForm)
+        epochs = form.query_one("#train--epochs", Input)
+        epochs.focus()
+        await pilot.press("ctrl+u", "x")
+        await pilot.pause()
+        assert epochs.has_class("-invalid")
+        assert epochs.styles.border_top[0] in ("", "none")  # one row: a border would hide "x"
+        assert epochs.content_region.height == 1

@@ -53,8 +53,10 @@ def _mode_bindings() -> list[Binding]:
     for mode, _, _, title, short, digit, fkey in MODE_TABLE:
         out.append(Binding(digit, f"app.mode('{mode}')", short, tooltip=f"show {title}",
                            id=f"mode-{mode}"))
-        out.append(Binding(fkey, f"app.mode('{mode}')", title, show=False, priority=True,
-                           id=f"mode-{mode}-fkey"))
+        # Shown too: the footer shows one key per action, the digit first; when a text field
+        # takes the digits (they leave the active bindings), it shows the F-key instead.
+        out.append(Binding(fkey, f"app.mode('{mode}')", short, priority=True,
+                           tooltip=f"show {title}", id=f"mode-{mode}-fkey"))
     return out
 
 
@@ -68,7 +70,7 @@ class LoadErrorScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(self._title, classes="screen-title")
         yield Static(f"This screen could not be opened:\n{self._error}", classes="placeholder")
-        yield Footer()
+        yield Footer(compact=True)
 
 
 class OneloraApp(App[int]):
@@ -80,16 +82,21 @@ class OneloraApp(App[int]):
     BINDINGS = [
         *_mode_bindings(),
         Binding("question_mark", "help", "Help", tooltip="keys of this screen", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("q", "quit", "Quit", show=False, id="quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
         Binding("ctrl+t", "toggle_theme", "Dark/light", show=False, id="theme-toggle"),
     ]
 
     def __init__(self, project_dir: Path | str | None = None, engine=None,
-                 graphics: str = "auto", start_mode: str = "crops") -> None:
+                 graphics: str = "auto", start_mode: str = "crops",
+                 defer_first_screen: bool = False) -> None:
         super().__init__()
         self.start_mode = start_mode
         """The mode shown first when a project is open (the demo opens on "train")."""
+        self.defer_first_screen = defer_first_screen
+        """Draw the app's frame (title, footer keys) first and build the start screen right
+        after it: importing a screen (Pillow, numpy, widgets) costs more than Textual's own
+        start, so a user sees the first frame well before that. ``run_app`` sets it."""
         if engine is None:
             from engine.api import Engine
             engine = Engine()
@@ -119,16 +126,29 @@ class OneloraApp(App[int]):
             return screen
         return make
 
+    def compose(self) -> ComposeResult:
+        """The frame under every mode: seen for a moment while the first screen is built."""
+        where = f" — opening {self.project_dir}…" if self.project_dir else ""
+        yield Static(f"onelora{where}", classes="screen-title")
+        yield Footer(compact=True)
+
     def on_mount(self) -> None:
         for theme in themes.THEMES:
             self.register_theme(theme)
         self.theme = themes.DARK.name
         if self.project is not None:
-            self.switch_mode(self.start_mode)
+            if self.defer_first_screen:
+                self.call_after_refresh(self._show_start_mode)
+            else:
+                self.switch_mode(self.start_mode)
         else:
             if self._load_error:
                 self.notify(self._load_error, severity="error", timeout=10)
             self._show_picker(can_cancel=False)
+
+    def _show_start_mode(self) -> None:
+        if self.current_mode == "_default":  # a mode key may have been pressed meanwhile
+            self.switch_mode(self.start_mode)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "mode" and self.project is None:
@@ -234,7 +254,7 @@ def run_app(project_dir: str | os.PathLike | None = None, graphics: str = "auto"
                             f"'onelora new IMAGE {path} --trigger NAME' or run 'onelora open' "
                             "to pick one")
     protocol, note = resolve(graphics)
-    app = OneloraApp(project_dir, graphics=protocol, start_mode=mode)
+    app = OneloraApp(project_dir, graphics=protocol, start_mode=mode, defer_first_screen=True)
     if note:
         app.call_later(app.notify, note, severity="warning")
     app.run()

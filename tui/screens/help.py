@@ -42,7 +42,7 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self._rows = describe_bindings(screen)
         self._title = getattr(screen, "HELP_TITLE", None) or type(screen).__name__
-        self._intro = getattr(screen, "HELP_TEXT", "") or ""
+        self._intro = getattr(screen, "HELP_TEXT", "") or getattr(screen, "HELP", "") or ""
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
@@ -52,11 +52,23 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(keys, Text(desc) + (Text(f"  {tip}", style="dim") if tip else Text()))
         with Vertical(id="help-box"):
             yield Static(f"Keys — {self._title}", id="help-title")
-            if self._intro:
-                yield Static(self._intro, id="help-intro")
             with VerticalScroll(id="help-table"):
+                if self._intro:
+                    yield Static(self._intro, id="help-intro")
                 yield Static(table)
-            yield Static("esc closes · ctrl+p opens the command palette", id="help-hint")
+            yield Static("↑/↓ scroll · esc closes · ctrl+p command palette", id="help-hint")
+
+    def on_mount(self) -> None:
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Give the scrolling part what is left of the box (at most 90% of the screen) after
+        its border, title and hint line, so the hint is never cut off on a small terminal."""
+        room = int(self.size.height * 0.9) - 4
+        self.query_one("#help-table").styles.max_height = max(3, room)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

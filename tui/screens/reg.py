@@ -73,9 +73,10 @@ class RegScreen(Screen):
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate", priority=True, id="reg-generate"),
         Binding("g", "generate", "Generate", show=False, id="reg-generate-key"),
-        Binding("ctrl+n", "stop", "Stop", priority=True, id="reg-stop"),
+        Binding("ctrl+n", "stop", "Stop", priority=True, show=False, id="reg-stop"),
         Binding("x", "stop", "Stop", show=False, id="reg-stop-key"),
-        Binding("ctrl+o", "toggle_view", "Gallery/settings", priority=True, id="reg-view"),
+        Binding("ctrl+o", "toggle_view", "Gallery", priority=True, id="reg-view",
+                tooltip="switch between the settings and the gallery"),
         Binding("v", "toggle_view", "Gallery/settings", show=False, id="reg-view-key"),
         Binding("right,n", "move(1)", "Next", show=False, id="reg-next"),
         Binding("left,p", "move(-1)", "Prev", show=False, id="reg-prev"),
@@ -120,7 +121,7 @@ class RegScreen(Screen):
                 with Vertical():
                     yield ImageView(id="reg-image")
                     yield Static("", id="reg-caption")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.load_form()

@@ -46,13 +46,14 @@ class SamplesScreen(Screen):
             "how alike the samples are across seeds and to the crops (★ = suggested epoch).")
     BINDINGS = [
         Binding("enter", "pick", "Pick epoch", id="samples-pick", priority=True),
-        Binding("right_square_bracket", "prompt(1)", "Next prompt", id="samples-next-prompt"),
+        Binding("right_square_bracket", "prompt(1)", "Prompt", tooltip="next prompt",
+                id="samples-next-prompt"),
         Binding("left_square_bracket", "prompt(-1)", "Prev prompt", show=False,
                 id="samples-prev-prompt"),
-        Binding("s", "seed(1)", "Seed", id="samples-seed"),
-        Binding("r", "run(1)", "Run", id="samples-run"),
-        Binding("z", "zoom", "Image alone", id="samples-zoom"),
-        Binding("n", "sample_now", "Sample now", id="samples-now",
+        Binding("s", "seed(1)", "Seed", show=False, id="samples-seed"),
+        Binding("r", "run(1)", "Run", show=False, id="samples-run"),
+        Binding("z", "zoom", "Image alone", show=False, id="samples-zoom"),
+        Binding("n", "sample_now", "Sample now", show=False, id="samples-now",
                 tooltip="Sample the run: a live training run samples after this step; a "
                         "finished one is sampled from its saved epochs in the background"),
     ]
@@ -87,7 +88,7 @@ class SamplesScreen(Screen):
             with Vertical(id="samples-right"):
                 yield ImageView(id="samples-image")
                 yield Static("", id="samples-caption")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.choose_run(None)

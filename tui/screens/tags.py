@@ -33,6 +33,7 @@ class AddTagScreen(ModalScreen[str | None]):
     AddTagScreen > Vertical { width: 64; height: auto; border: thick $accent;
                               background: $surface; padding: 0 1; }
     AddTagScreen #add-matches { color: $text-muted; height: auto; max-height: 4; }
+    AddTagScreen #add-title { width: 1fr; height: auto; }
     """
 
     def __init__(self, project: pj.Project, where: str) -> None:
@@ -42,7 +43,9 @@ class AddTagScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Add a tag to {self.where} (→ completes, enter adds, esc cancels):")
+            # Static wraps (a Label is one line and lost its end at 80 columns)
+            yield Static(f"Add a tag to {self.where} (→ completes, enter adds, esc cancels):",
+                         id="add-title")
             yield Input(placeholder="tag, e.g. hair_bow", id="add-tag",
                         suggester=TagSuggester(self.project))
             yield Static("", id="add-matches")
@@ -65,18 +68,19 @@ class TagsScreen(Screen):
                  "trigger word learns them. Keep the outfit, accessories and states.")
     PALETTE_GROUP = "tags"
     BINDINGS = [
-        Binding("a", "add_tag(False)", "Add tag", tooltip="Add a tag to this crop",
+        Binding("a", "add_tag(False)", "Add", tooltip="Add a tag to this crop",
                 id="tags-add"),
         Binding("A", "add_tag(True)", "Add to all", tooltip="Add a tag to every crop",
-                id="tags-add-all"),
+                show=False, id="tags-add-all"),
         Binding("g", "apply_to_all", "Apply to all", tooltip="Give the highlighted tag's "
-                "kept/pruned state on this crop to every crop", id="tags-apply-all"),
+                "kept/pruned state on this crop to every crop", show=False,
+                id="tags-apply-all"),
         Binding("x,delete", "remove_tag", "Remove", tooltip="Take the tag off this crop",
-                id="tags-remove"),
+                show=False, id="tags-remove"),
         Binding("f", "toggle_frequency", "Frequency", tooltip="All tags over all crops",
-                id="tags-frequency"),
-        Binding("t", "edit('trigger')", "Trigger", id="tags-trigger"),
-        Binding("c", "edit('class')", "Class", id="tags-class"),
+                show=False, id="tags-frequency"),
+        Binding("t", "edit('trigger')", "Trigger", show=False, id="tags-trigger"),
+        Binding("c", "edit('class')", "Class", show=False, id="tags-class"),
         Binding("u", "toggle_underscores", "Spaces/_", tooltip="Write tags with underscores "
                 "or spaces", show=False, id="tags-underscores"),
     ]
@@ -95,7 +99,7 @@ class TagsScreen(Screen):
     TagsScreen FrequencyList { display: none; }
     TagsScreen.-frequency FrequencyList { display: block; }
     TagsScreen.-frequency TagChecklist { display: none; }
-    TagsScreen #caption { height: auto; max-height: 5; padding: 0 1; border-top: solid $panel; }
+    TagsScreen #caption { height: auto; max-height: 7; padding: 0 1; border-top: solid $panel; }
     TagsScreen #caption.-long { background: $error 25%; }
     """
 
@@ -122,7 +126,7 @@ class TagsScreen(Screen):
             yield TagChecklist(id="checklist")
             yield FrequencyList(id="frequency")
         yield Static("", id="caption")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._load_project()

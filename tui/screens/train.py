@@ -30,7 +30,7 @@ from tui.messages import ProjectChanged
 from tui.run_watch import RunFollower, RunUpdated
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
-from tui.widgets.settings_form import SettingsForm
+from tui.widgets.settings_form import SettingsForm, optimizer_note, optimizer_warning
 from tui.widgets.train_dialogs import (
     ConfirmScreen, PickScreen, PresetNameScreen, load_preset, preset_names, save_preset)
 
@@ -62,16 +62,16 @@ class Dashboard(Vertical, can_focus=True):
 
     BINDINGS = [
         Binding("s", "screen.stop_run", "Stop", tooltip="Stop the run (asks first)",
-                id="train-stop"),
-        Binding("p", "screen.pause_resume", "Pause/resume", id="train-pause"),
-        Binding("n", "screen.sample_now", "Sample now", id="train-sample-now"),
+                show=False, id="train-stop"),
+        Binding("p", "screen.pause_resume", "Pause/resume", show=False, id="train-pause"),
+        Binding("n", "screen.sample_now", "Sample now", show=False, id="train-sample-now"),
         Binding("o", "screen.open_samples", "Samples", tooltip="Open the samples screen",
-                id="train-open-samples"),
+                show=False, id="train-open-samples"),
         Binding("r", "screen.pick_run", "Runs", tooltip="Switch to another run of the project",
-                id="train-runs"),
-        Binding("l", "screen.log_scale", "Log scale", id="train-log"),
+                show=False, id="train-runs"),
+        Binding("l", "screen.log_scale", "Log scale", show=False, id="train-log"),
         Binding("u", "screen.resume_run", "Resume", tooltip="Resume a crashed or stopped run",
-                id="train-resume"),
+                show=False, id="train-resume"),
     ]
     DEFAULT_CSS = """
     Dashboard { height: 1fr; }
@@ -84,6 +84,7 @@ class Dashboard(Vertical, can_focus=True):
     Dashboard #dash-end.-shown { display: block; }
     Dashboard #dash-end.-bad { background: $error; color: $text; text-style: bold; }
     Dashboard #dash-end.-good { background: $success 30%; }
+    Dashboard #dash-end.-keys { color: $text-muted; }
     Dashboard #dash-events { height: 4; padding: 0 1; color: $text-muted;
                              border-top: solid $panel; text-wrap: nowrap;
                              text-overflow: ellipsis; }
@@ -107,11 +108,12 @@ class TrainScreen(Screen):
     PALETTE_GROUP = "train"
     AUTO_FOCUS = "#dash"
     BINDINGS = [
-        Binding("ctrl+r", "start_run", "Start run", tooltip="Start a training run with these "
+        Binding("ctrl+r", "start_run", "Start", tooltip="Start a training run with these "
                 "settings", id="train-start"),
-        Binding("ctrl+o", "toggle_view", "Settings⇄dashboard", id="train-toggle"),
-        Binding("ctrl+s", "save_preset", "Save preset", id="train-save-preset"),
-        Binding("ctrl+l", "load_preset", "Load preset", id="train-load-preset"),
+        Binding("ctrl+o", "toggle_view", "Settings", id="train-toggle",
+                tooltip="switch between the settings form and the dashboard"),
+        Binding("ctrl+s", "save_preset", "Save preset", show=False, id="train-save-preset"),
+        Binding("ctrl+l", "load_preset", "Load preset", show=False, id="train-load-preset"),
     ]
     DEFAULT_CSS = """
     TrainScreen TabbedContent { height: 1fr; }
@@ -133,7 +135,7 @@ class TrainScreen(Screen):
             with TabPane("Dashboard", id="dashboard"):
                 yield Dashboard(id="dash")
             yield TabPane("Settings", id="settings")  # the form is built when first shown
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(Dashboard).focus()
@@ -256,7 +258,14 @@ class TrainScreen(Screen):
         end.set_class(ended, "-shown")
         end.set_class(status in ("failed", "crashed"), "-bad")
         end.set_class(status == "finished", "-good")
-        if ended:
+        # The run keys are kept out of the 80-column footer; say them while they apply.
+        live = status in LIVE
+        end.set_class(ended or live, "-shown")
+        end.set_class(live, "-keys")
+        if live:
+            end.update(Text("s stop · p pause/resume · n sample now · o samples · r runs",
+                            no_wrap=True, overflow="ellipsis"))
+        elif ended:
             lines = [f"{status.upper()}: {snap['reason'] or snap['final_path'] or ''}".rstrip(": ")]
             if snap["hint"]:
                 lines.append(f"hint: {snap['hint']}")
@@ -313,6 +322,11 @@ class TrainScreen(Screen):
         self.query_one(Dashboard).focus()
         self.attach(run_dir)
         self.notify(f"started {Path(run_dir).name} — it keeps running if you quit")
+        form = self._form()
+        note = form.note_for("train.optimizer") if form else optimizer_note(
+            self.app.project.train.optimizer)
+        if note:
+            self.notify(optimizer_warning(note), severity="warning", timeout=10)
 
     def _need_live(self, what: str) -> bool:
         if not self.follower:

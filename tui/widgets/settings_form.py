@@ -12,7 +12,9 @@ resolution, 12/1/12 block weights, ...) come from engine.project.validate.
 from __future__ import annotations
 
 import dataclasses
-import typing
+import importlib.util
+import os
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -75,7 +77,7 @@ def field_info(key: str) -> tuple[type, dataclasses.Field, Any]:
     section, name = key.split(".", 1)
     cls = SECTIONS[section]
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
-    return cls, f, typing.get_type_hints(cls)[name]
+    return cls, f, pj.type_hints(cls)[name]
 
 
 def value_text(value: Any) -> str:
@@ -85,6 +87,44 @@ def value_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def cuda_gpu_visible() -> bool:
+    """Whether an NVIDIA GPU looks usable here, found without importing torch (the TUI must
+    start fast): the driver lists a GPU in /proc, or a device node exists (containers), or
+    nvidia-smi and WSL's GPU bridge are present.  CUDA_VISIBLE_DEVICES="" / "-1" hides all."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    try:
+        if gpus.is_dir() and any(gpus.iterdir()):
+            return True
+    except OSError:
+        pass
+    # device nodes: NVIDIA in containers, WSL's GPU bridge, ROCm (torch.cuda on AMD)
+    if any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/dxg", "/dev/kfd")):
+        return True
+    return False
+
+
+def optimizer_note(optimizer: str, gpu: bool | None = None) -> str:
+    """A warning for an optimizer this machine cannot run ("" when it can)."""
+    if optimizer != "AdamW8bit":
+        return ""
+    gpu = cuda_gpu_visible() if gpu is None else gpu
+    if not gpu:
+        return "⚠ no CUDA GPU: use AdamW"
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return "⚠ no bitsandbytes: use AdamW"
+    return ""
+
+
+def optimizer_warning(note: str) -> str:
+    """The long form of :func:`optimizer_note`, for the form's status line and notifications."""
+    why = ("no CUDA GPU is visible here" if "GPU" in note
+           else "bitsandbytes is not installed")
+    return (f"⚠ optimizer AdamW8bit needs a CUDA GPU and bitsandbytes, and {why}: a run would "
+            "fail. Set optimizer to AdamW (space/←/→ on the field).")
 
 
 def _dom_id(key: str) -> str:
@@ -97,7 +137,7 @@ class CycleField(Static, can_focus=True):
     BINDINGS = [Binding("space,enter,right", "cycle(1)", "next value", show=False),
                 Binding("left", "cycle(-1)", "previous value", show=False)]
     DEFAULT_CSS = """
-    CycleField { width: 24; height: 1; padding: 0 1; background: $boost; }
+    CycleField { width: 26; height: 1; padding: 0 1; background: $boost; }
     CycleField:focus { background: $accent 40%; text-style: bold; }
     """
 
@@ -137,15 +177,20 @@ class SettingsForm(Vertical):
     SettingsForm { height: 1fr; }
     SettingsForm #form-status { height: auto; max-height: 3; padding: 0 1; color: $success; }
     SettingsForm #form-status.-bad { color: $text; background: $error; }
+    SettingsForm #form-status.-warn { color: $text; background: $warning 40%; }
     SettingsForm #form-scroll { height: 1fr; layout: grid; grid-size: 3;
-                                grid-columns: 24 24 1fr; grid-rows: 1; }
+                                grid-columns: 26 26 1fr; grid-rows: 1; }
     SettingsForm .group { column-span: 3; text-style: bold; color: $accent; padding: 0 1;
                           width: 1fr; }
-    SettingsForm .name { width: 24; padding: 0 1; }
-    SettingsForm Input { width: 24; height: 1; border: none; padding: 0 1; }
+    SettingsForm .name { width: 26; padding: 0 1; }
+    SettingsForm Input { width: 26; height: 1; border: none; padding: 0 1; }
     SettingsForm Input:focus { border: none; background: $accent 30%; }
-    SettingsForm Input.-invalid { background: $error 40%; }
+    /* Textual's Input draws a tall border when -invalid: on a one-row field that hides the
+       text, so a bad value is shown by colour only. */
+    SettingsForm Input.-invalid, SettingsForm Input.-invalid:focus { border: none;
+                                                                    background: $error 40%; }
     SettingsForm .err { width: 1fr; color: $error; padding: 0 1; }
+    SettingsForm .err.-note { color: $warning; text-style: bold; }
     SettingsForm #form-help { height: 3; padding: 0 1; color: $text-muted;
                               border-top: solid $panel; }
     """
@@ -163,6 +208,8 @@ class SettingsForm(Vertical):
         self.project = project
         self.errors: dict[str, str] = {}
         self.cross_error = ""
+        self.gpu = cuda_gpu_visible()
+        """Whether a CUDA GPU is visible (checked once, without torch)."""
 
     # --- building ------------------------------------------------------------------------
 
@@ -191,10 +238,17 @@ class SettingsForm(Vertical):
                            select_on_focus=False)
         editor.tooltip = self.help_for(key)
         yield editor
-        yield Static("", classes="err", id=f"err-{_dom_id(key)}")
+        note = self.note_for(key)
+        yield Static(note, classes="err -note" if note else "err", id=f"err-{_dom_id(key)}")
 
     def on_mount(self) -> None:
         self._check_cross()
+
+    def note_for(self, key: str) -> str:
+        """A warning shown beside a valid value this machine cannot use ("" if none)."""
+        if key == "train.optimizer":
+            return optimizer_note(self.project.train.optimizer, self.gpu)
+        return ""
 
     # --- values --------------------------------------------------------------------------
 
@@ -234,11 +288,14 @@ class SettingsForm(Vertical):
         return message
 
     def _show_error(self, key: str, message: str) -> None:
+        note = "" if message else self.note_for(key)
         try:
-            self.query_one(f"#err-{_dom_id(key)}", Static).update(Text(message))
+            slot = self.query_one(f"#err-{_dom_id(key)}", Static)
             editor = self.query_one(f"#{_dom_id(key)}")
         except Exception:
             return
+        slot.update(Text(message or note))
+        slot.set_class(bool(note), "-note")
         editor.set_class(bool(message), "-invalid")
 
     def _check_cross(self) -> None:
@@ -264,10 +321,16 @@ class SettingsForm(Vertical):
             return
         problems = self.problems()
         status.set_class(bool(problems), "-bad")
+        status.set_class(False, "-warn")
         if problems:
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             status.update(Text(f"✗ cannot start: {problems[0]}{more}"))
         else:
+            note = self.note_for("train.optimizer")
+            if note:
+                status.set_class(True, "-warn")
+                status.update(Text(optimizer_warning(note)))
+                return
             status.update("✓ valid · ctrl+r start run · ctrl+s/ctrl+l save/load preset · "
                           "ctrl+o dashboard")
 
@@ -297,6 +360,8 @@ class SettingsForm(Vertical):
         if event.input.id is None:
             return
         key = event.input.id.replace("--", ".", 1)
+        if key not in self.errors and event.value == value_text(self._get(key)):
+            return  # an Input reports its first value when mounted: nothing changed, no save
         if self.apply(key, event.value):
             self.post_message(self.Changed(key, not self.problems()))
 

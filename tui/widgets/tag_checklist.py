@@ -71,8 +71,8 @@ class TagChecklist(OptionList):
 class FrequencyList(OptionList):
     """Every tag of the project with how many crops carry it and keep it."""
 
-    BINDINGS = [Binding("space", "screen.toggle_everywhere", "Keep/prune on all crops",
-                        id="tags-freq-toggle")]
+    BINDINGS = [Binding("space", "screen.toggle_everywhere", "Keep/prune",
+                        tooltip="keep or prune the tag on all crops", id="tags-freq-toggle")]
 
     def show_project(self, project: pj.Project) -> None:
         current = self.highlighted_tag()
