@@ -222,3 +222,20 @@ async def test_open_draws_the_frame_first_then_the_start_screen(project):
         await pilot.pause(0.3)
         assert app.current_mode == "crops"
         assert type(app.screen).__name__ == "CropsScreen"
+
+
+async def test_samples_help_lists_the_screen_keys_before_the_table_cursor_keys(project):
+    from tui.screens.help import HelpScreen
+
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("5")
+        await pilot.pause(0.3)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "Arrows move" in str(app.screen.query_one("#help-intro").render())  # its HELP
+        descriptions = [d for _, d, _ in app.screen._rows]
+        assert descriptions.index("Pick epoch") < descriptions.index("Cursor down")
+        assert descriptions.index("Cursor down") < descriptions.index("Crops")

@@ -237,3 +237,15 @@ def test_history_reader_tolerates_torn_and_bad_lines(tmp_path):
     model.fold_all(events)
     assert model.total_steps == 3 and math.isnan(model.loss[0])
     assert status_of(model, alive=False)[0] == "crashed"
+
+
+async def test_palette_offers_the_dashboard_run_keys(project):
+    from tui.commands import screen_commands
+
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        titles = [t for t, _, _ in screen_commands(app.screen)]
+        for want in ("train: start", "train: stop", "train: pause/resume", "train: sample now",
+                     "train: runs", "train: resume"):
+            assert want in titles, titles

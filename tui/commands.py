@@ -24,12 +24,18 @@ def binding_commands(screen: Screen) -> list[Command]:
              or type(screen).__name__.removesuffix("Screen")).lower()
     seen: set[str] = set()
     out: list[Command] = []
-    for item in getattr(screen, "BINDINGS", []):
+    # Widgets inside the screen may hold keys for screen actions ("screen.stop_run" on the
+    # training dashboard): those work from the palette wherever the focus is.
+    inner = [b for w in screen.walk_children() for b in getattr(type(w), "BINDINGS", [])
+             if isinstance(b, Binding) and b.action.startswith("screen.")]
+    for item in [*getattr(screen, "BINDINGS", []), *inner]:
         if not isinstance(item, Binding) or not item.description or item.action in seen:
             continue
         seen.add(item.action)
         key = item.key.split(",")[0]
         title = f"{group}: {item.description.lower()}"
+        if item.tooltip and any(title == t for t, _, _ in out):
+            title += f" ({item.tooltip.lower()})"  # two keys, one word: say which is which
         out.append((title, item.tooltip or f"key: {key}", partial(screen.run_action, item.action)))
     return out
 

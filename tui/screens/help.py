@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 def describe_bindings(screen: Screen) -> list[tuple[str, str, str]]:
     """``(keys, description, tooltip)`` for every active binding of ``screen``, the
-    screen's own first; several keys for one action are joined ("↑ k")."""
+    screen's own first, then those of the focused widget, then the app's; several keys for one action are joined ("↑ k")."""
     app = screen.app
     inherited = {(k.strip(), b.action) for b in Screen.BINDINGS if isinstance(b, Binding)
                  for k in b.key.split(",")}
@@ -22,7 +22,8 @@ def describe_bindings(screen: Screen) -> list[tuple[str, str, str]]:
         binding: Binding = active.binding
         if not binding.description or binding.system or (binding.key, binding.action) in inherited:
             continue
-        own = 0 if active.node is screen or active.node in screen.walk_children() else 1
+        # the screen's own keys first, then its focused widget's (cursor keys...), then the app's
+        own = 0 if active.node is screen else 1 if active.node in screen.walk_children() else 2
         slot = rows.setdefault((own, binding.action), [[], binding.description, binding.tooltip])
         shown = app.get_key_display(binding)
         if shown not in slot[0]:
