@@ -182,7 +182,7 @@ def guess_face_box(img: Image.Image, figure_box: Box) -> Box:
     if widths.max(initial=0) < 4:
         return clamp_box(fallback, img.size)
     wide = widths >= 0.4 * widths.max()
-    best, start, run = (0, 0), None, 0
+    best, start = (0, 0), None
     for i, v in enumerate(list(wide) + [False]):
         if v and start is None:
             start = i

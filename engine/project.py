@@ -3,39 +3,30 @@
 The project directory is the user's data (DESIGN.md §Boundaries 4).  Everything derived
 (prepared image, crop images, captions, latents) can be rebuilt from this file.
 
-Settings are dataclasses with a docstring under each field; :func:`field_help` reads those
-docstrings so the CLI and the TUI show the same help text.  Field metadata carries the
-allowed values (``choices``) and ranges (``min``/``max``) that :func:`validate` enforces.
+Settings are dataclasses with a docstring under each field (engine/settings.py reads them as
+help text and checks each value against the field's type, choices and range); :func:`validate`
+adds the checks that span several fields.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
 import os
-import stat
 import tomllib
 import typing
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from engine.errors import UserError
+from engine.files import atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported)
+from engine.settings import (  # noqa: F401 (re-exported: callers use engine.project.*)
+    check_value, field_help, from_dict, opt, parse_value, to_dict, type_hints)
 
 FORMAT_VERSION = 1
 PROJECT_FILE = "project.toml"
-
-
-def _opt(default: Any = None, *, choices: tuple | None = None, min: float | None = None,
-         max: float | None = None, factory: Any = None) -> Any:
-    meta = {"choices": choices, "min": min, "max": max}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 # ---------------------------------------------------------------------------------------
@@ -58,19 +49,19 @@ class SourceInfo:
 class PrepSettings:
     """Source preparation: upscale, stray-colour fix, background flatten."""
 
-    upscale_to: int = _opt(2048, min=0, max=16384)
+    upscale_to: int = opt(2048, min=0, max=16384)
     """Upscale so the long side is at least this many pixels (0 = keep the size)."""
     upscaler_model: str = ""
     """Local ESRGAN-family weights file used instead of Lanczos when spandrel is installed."""
     fix_artifacts: bool = False
     """Replace stray-colour pixel islands (e.g. blue specks in the hair) from their surroundings."""
-    artifact_max_pixels: int = _opt(400, min=1, max=100000)
+    artifact_max_pixels: int = opt(400, min=1, max=100000)
     """Largest island (in pixels of the original image) the artifact finder reports."""
-    artifact_min_contrast: float = _opt(60.0, min=1.0, max=442.0)
+    artifact_min_contrast: float = opt(60.0, min=1.0, max=442.0)
     """How far (RGB distance) an island's colour must be from its surroundings to count."""
     flatten_background: bool = False
     """Flood a near-uniform border background to plain white."""
-    background_tolerance: int = _opt(24, min=0, max=255)
+    background_tolerance: int = opt(24, min=0, max=255)
     """Colour tolerance for the background flood fill."""
 
 
@@ -84,7 +75,7 @@ class Tag:
     """True if the tag is written into the caption."""
     reason: str = ""
     """Why a tag is pruned or kept against the rules ("trait: hair colour", "user")."""
-    source: str = _opt("user", choices=("user", "tagger", "crop"))
+    source: str = opt("user", choices=("user", "tagger", "crop"))
     """Where the tag came from: the user's list, the WD14 tagger, or the crop's framing."""
     override: bool = False
     """True when the user decided kept/pruned by hand; rules no longer change it."""
@@ -96,11 +87,11 @@ class Crop:
 
     name: str = ""
     """Unique name, used for the exported file name (e.g. face, wrist_cuffs)."""
-    box: list[int] = _opt(factory=lambda: [0, 0, 0, 0])
+    box: list[int] = opt(factory=lambda: [0, 0, 0, 0])
     """x, y, width, height in pixels of the prepared image."""
     preset: str = ""
     """Preset it was made from (full_body, cowboy_shot, ...), empty for a custom crop."""
-    tags: list[Tag] = _opt(factory=list)
+    tags: list[Tag] = opt(factory=list)
     """Tags for this crop with their kept/pruned state."""
     image: str = ""
     """Image the box is cut from, relative to the project folder (imported datasets: imported/...);
@@ -111,11 +102,11 @@ class Crop:
 class CropSettings:
     """Crops and the boxes the presets are computed from."""
 
-    figure_box: list[int] = _opt(factory=list)
+    figure_box: list[int] = opt(factory=list)
     """x, y, w, h of the whole figure in the prepared image (guessed, then adjustable)."""
-    face_box: list[int] = _opt(factory=list)
+    face_box: list[int] = opt(factory=list)
     """x, y, w, h of the face in the prepared image (guessed, then set by the user)."""
-    items: list[Crop] = _opt(factory=list)
+    items: list[Crop] = opt(factory=list)
     """The crops, in order."""
 
 
@@ -123,19 +114,19 @@ class CropSettings:
 class TagSettings:
     """How tags become captions."""
 
-    image_tags: list[str] = _opt(factory=list)
+    image_tags: list[str] = opt(factory=list)
     """Tags describing the whole image, given by the user (comma separated in the CLI)."""
     tagger_model: str = ""
     """Local WD14 tagger folder (model.onnx + selected_tags.csv); empty = no tagger."""
-    general_threshold: float = _opt(0.35, min=0.0, max=1.0)
+    general_threshold: float = opt(0.35, min=0.0, max=1.0)
     """WD14 tagger probability threshold for general tags."""
-    character_threshold: float = _opt(0.85, min=0.0, max=1.0)
+    character_threshold: float = opt(0.85, min=0.0, max=1.0)
     """WD14 tagger probability threshold for character tags."""
     underscores: bool = False
     """Write tags with underscores (long_hair) instead of spaces (long hair)."""
-    extra_trait_tags: list[str] = _opt(factory=list)
+    extra_trait_tags: list[str] = opt(factory=list)
     """Tags always pruned as the character's own traits, in addition to the built-in rules."""
-    never_trait_tags: list[str] = _opt(factory=list)
+    never_trait_tags: list[str] = opt(factory=list)
     """Tags never pruned by the trait rules."""
 
 
@@ -150,25 +141,25 @@ class RegSettings:
                      "fewer digits, cropped, worst quality, low quality, normal quality, jpeg artifacts, "
                      "signature, watermark, username, blurry, artist name, censored, nsfw")
     """Negative prompt for generation."""
-    count: int = _opt(60, min=0, max=10000)
+    count: int = opt(60, min=0, max=10000)
     """How many regularization images to generate."""
-    seed: int = _opt(1234, min=0)
+    seed: int = opt(1234, min=0)
     """Seed for prompt expansion and generation."""
-    steps: int = _opt(25, min=1, max=200)
+    steps: int = opt(25, min=1, max=200)
     """Sampling steps per image."""
-    cfg: float = _opt(7.0, min=0.0, max=30.0)
+    cfg: float = opt(7.0, min=0.0, max=30.0)
     """Classifier-free guidance scale."""
-    width: int = _opt(512, min=64, max=2048)
+    width: int = opt(512, min=64, max=2048)
     """Image width in pixels."""
-    height: int = _opt(512, min=64, max=2048)
+    height: int = opt(512, min=64, max=2048)
     """Image height in pixels."""
-    repeats: int = _opt(1, min=1, max=1000)
+    repeats: int = opt(1, min=1, max=1000)
     """Repeats of the regularization folder (reg/<repeats>_<class>)."""
     class_name: str = ""
     """Class folder name; empty = the project's class."""
-    prior_loss_weight: float = _opt(1.0, min=0.0, max=10.0)
+    prior_loss_weight: float = opt(1.0, min=0.0, max=10.0)
     """Weight of the regularization images' loss."""
-    removed: list[str] = _opt(factory=list)
+    removed: list[str] = opt(factory=list)
     """Generated image files the user pruned (kept out of the export)."""
 
 
@@ -180,82 +171,82 @@ class TrainSettings:
     """LoRA file name without extension; empty = the trigger word."""
     model: str = "builtin:tiny"
     """Base model: a .safetensors/.ckpt SD1.x file, a diffusers folder, or builtin:tiny (pipeline check only)."""
-    epochs: int = _opt(10, min=1, max=10000)
+    epochs: int = opt(10, min=1, max=10000)
     """Number of epochs."""
-    repeats: int = _opt(5, min=1, max=1000)
+    repeats: int = opt(5, min=1, max=1000)
     """How often each crop is seen per epoch (the N in N_name folders)."""
-    max_steps: int = _opt(0, min=0)
+    max_steps: int = opt(0, min=0)
     """Stop after this many optimizer steps (0 = run all epochs)."""
-    save_every_n_epochs: int = _opt(1, min=1)
+    save_every_n_epochs: int = opt(1, min=1)
     """Save a LoRA every N epochs (the last epoch is always saved)."""
-    batch_size: int = _opt(1, min=1, max=64)
+    batch_size: int = opt(1, min=1, max=64)
     """Images per optimizer step."""
-    resolution: int = _opt(512, min=64, max=2048)
+    resolution: int = opt(512, min=64, max=2048)
     """Training resolution (bucket area = resolution²)."""
     enable_bucket: bool = True
     """Aspect-ratio buckets, so crops are not squashed."""
-    min_bucket_reso: int = _opt(256, min=64, max=2048)
+    min_bucket_reso: int = opt(256, min=64, max=2048)
     """Smallest bucket side."""
-    max_bucket_reso: int = _opt(1024, min=64, max=4096)
+    max_bucket_reso: int = opt(1024, min=64, max=4096)
     """Largest bucket side."""
-    bucket_reso_steps: int = _opt(64, min=8, max=256)
+    bucket_reso_steps: int = opt(64, min=8, max=256)
     """Bucket side granularity in pixels."""
-    network_dim: int = _opt(16, min=1, max=1024)
+    network_dim: int = opt(16, min=1, max=1024)
     """LoRA rank."""
-    network_alpha: float = _opt(16.0, min=0.0, max=1024.0)
+    network_alpha: float = opt(16.0, min=0.0, max=1024.0)
     """LoRA alpha; the update is scaled by alpha/rank."""
-    conv_dim: int = _opt(0, min=0, max=1024)
+    conv_dim: int = opt(0, min=0, max=1024)
     """Rank for 3×3 conv layers (LoCon / C3Lier); 0 = linear layers only."""
-    conv_alpha: float = _opt(0.0, min=0.0, max=1024.0)
+    conv_alpha: float = opt(0.0, min=0.0, max=1024.0)
     """Alpha for conv layers; 0 = same as conv_dim."""
     train_text_encoder: bool = True
     """Train LoRA on the text encoder too (kohya's default)."""
-    learning_rate: float = _opt(1e-3, min=0.0)
+    learning_rate: float = opt(1e-3, min=0.0)
     """Base learning rate."""
-    unet_lr: float = _opt(1e-3, min=0.0)
+    unet_lr: float = opt(1e-3, min=0.0)
     """UNet learning rate (0 = learning_rate)."""
-    text_encoder_lr: float = _opt(5e-4, min=0.0)
+    text_encoder_lr: float = opt(5e-4, min=0.0)
     """Text-encoder learning rate (0 = learning_rate)."""
-    optimizer: str = _opt("AdamW8bit", choices=("AdamW", "AdamW8bit", "Lion", "Prodigy", "SGD"))
+    optimizer: str = opt("AdamW8bit", choices=("AdamW", "AdamW8bit", "Lion", "Prodigy", "SGD"))
     """Optimizer. AdamW8bit needs bitsandbytes (and a CUDA GPU)."""
-    weight_decay: float = _opt(0.01, min=0.0, max=1.0)
+    weight_decay: float = opt(0.01, min=0.0, max=1.0)
     """Optimizer weight decay."""
-    max_grad_norm: float = _opt(1.0, min=0.0)
+    max_grad_norm: float = opt(1.0, min=0.0)
     """Clip gradients to this norm (0 = no clipping)."""
-    lr_scheduler: str = _opt("constant_with_warmup", choices=(
+    lr_scheduler: str = opt("constant_with_warmup", choices=(
         "constant", "constant_with_warmup", "cosine", "cosine_with_restarts", "linear"))
     """Learning-rate schedule."""
-    lr_warmup_steps: float = _opt(0.05, min=0.0)
+    lr_warmup_steps: float = opt(0.05, min=0.0)
     """Warmup: below 1 a fraction of all steps (0.05 = 5 %), otherwise a step count."""
-    lr_scheduler_num_cycles: int = _opt(1, min=1, max=100)
+    lr_scheduler_num_cycles: int = opt(1, min=1, max=100)
     """Restarts for cosine_with_restarts."""
     block_weight_preset: str = "none"
     """Block LR weights by name: none, seed, OUTD, INALL, MIDD, INS, IND, OUTS, OUTALL, sine, cosine, ..."""
-    down_lr_weight: list[float] = _opt(factory=list)
+    down_lr_weight: list[float] = opt(factory=list)
     """12 LR weights for the down blocks (IN00–IN11); overrides the preset when set."""
-    mid_lr_weight: list[float] = _opt(factory=list)
+    mid_lr_weight: list[float] = opt(factory=list)
     """1 LR weight for the mid block; overrides the preset when set."""
-    up_lr_weight: list[float] = _opt(factory=list)
+    up_lr_weight: list[float] = opt(factory=list)
     """12 LR weights for the up blocks (OUT00–OUT11); overrides the preset when set."""
-    mixed_precision: str = _opt("fp16", choices=("fp16", "bf16", "no"))
+    mixed_precision: str = opt("fp16", choices=("fp16", "bf16", "no"))
     """Compute precision (fp16 uses a gradient scaler)."""
-    save_precision: str = _opt("fp16", choices=("fp16", "bf16", "float"))
+    save_precision: str = opt("fp16", choices=("fp16", "bf16", "float"))
     """Precision of the saved LoRA."""
-    seed: int = _opt(42, min=0)
+    seed: int = opt(42, min=0)
     """Random seed."""
-    noise_offset: float = _opt(0.1, min=0.0, max=1.0)
+    noise_offset: float = opt(0.1, min=0.0, max=1.0)
     """Noise offset (helps very dark/bright images)."""
-    min_snr_gamma: float = _opt(0.0, min=0.0, max=100.0)
+    min_snr_gamma: float = opt(0.0, min=0.0, max=100.0)
     """Min-SNR loss weighting gamma (0 = off, 5 is the paper's value)."""
-    clip_skip: int = _opt(2, min=1, max=12)
+    clip_skip: int = opt(2, min=1, max=12)
     """Use the output of the N-th last text-encoder layer (2 for anime models)."""
-    keep_tokens: int = _opt(2, min=0, max=75)
+    keep_tokens: int = opt(2, min=0, max=75)
     """Tags at the start of each caption kept in place when shuffling (trigger, class)."""
     shuffle_caption: bool = True
     """Shuffle the caption's tags after the kept ones each step."""
-    caption_dropout_rate: float = _opt(0.0, min=0.0, max=1.0)
+    caption_dropout_rate: float = opt(0.0, min=0.0, max=1.0)
     """Chance of training a step with an empty caption."""
-    caption_tag_dropout_rate: float = _opt(0.0, min=0.0, max=1.0)
+    caption_tag_dropout_rate: float = opt(0.0, min=0.0, max=1.0)
     """Chance of dropping each (non-kept) tag."""
     color_aug: bool = True
     """Small random hue/brightness changes (disables latent caching)."""
@@ -267,13 +258,13 @@ class TrainSettings:
     """Trade compute for memory."""
     compile: bool = False
     """torch.compile the UNet (CUDA only; fastest at batch 1)."""
-    nonfinite_patience: int = _opt(3, min=1, max=100)
+    nonfinite_patience: int = opt(3, min=1, max=100)
     """Non-finite steps in a row before rolling back to the last good state."""
-    nonfinite_lr_factor: float = _opt(0.5, min=0.01, max=1.0)
+    nonfinite_lr_factor: float = opt(0.5, min=0.01, max=1.0)
     """LR multiplier applied after a rollback."""
-    nonfinite_max_rollbacks: int = _opt(3, min=0, max=100)
+    nonfinite_max_rollbacks: int = opt(3, min=0, max=100)
     """Rollbacks allowed before the run stops with a diagnosis."""
-    sample_every_n_epochs: int = _opt(1, min=0)
+    sample_every_n_epochs: int = opt(1, min=0)
     """Write samples every N epochs (0 = never during training)."""
 
 
@@ -281,27 +272,27 @@ class TrainSettings:
 class SampleSettings:
     """Samples of each epoch's LoRA."""
 
-    prompts: list[str] = _opt(factory=list)
+    prompts: list[str] = opt(factory=list)
     """Prompts (sd-scripts line syntax: --n --w --h --d --l --s); empty = trigger + class + crop captions."""
-    weights: list[float] = _opt(factory=lambda: [0.6, 0.8, 1.0])
+    weights: list[float] = opt(factory=lambda: [0.6, 0.8, 1.0])
     """LoRA weights to sample at."""
-    seeds: list[int] = _opt(factory=lambda: [1, 2])
+    seeds: list[int] = opt(factory=lambda: [1, 2])
     """Seeds; every prompt is sampled with each seed."""
-    steps: int = _opt(20, min=1, max=200)
+    steps: int = opt(20, min=1, max=200)
     """Sampling steps."""
-    cfg: float = _opt(7.0, min=0.0, max=30.0)
+    cfg: float = opt(7.0, min=0.0, max=30.0)
     """Classifier-free guidance scale."""
-    width: int = _opt(512, min=64, max=2048)
+    width: int = opt(512, min=64, max=2048)
     """Sample width."""
-    height: int = _opt(512, min=64, max=2048)
+    height: int = opt(512, min=64, max=2048)
     """Sample height."""
     negative: str = "lowres, bad anatomy, bad hands, worst quality, low quality"
     """Negative prompt."""
-    sampler: str = _opt("euler_a", choices=("euler_a", "euler", "dpmpp_2m", "ddim"))
+    sampler: str = opt("euler_a", choices=("euler_a", "euler", "dpmpp_2m", "ddim"))
     """Sampler."""
     picked_run: str = ""
     """Run the picked LoRA came from."""
-    picked_epoch: int = _opt(0, min=0)
+    picked_epoch: int = opt(0, min=0)
     """Epoch picked for output/<trigger>.safetensors (0 = none yet)."""
 
 
@@ -342,141 +333,8 @@ class Project:
 
 
 # ---------------------------------------------------------------------------------------
-# Help text from the field docstrings
+# Validation across fields
 # ---------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def field_help(cls: type) -> dict[str, str]:
-    """Map each field of a settings dataclass to the docstring written under it."""
-    try:
-        tree = ast.parse(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-# ---------------------------------------------------------------------------------------
-# Conversion and validation
-# ---------------------------------------------------------------------------------------
-
-def _stored_fields(cls: type) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls) if f.metadata.get("stored", True)]
-
-
-def to_dict(obj: Any) -> Any:
-    """Dataclass → plain TOML-able dict (no None values)."""
-    if dataclasses.is_dataclass(obj):
-        out = {}
-        for f in _stored_fields(type(obj)):
-            value = to_dict(getattr(obj, f.name))
-            if value is not None:
-                out[f.name] = value
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-_ITEM_WORDS = {float: "a number", int: "a whole number", str: "a quoted string"}
-
-
-@lru_cache(maxsize=None)
-def type_hints(cls: type) -> dict[str, Any]:
-    """``typing.get_type_hints(cls)``, once per class: it re-evaluates every annotation on
-    each call, and loading a project checks ~1000 values (it cost 0.4 s of the TUI's start).
-    Callers must not change the returned dict."""
-    return typing.get_type_hints(cls)
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def check_value(cls: type, name: str, value: Any, where: str = "") -> Any:
-    """Check and coerce one field value; raise UserError naming the key and what is allowed."""
-    hints = type_hints(cls)
-    f = {f.name: f for f in dataclasses.fields(cls)}.get(name)
-    key = f"{where}{name}"
-    if f is None:
-        raise UserError(f"unknown setting {key!r}; known: {', '.join(sorted(hints))}")
-    tp = hints[name]
-    origin = typing.get_origin(tp)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise UserError(f"{key} = {value!r} is not allowed: use true or false")
-    elif tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise UserError(f"{key} = {value!r} is not allowed: use a whole number")
-    elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{key} = {value!r} is not allowed: use a number")
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise UserError(f"{key} = {value!r} is not allowed: use a finite number")
-    elif tp is str:
-        if not isinstance(value, str):
-            raise UserError(f"{key} = {value!r} is not allowed: use a quoted string")
-    elif origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise UserError(f"{key} = {value!r} is not allowed: use a list [...]")
-        if dataclasses.is_dataclass(item_tp):
-            value = [from_dict(item_tp, v, f"{key}[{i}].", []) if isinstance(v, dict) else v
-                     for i, v in enumerate(value)]
-            for i, v in enumerate(value):
-                if not isinstance(v, item_tp):
-                    raise UserError(f"{key}[{i}] = {v!r} is not allowed: use a table")
-        else:
-            out = []
-            for i, v in enumerate(value):
-                ok = (isinstance(v, item_tp) and not isinstance(v, bool)) if item_tp is not float \
-                    else (isinstance(v, (int, float)) and not isinstance(v, bool))
-                if not ok:
-                    raise UserError(f"{key}[{i}] = {v!r} is not allowed: "
-                                    f"every item must be {_ITEM_WORDS.get(item_tp, _type_name(item_tp))}")
-                out.append(float(v) if item_tp is float else v)
-            value = out
-    meta = f.metadata
-    if meta.get("choices") and value not in meta["choices"]:
-        raise UserError(f"{key} = {value!r} is not allowed: choose one of "
-                        + ", ".join(map(str, meta["choices"])))
-    if meta.get("min") is not None and isinstance(value, (int, float)) and value < meta["min"]:
-        raise UserError(f"{key} = {value!r} is too small: the minimum is {meta['min']}")
-    if meta.get("max") is not None and isinstance(value, (int, float)) and value > meta["max"]:
-        raise UserError(f"{key} = {value!r} is too large: the maximum is {meta['max']}")
-    return value
-
-
-def from_dict(cls: type, data: dict, where: str, warnings: list[str]) -> Any:
-    """Plain dict → dataclass, checking every value; unknown keys become warnings."""
-    if not isinstance(data, dict):
-        raise UserError(f"{where.rstrip('.') or 'project'} must be a table, not {data!r}")
-    hints = type_hints(cls)
-    kwargs = {}
-    stored = {f.name for f in _stored_fields(cls)}
-    for key, value in data.items():
-        if key not in stored:
-            warnings.append(f"unknown key {where}{key} ignored")
-            continue
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = from_dict(tp, value, f"{where}{key}.", warnings)
-        else:
-            kwargs[key] = check_value(cls, key, value, where)
-    return cls(**kwargs)
-
 
 def validate(project: Project) -> None:
     """Cross-field checks that single values cannot express."""
@@ -562,42 +420,6 @@ def load(root: str | os.PathLike) -> Project:
         raise UserError(f"{path}: {e}") from None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so a reader sees the old or the new content, never half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its 0600 mode would make project files unreadable to the user's group (a
-    # shared GPU server, a container); 0666 minus the umask is what any other writer gives.
-    # Rewriting an existing file keeps its mode.
-    while True:
-        tmp = str(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        try:
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        except FileNotFoundError:
-            pass
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def dumps(project: Project) -> str:
     return tomli_w.dumps(to_dict(project))
 
@@ -630,14 +452,6 @@ def set_setting(project: Project, dotted: str, raw: Any) -> None:
         value = [value]
     value = check_value(type(target), name, value, f"{section}.")
     setattr(target, name, value)
-
-
-def parse_value(raw: str) -> Any:
-    """Parse a TOML scalar/array from text; fall back to the text itself."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from engine import tags as tg
 from engine.errors import UserError
-from engine.project import Crop, Tag, TagSettings
+from engine.project import Crop, TagSettings
 
 PRUNED = {
     "blue_hair": tg.HAIR_COLOUR, "blonde_hair": tg.HAIR_COLOUR, "light_brown_hair": tg.HAIR_COLOUR,

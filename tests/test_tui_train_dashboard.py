@@ -20,7 +20,6 @@ from tui.run_watch import RunModel, read_history, status_of
 from tui.screens.train import TrainScreen
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
-from tui.widgets.settings_form import SettingsForm
 
 
 class FakeEngine(Engine):
