@@ -32,3 +32,13 @@ def test_reg_preview_unknown_wildcard_says_one_line(project):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "__nosuchcard__" in lines[0] and "wildcards" in lines[0], lines
+
+
+def test_reg_preview_zero_is_refused_and_starts_no_generation(project, capsys):
+    project.reg.count = 0  # were it to start generating anyway, it has nothing to do
+    pj.save(project)
+    for n in ("0", "-2"):
+        assert main(["reg", str(project.root), "--preview", n]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--preview" in err[0], err
+    assert not (project.root / "runs").exists()

@@ -141,6 +141,9 @@ def cmd_reg(args: argparse.Namespace) -> int:
         if value is not None:
             set_setting(project, f"reg.{key}", value if key == "count" else str(value))
             changed = True
+    if args.preview is not None and args.preview < 1:
+        raise UserError(f"--preview {args.preview}: give how many prompts to print, 1 or more "
+                        "(leave --preview out to generate the images)")
     wc.ensure_wildcards(project)
     if args.preview:
         prompts = wc.preview(project, args.preview)

@@ -49,7 +49,9 @@ def register(sub) -> None:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from engine import runs
+    from engine.project import load
 
+    load(args.dir)  # a folder with no project.toml is a mistake, not an empty list
     infos = runs.list_runs(args.dir)
 
     def text() -> str:
