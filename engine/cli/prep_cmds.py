@@ -51,7 +51,7 @@ def parse_box(text: str, what: str) -> list[int]:
         if len(parts) != 4:
             raise ValueError
         box = [int(round(float(p))) for p in parts]
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: inf, -inf, 1e400
         raise UserError(f"{what} = {text!r} is not allowed: use x,y,w,h in pixels, "
                         "e.g. 100,200,512,512") from None
     if box[2] <= 0 or box[3] <= 0:
