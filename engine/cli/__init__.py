@@ -26,10 +26,17 @@ def emit(args: argparse.Namespace, payload: dict, text: str | Callable[[], str])
         print(text() if callable(text) else text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line mistake message (no usage block), still exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="onelora",
         description="One drawing of a character in, one SD1.x LoRA out. "
                     "Run 'onelora demo' for a tour, 'onelora open DIR' for the TUI.")

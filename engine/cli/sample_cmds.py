@@ -4,6 +4,7 @@ regularization images (generate, preview, prune)."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from engine.cli import emit
@@ -46,10 +47,15 @@ def register(sub) -> None:
 def _numbers(text: str | None, kind, what: str) -> list | None:
     if not text:
         return None
+    example = "3,5" if kind is int else "0.6,0.8"
     try:
-        return [kind(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserError(f"--{what} {text!r}: use comma-separated numbers, e.g. 0.6,0.8") from None
+        values = [kind(v) for v in text.split(",") if v.strip()]
+        if not all(math.isfinite(v) for v in values):  # a nan/inf LoRA weight samples garbage
+            raise ValueError
+        return values
+    except (ValueError, OverflowError):
+        raise UserError(f"--{what} {text!r}: use comma-separated finite numbers, "
+                        f"e.g. {example}") from None
 
 
 def _finish(run_dir: Path, worker) -> dict:
@@ -68,10 +74,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from engine import overfit, runs
     from engine.project import load
 
-    project = load(args.dir)
-    source = ep.find_training_run(project, args.run)
     epochs = _numbers(args.epochs, int, "epochs")
     weights = _numbers(args.weights, float, "weights")
+    project = load(args.dir)
+    source = ep.find_training_run(project, args.run)
     saved = ep.epoch_files(source)
     if not saved:
         raise UserError(f"run {source.name} has no saved LoRA files yet")
