@@ -313,8 +313,8 @@ def _load_single_file(path: Path, tokenizer_dir, config_dir) -> BaseModel:
 
     try:
         classify_checkpoint(checkpoint_keys(path))
-    except UserError as e:
-        raise UserError(f"{path} {e}") from None
+    except UserError as e:  # checkpoint_keys' messages already name the file
+        raise UserError(str(e) if str(e).startswith(str(path)) else f"{path} {e}") from None
     config = Path(config_dir) if config_dir else ASSETS_SD15
     if not (config / "model_index.json").is_file():
         raise UserError(f"config folder {config} has no model_index.json (reinstall onelora)")
