@@ -124,3 +124,16 @@ def test_runs_and_stop_commands_report_the_project_runs(project, capsys):
     assert json.loads((run_dir / "control").read_text())["command"] == "stop"
     assert main(["watch", str(project.root), "--no-follow"]) == 0
     assert "step 3/10" in capsys.readouterr().out
+
+
+def test_watch_json_prints_the_raw_events_and_errors_stay_json(project, capsys):
+    run_dir = _fake_run(project)
+    with ev.EventWriter(run_dir) as w:
+        w.emit("started", total_steps=2, epochs=1)
+        w.emit("finished", path="x.safetensors")
+    assert main(["watch", str(project.root), "--no-follow", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["kind"] for e in lines] == ["started", "finished"]
+    assert main(["stop", str(project.root), "nosuchrun", "--json"]) == 2
+    out = capsys.readouterr()
+    assert "nosuchrun" in json.loads(out.out)["error"] and "nosuchrun" in out.err

@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         result: Any = args.func(args)
         return int(result or 0)
     except UserError as e:
+        if getattr(args, "json", False):  # scripts reading stdout still get one object
+            print(json.dumps({"error": str(e)}))
         print(f"onelora: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("dir")
     p.add_argument("run", nargs="?", default=None, help="run id (default: the newest)")
     p.add_argument("--no-follow", action="store_true", help="print the history and exit")
+    p.add_argument("--json", action="store_true",
+                   help="print the raw events as JSON lines (one object per event)")
     p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("stop", help="ask a run to stop (it saves and exits)")
@@ -97,22 +99,25 @@ def format_event(e: dict) -> str:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    import json
+
     from engine import events, runs
 
     run_dir = runs.find_run(args.dir, args.run)
-    print(f"# {run_dir}")
+    show = (lambda e: print(json.dumps(e), flush=True)) if args.json else \
+        (lambda e: print(format_event(e), flush=True))
+    if not args.json:
+        print(f"# {run_dir}")
     reader = events.EventReader.for_run(run_dir)
-    if args.no_follow:
-        for e in reader.read_new():
-            print(format_event(e))
-        return 0
-    stop = lambda: runs.run_info(run_dir).status not in ("running", "paused", "starting")  # noqa: E731
-    for e in reader.follow(poll=0.5, stop=stop):
-        print(format_event(e), flush=True)
+    if not args.no_follow:
+        stop = lambda: runs.run_info(run_dir).status not in ("running", "paused", "starting")  # noqa: E731
+        for e in reader.follow(poll=0.5, stop=stop):
+            show(e)
     for e in reader.read_new():
-        print(format_event(e))
-    info = runs.run_info(run_dir)
-    print(f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else ""))
+        show(e)
+    if not args.json:
+        info = runs.run_info(run_dir)
+        print(f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else ""))
     return 0
 
 
