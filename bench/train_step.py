@@ -234,14 +234,7 @@ def setup_onelora(shapes: str, resolution: int, train_text_encoder: bool = False
     items = [BenchItem(image=lambda: image.copy(), caption=CAPTION)]
     data = data_mod.TrainData.from_settings(items, t)
     data.cache_latents(base.vae)
-    down, mid, up = lora_mod.resolve_block_weights(t.block_weight_preset, t.down_lr_weight,
-                                                   t.mid_lr_weight, t.up_lr_weight)
-    network = lora_mod.LoraNetwork(base.unet, base.text_encoder, dim=t.network_dim, alpha=t.network_alpha,
-                                   conv_dim=t.conv_dim, conv_alpha=t.conv_alpha, down_lr_weight=down,
-                                   mid_lr_weight=mid, up_lr_weight=up,
-                                   train_text_encoder=t.train_text_encoder)
-    network.apply()
-    network.to(device=device, dtype=torch.float32)
+    network = tu.build_network(base, t, device)
     params = [p for p in network.parameters() if p.requires_grad]
     groups = network.param_groups(t.unet_lr or t.learning_rate, t.text_encoder_lr or t.learning_rate)
     for g in groups:

@@ -280,30 +280,25 @@ def auto_crops(project, save: bool = True) -> list[Crop]:
 
 def set_face_box(project, box, save: bool = True) -> Box:
     """Set the face box; every existing face-dependent preset crop follows it."""
-    from engine import project as pj
-
-    bounds = _bounds(project)
-    project.crops.face_box = clamp_box(box, bounds)
-    if len(project.crops.figure_box) != 4:
-        _ensure_boxes(project)
-    _apply_presets(project, [c.preset for c in project.crops.items if c.preset in FACE_PRESETS])
-    if save:
-        pj.save(project)
-    return project.crops.face_box
+    return _set_anchor(project, "face_box", box, FACE_PRESETS, save)
 
 
 def set_figure_box(project, box, save: bool = True) -> Box:
     """Set the figure box; every existing preset crop follows it."""
+    return _set_anchor(project, "figure_box", box, PRESETS, save)
+
+
+def _set_anchor(project, which: str, box, dependents, save: bool) -> Box:
+    """Set the face or figure box (clamped) and recompute the preset crops that hang on it."""
     from engine import project as pj
 
-    bounds = _bounds(project)
-    project.crops.figure_box = clamp_box(box, bounds)
-    if len(project.crops.face_box) != 4:
+    setattr(project.crops, which, clamp_box(box, _bounds(project)))
+    if len(project.crops.figure_box) != 4 or len(project.crops.face_box) != 4:
         _ensure_boxes(project)
-    _apply_presets(project, [c.preset for c in project.crops.items if c.preset in PRESETS])
+    _apply_presets(project, [c.preset for c in project.crops.items if c.preset in dependents])
     if save:
         pj.save(project)
-    return project.crops.figure_box
+    return getattr(project.crops, which)
 
 
 def set_crop(project, name: str, box, save: bool = True) -> Crop:

@@ -113,14 +113,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
 
     from engine import lora
 
-    down, mid, up = lora.resolve_block_weights(t.block_weight_preset, t.down_lr_weight,
-                                               t.mid_lr_weight, t.up_lr_weight)
-    network = lora.LoraNetwork(base.unet, base.text_encoder, dim=t.network_dim, alpha=t.network_alpha,
-                               conv_dim=t.conv_dim, conv_alpha=t.conv_alpha, down_lr_weight=down,
-                               mid_lr_weight=mid, up_lr_weight=up,
-                               train_text_encoder=t.train_text_encoder)
-    network.apply()
-    network.to(device=device, dtype=torch.float32)  # trainable weights stay fp32
+    network = tu.build_network(base, t, device)  # trainable weights stay fp32
     params = [p for p in network.parameters() if p.requires_grad]
     unet_lr = t.unet_lr or t.learning_rate
     te_lr = t.text_encoder_lr or t.learning_rate

@@ -155,6 +155,22 @@ def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, sample_weights: tor
 OPTIMIZERS = ("AdamW", "AdamW8bit", "Lion", "Prodigy", "SGD")
 
 
+def build_network(base: Any, t: Any, device: torch.device):
+    """The LoRA that training settings ``t`` describe (rank, alpha, conv, block weights, text
+    encoder on/off), hooked into ``base`` with its trainable weights in fp32 on ``device``."""
+    from engine import lora
+
+    down, mid, up = lora.resolve_block_weights(t.block_weight_preset, t.down_lr_weight,
+                                               t.mid_lr_weight, t.up_lr_weight)
+    network = lora.LoraNetwork(base.unet, base.text_encoder, dim=t.network_dim, alpha=t.network_alpha,
+                               conv_dim=t.conv_dim, conv_alpha=t.conv_alpha, down_lr_weight=down,
+                               mid_lr_weight=mid, up_lr_weight=up,
+                               train_text_encoder=t.train_text_encoder)
+    network.apply()
+    network.to(device=device, dtype=torch.float32)
+    return network
+
+
 def make_optimizer(name: str, param_groups: list[dict], lr: float, weight_decay: float,
                    device: torch.device) -> torch.optim.Optimizer:
     """Build the named optimizer; a missing package is a UserError, never a silent swap."""
