@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub is imported (DESIGN.md)
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+from engine import offline_env
+
+offline_env()  # before huggingface_hub is imported (DESIGN.md)
 
 import torch  # noqa: E402
 

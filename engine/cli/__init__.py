@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import traceback
 from typing import Any, Callable
@@ -49,10 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the hub (DESIGN.md)
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # runs report through events
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from engine import offline_env
+
+    offline_env()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
