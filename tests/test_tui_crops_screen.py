@@ -240,3 +240,28 @@ async def test_theme_toggle_redraws_the_image_on_the_new_background(project):
         await pilot.pause()
         await pilot.pause()
         assert screen.view.renders == renders + 1
+
+
+async def test_pixel_preview_of_an_imported_crop_shows_its_own_image(tmp_path):
+    """A project imported from a kohya folder: each crop is cut from its own image."""
+    from PIL import Image
+
+    from engine.kohya import import_kohya
+    from tui.widgets.pixel_preview import PixelPreview
+
+    folder = tmp_path / "kohya" / "img" / "5_zq girl"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (700, 900), (200, 40, 40)).save(folder / "a.png")
+    Image.new("RGB", (520, 640), (40, 40, 200)).save(folder / "b.png")
+    (folder / "a.txt").write_text("zq, girl, smile\n")
+    (folder / "b.txt").write_text("zq, girl, hat\n")
+    project = import_kohya(tmp_path / "kohya", tmp_path / "proj", trigger="zq")
+    other = next(c for c in project.crops.items if c.image and "b" in c.image)
+    app = OneloraApp(project.root, graphics="kitty")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_crops(app, pilot)
+        await select(pilot, screen, other.name)
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, PixelPreview)
+        assert app.screen._image.getpixel((5, 5)) == (40, 40, 200)

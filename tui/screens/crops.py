@@ -400,8 +400,15 @@ class CropsScreen(Screen):
         from tui.widgets.pixel_preview import PixelPreview
 
         x, y, w, h = box
-        self.app.push_screen(PixelPreview(self.selected_name() or "crop",
-                                          self.view.image.crop((x, y, x + w, y + h)), protocol))
+        name = self.selected_name()
+        crop = next((c for c in self.app.project.crops.items if c.name == name), None)
+        if crop is not None and crop.image:  # an imported crop is cut from its own image
+            from engine.crops import crop_image
+
+            pixels = crop_image(self.app.project, crop)
+        else:
+            pixels = self.view.image.crop((x, y, x + w, y + h))
+        self.app.push_screen(PixelPreview(name or "crop", pixels, protocol))
 
     def action_toggle_artifacts(self) -> None:
         self.show_artifacts = not self.show_artifacts
