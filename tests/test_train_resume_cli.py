@@ -110,6 +110,10 @@ def test_train_cli_rejects_bad_settings_with_exit_2(tmp_path, capsys):
     assert main(["train", str(project.root), "--set", "no_such_thing=1"]) == 2
     assert main(["train", str(project.root), "--set", "optimizer=AdamW8bit", "--set", "max_steps=1"]) == 2
     assert "AdamW8bit needs bitsandbytes" in capsys.readouterr().err
+    assert main(["train", str(project.root), "--model", str(tmp_path / "missing.safetensors"),
+                 "--detach"]) == 2
+    assert "train.model" in capsys.readouterr().err
+    assert not (project.root / "runs").exists() or not any((project.root / "runs").iterdir())
 
 
 def test_train_cli_set_takes_block_weight_lists_by_bare_name(tmp_path):

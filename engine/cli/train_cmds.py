@@ -151,6 +151,23 @@ def training_project(args: argparse.Namespace):
     return project
 
 
+def preflight(project) -> None:
+    """Refuse, before a run folder is made, a run that would fail at once: a model file that
+    is missing or not SD1.x, or an optimizer this machine cannot run (AdamW8bit without a GPU)."""
+    import torch
+
+    from engine import training_utils as tu
+    from engine.cli.model_cmds import check_model
+    from engine.errors import UserError
+
+    report = check_model(project.train.model, None)
+    if not report["ok"]:
+        raise UserError(f"train.model: {report['problem']}")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    probe = [{"params": [torch.zeros(1, requires_grad=True)]}]
+    tu.make_optimizer(project.train.optimizer, probe, 1e-3, 0.0, device)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from engine import runs
     from engine.errors import UserError
@@ -159,6 +176,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and (args.model or args.settings):
         raise UserError("--resume continues a run with its frozen settings; drop --model/--set "
                         "(or start a new run)")
+    if not args.resume:
+        preflight(project)
     if args.detach:
         run_dir = runs.start_run(project, "train", detach=True, resume=args.resume)
         emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
