@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from PIL import Image
-from textual.app import App
 from textual.widgets import Input, Static
 
 from engine import events, runs
@@ -16,6 +15,7 @@ from engine import reg as rg
 from engine.api import Engine
 from tui.screens.reg import RegScreen
 from tui.widgets.image_view import ImageView
+from tui_host import ScreenHost
 
 
 class FakeEngine(Engine):
@@ -39,17 +39,8 @@ class FakeEngine(Engine):
         self.sent.append((Path(run_dir), command))
 
 
-class Host(App):
-    def __init__(self, project: pj.Project, engine: Engine) -> None:
-        super().__init__()
-        self.project = project
-        self.engine = engine
-
-    def save_project(self) -> None:
-        pj.save(self.project)
-
-    def on_mount(self) -> None:
-        self.push_screen(RegScreen())
+def Host(project: pj.Project, engine: Engine | None = None) -> ScreenHost:
+    return ScreenHost(project, RegScreen, engine)
 
 
 def planted_images(project, n=3):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from safetensors.numpy import save_file
-from textual.app import App
 from textual.widgets import DataTable, Static
 
 from engine import epochs as ep
@@ -15,23 +14,13 @@ from engine import project as pj
 from engine.api import Engine
 from tui.screens.samples import SamplesScreen
 from tui.widgets.image_view import ImageView
+from tui_host import ScreenHost
 
 EPOCHS, WEIGHTS, SEEDS = (1, 2, 3), (0.6, 1.0), (1, 2)
 
 
-class Host(App):
-    """Stands in for OneloraApp: .project, .engine, .save_project() and one screen."""
-
-    def __init__(self, project: pj.Project) -> None:
-        super().__init__()
-        self.project = project
-        self.engine = Engine()
-
-    def save_project(self) -> None:
-        pj.save(self.project)
-
-    def on_mount(self) -> None:
-        self.push_screen(SamplesScreen())
+def Host(project: pj.Project, engine: Engine | None = None) -> ScreenHost:
+    return ScreenHost(project, SamplesScreen, engine)
 
 
 def sampled_run(project):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from textual.app import App
 from textual.widgets import Input
 
 from engine import project as pj
@@ -11,22 +10,11 @@ from engine import tags as tg
 from engine.api import Engine
 from tui.screens.tags import TagsScreen
 from tui.widgets.tag_checklist import FrequencyList, TagChecklist
+from tui_host import ScreenHost
 
 
-class Host(App):
-    """Stands in for OneloraApp: .project, .engine, .save_project() and one screen."""
-
-    def __init__(self, project: pj.Project) -> None:
-        super().__init__()
-        self.project = project
-        self.engine = Engine()
-
-    def save_project(self) -> bool:
-        pj.save(self.project)
-        return True
-
-    def on_mount(self) -> None:
-        self.push_screen(TagsScreen())
+def Host(project: pj.Project, engine: Engine | None = None) -> ScreenHost:
+    return ScreenHost(project, TagsScreen, engine)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from textual.app import App
 
 from engine import project as pj
 from engine import runs
@@ -20,6 +19,7 @@ from tui.run_watch import RunModel, read_history, status_of
 from tui.screens.train import TrainScreen
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
+from tui_host import ScreenHost
 
 
 class FakeEngine(Engine):
@@ -41,21 +41,8 @@ class FakeEngine(Engine):
         return run_dir
 
 
-class Host(App):
-    """Stands in for OneloraApp: .project, .engine, .save_project() and one screen."""
-
-    def __init__(self, project: pj.Project, engine: Engine) -> None:
-        super().__init__()
-        self.project = project
-        self.engine = engine
-        self.saves = 0
-
-    def save_project(self) -> None:
-        pj.save(self.project)
-        self.saves += 1
-
-    def on_mount(self) -> None:
-        self.push_screen(TrainScreen())
+def Host(project: pj.Project, engine: Engine | None = None) -> ScreenHost:
+    return ScreenHost(project, TrainScreen, engine)
 
 
 def fake_run(project: pj.Project, name: str = "20250101-000000-train", alive: bool = True) -> Path:

@@ -37,8 +37,7 @@ _NOT_STEP = re.compile(rb'"kind":"(?!step")')
 NAN_KEEP = 100
 
 
-def _f(value: Any) -> float:
-    return ev.as_float(value)
+_f = ev.as_float
 
 
 def format_event(e: dict) -> str:
