@@ -7,8 +7,9 @@ Export layout (reference/kohya-sd-scripts.md §3)::
     DEST/reg/<repeats>_<class>/<image> + <image>.txt        (when the project has reg images)
     DEST/dataset_config.toml                                 ([general], [[datasets]], [[datasets.subsets]])
 
-The export is built in a hidden sibling folder and renamed into place, so DEST is always either the
-previous export or the new one, never half of each.  Image dirs in the TOML are absolute, because
+The export is built in a hidden folder inside DEST and its entries (img/, reg/, dataset_config.toml,
+the marker) are renamed into place; nothing else in DEST is touched (kohya_ss keeps model/ and log/
+there), and DEST may neither be nor hold a project.  Image dirs in the TOML are absolute, because
 sd-scripts resolves them from its own working directory.
 """
 
@@ -24,9 +25,11 @@ from typing import Any, Callable
 
 import tomli_w
 
+from engine import names
 from engine import project as pj
 from engine import tags as tg
 from engine.errors import UserError
+from engine.files import is_no_space, no_space_error
 from engine.project import Crop, Project, Tag
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -168,41 +171,138 @@ def dataset_config(project: Project, img_dir: Path, reg_dirs: list[Path]) -> dic
 
 
 def export(project: Project, dest: str | os.PathLike) -> ExportResult:
-    """Write the kohya dataset folder for ``project`` to ``dest`` (replaced as a whole).
+    """Write the kohya dataset folder for ``project`` to ``dest``.
 
-    ``dest`` must be missing, empty, or an earlier onelora export (it holds ``.onelora-export``).
+    ``dest`` must be missing, empty, or an earlier onelora export (it holds ``.onelora-export``),
+    and must neither be nor hold a project, nor lie in a project's own data folders.  Only what
+    an export owns is replaced (``img/``, ``reg/``, ``dataset_config.toml``, the marker); anything
+    else a user keeps there (kohya_ss's ``model/``, ``log/``) is left alone, and a file inside
+    ``img/`` or ``reg/`` that the earlier export did not write makes the export refuse.
     """
     dest = Path(dest).resolve()
-    if dest.exists() and not dest.is_dir():
-        raise UserError(f"{dest} exists and is not a folder; choose another export folder")
-    if dest.is_dir() and any(dest.iterdir()) and not (dest / EXPORT_MARKER).exists():
-        raise UserError(f"{dest} is not empty and is not an onelora export; choose an empty "
-                        "folder so nothing of yours is overwritten")
-    proot = project.root.resolve()
-    if dest == proot or (proot in dest.parents and
-                         dest.relative_to(proot).parts[0] in ("reg", "source", "imported", "runs")):
-        raise UserError(f"export folder {dest} is inside the project's own data; use e.g. "
-                        f"{project.root / 'export'}")
+    check_export_dest(project, dest)
     if not project.crops.items:
         raise UserError("the project has no crops to export; make them with 'onelora crops DIR "
                         "--auto' first")
-    stage = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
-    if stage.exists():
-        shutil.rmtree(stage)
     result = ExportResult(dest=dest, img_dir=dest / "img" / train_folder_name(project))
+    stage = dest / f"{_STAGE_PREFIX}{os.getpid()}"
     try:
-        _write_export(project, stage, result)
+        dest.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(dest)
+        written = _write_export(project, stage, result)
+        _write_marker(project, stage, written)
         _swap_into_place(stage, dest)
+    except OSError as e:
+        if is_no_space(e):
+            raise no_space_error(dest / "img", f"the export to {dest}") from None
+        raise
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
     return result
 
 
-def _write_export(project: Project, stage: Path, result: ExportResult) -> None:
+OWNED = ("img", "reg", "dataset_config.toml", EXPORT_MARKER)
+"""What an export writes in its folder, and so all it may ever replace there."""
+PROJECT_DATA = ("source", "imported", "reg", "reg_removed", "runs", "output", "wildcards",
+                "crops", "samples")
+"""A project's own folders: an export may not go inside them."""
+_STAGE_PREFIX = ".onelora-stage-"
+_OLD_PREFIX = ".onelora-old-"
+_MANIFEST_HEAD = "files written by this export (a later export replaces only these):"
+
+
+def _enclosing_project(path: Path) -> Path | None:
+    for p in (path, *path.parents):
+        if (p / pj.PROJECT_FILE).is_file():
+            return p
+    return None
+
+
+def _project_within(folder: Path) -> Path | None:
+    """The first folder under ``folder`` (itself included) holding a project.toml."""
+    for here, dirs, files in os.walk(folder):  # does not follow links
+        if pj.PROJECT_FILE in files:
+            return Path(here)
+        dirs[:] = [d for d in dirs if not d.startswith((_STAGE_PREFIX, _OLD_PREFIX))]
+    return None
+
+
+def read_manifest(dest: Path) -> set[str] | None:
+    """The files the export in ``dest`` wrote (relative, posix), or None for an export made by
+    an onelora that kept no list (it owned img/, reg/ and dataset_config.toml as a whole)."""
+    try:
+        lines = (dest / EXPORT_MARKER).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if _MANIFEST_HEAD not in lines:
+        return None
+    return {ln for ln in lines[lines.index(_MANIFEST_HEAD) + 1:] if ln.strip()}
+
+
+def check_export_dest(project: Project, dest: Path) -> None:
+    """Refuse an export folder where writing could destroy something of the user's."""
+    proot = project.root.resolve()
+    hint = f"use a new folder such as {proot / 'kohya'}"
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"{dest} exists and is not a folder; choose another export folder")
+    home = _enclosing_project(dest)
+    if home is not None:
+        if home == dest:
+            raise UserError(f"export folder {dest} is a project folder (it holds "
+                            f"{pj.PROJECT_FILE}); {hint}")
+        first = dest.relative_to(home).parts[0]
+        if first in PROJECT_DATA or first.startswith("."):
+            raise UserError(f"export folder {dest} is inside the project data of {home} "
+                            f"({first}/); {hint}")
+    if not dest.is_dir():
+        return
+    inner = _project_within(dest)
+    if inner is not None:
+        raise UserError(f"export folder {dest} holds the project {inner} (its "
+                        f"{pj.PROJECT_FILE}), which an export there could overwrite; {hint}")
+    entries = [p for p in dest.iterdir() if not p.name.startswith((_STAGE_PREFIX, _OLD_PREFIX))]
+    if entries and not (dest / EXPORT_MARKER).is_file():
+        raise UserError(f"{dest} is not empty and is not an onelora export; choose an empty "
+                        "folder so nothing of yours is overwritten")
+    manifest = read_manifest(dest)
+    for name in OWNED[:-1]:
+        path = dest / name
+        if path.is_symlink() or (name == "dataset_config.toml" and path.exists()
+                                 and not path.is_file()):
+            raise UserError(f"{path} was not written by onelora; move it away or choose "
+                            "another export folder")
+        if manifest is None or not path.exists():
+            continue
+        found = [path] if path.is_file() else [f for f in path.rglob("*") if not f.is_dir()]
+        for f in found:
+            if f.relative_to(dest).as_posix() not in manifest:
+                raise UserError(f"{f} was not written by the earlier export, and a new export "
+                                f"replaces {dest / name}; move the file away or choose another "
+                                "export folder")
+
+
+def _remove_leftovers(dest: Path) -> None:
+    """Stage and old-copy folders an interrupted export left in ``dest`` (only onelora makes
+    folders with these names)."""
+    for p in dest.iterdir():
+        if p.name.startswith((_STAGE_PREFIX, _OLD_PREFIX)) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_marker(project: Project, stage: Path, written: list[Path]) -> None:
+    rels = sorted(p.relative_to(stage).as_posix() for p in written)
+    pj.atomic_write_text(stage / EXPORT_MARKER,
+                         f"exported by onelora from {project.root.resolve()}\n"
+                         f"{_MANIFEST_HEAD}\n" + "".join(f"{r}\n" for r in rels))
+
+
+def _write_export(project: Project, stage: Path, result: ExportResult) -> list[Path]:
+    """Write the export into ``stage``; returns every file written."""
     import io
 
-    img_stage = stage / "img" / result.img_dir.name
+    written: list[Path] = []
+    img_stage = names.inside(stage / "img" / result.img_dir.name, stage, "export image folder")
     img_stage.mkdir(parents=True)
     used: set[str] = set()
     for crop in project.crops.items:
@@ -217,6 +317,7 @@ def _write_export(project: Project, stage: Path, result: ExportResult) -> None:
         img.save(buf, format="PNG")
         pj.atomic_write_bytes(img_stage / f"{stem}.png", buf.getvalue())
         pj.atomic_write_text(img_stage / f"{stem}.txt", tg.caption(project, crop) + "\n")
+        written += [img_stage / f"{stem}.png", img_stage / f"{stem}.txt"]
         result.warnings += tg.caption_warnings(project, crop)
         if not crop.tags:
             result.warnings.append(f"crop {crop.name!r} has no tags yet: its caption is only the "
@@ -224,33 +325,45 @@ def _write_export(project: Project, stage: Path, result: ExportResult) -> None:
         result.images += 1
     for cls, files in reg_sources(project):
         name = f"{project.reg.repeats}_{cls}"
-        reg_stage = stage / "reg" / name
+        reg_stage = names.inside(stage / "reg" / name, stage, "export reg folder")
         reg_stage.mkdir(parents=True)
         for f in files:
             shutil.copy2(f, reg_stage / f.name)
             pj.atomic_write_text(reg_stage / f"{f.stem}.txt", read_caption(f, cls) + "\n")
+            written += [reg_stage / f.name, reg_stage / f"{f.stem}.txt"]
             result.reg_images += 1
         result.reg_dirs.append(result.dest / "reg" / name)
     config = dataset_config(project, result.img_dir, result.reg_dirs)
     pj.atomic_write_text(stage / "dataset_config.toml", tomli_w.dumps(config))
-    pj.atomic_write_text(stage / EXPORT_MARKER,
-                         f"exported by onelora from {project.root.resolve()}\n")
+    written.append(stage / "dataset_config.toml")
     result.config = result.dest / "dataset_config.toml"
+    return written
 
 
 def _swap_into_place(stage: Path, dest: Path) -> None:
-    old = None
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-        os.replace(dest, old)
+    """Replace the export's own entries in ``dest`` (and nothing else) by the staged ones.  Each
+    entry moves by rename; on a failure the old entries are put back."""
+    old = dest / f"{_OLD_PREFIX}{os.getpid()}"
+    old.mkdir()
+    moved_old: list[str] = []
+    moved_new: list[str] = []
     try:
-        os.replace(stage, dest)
+        for name in OWNED:
+            if (dest / name).exists() or (dest / name).is_symlink():
+                os.replace(dest / name, old / name)
+                moved_old.append(name)
+        for name in OWNED:
+            if (stage / name).exists():
+                os.replace(stage / name, dest / name)
+                moved_new.append(name)
     except BaseException:
-        if old is not None:
-            os.replace(old, dest)
-        raise
-    if old is not None:
+        for name in moved_new:
+            os.replace(dest / name, stage / name)
+        for name in moved_old:
+            os.replace(old / name, dest / name)
         shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)  # only the earlier export's own entries
 
 
 # ---------------------------------------------------------------------------------------

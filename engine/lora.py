@@ -30,6 +30,8 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
+from engine.block_presets import (  # noqa: F401 (re-exported)
+    LBW17_BLOCKS, LBW_PRESETS, SD_SCRIPTS_PRESETS, SEED_PRESET, preset_names)
 from engine.errors import UserError
 
 UNET_TARGETS = ("Transformer2DModel",)
@@ -85,29 +87,7 @@ def block_index(lora_name: str) -> int:
 
 # ------------------------------------------------------------------------------------ block presets
 
-# LoRA Block Weight's 17-slot order (reference §2.2): BASE, IN01, IN02, IN04, IN05, IN07, IN08, M00, OUT03–OUT11.
-LBW17_BLOCKS = ["BASE", "IN01", "IN02", "IN04", "IN05", "IN07", "IN08", "M00"] + \
-    [f"OUT{i:02d}" for i in range(3, 12)]
-LBW_PRESETS = {
-    "ALL": [1.0] * 17,
-    "INS": [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    "IND": [1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    "INALL": [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    "MIDD": [1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0],
-    "OUTD": [1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0],
-    "OUTS": [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1],
-    "OUTALL": [1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1],
-    "ALL0.5": [0.5] * 17,
-    "NONE_LBW": [0.0] * 17,
-}
-# The seed workflow's own vectors (kohya_ss GUI fields).
-SEED_PRESET = ([1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1], [0], [0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1])
-SD_SCRIPTS_PRESETS = ("sine", "cosine", "linear", "reverse_linear", "zeros")
-
-
-def preset_names() -> list[str]:
-    return ["none", "seed"] + [k for k in LBW_PRESETS if k != "NONE_LBW"] + ["NONE(lbw)"] + \
-        [f"{p}[+base]" for p in SD_SCRIPTS_PRESETS]
+# (the preset tables live in engine.block_presets, torch-free, so a project is checked at the door)
 
 
 def lbw17_to_blocks(vec: list[float]) -> tuple[list[float], list[float], list[float]]:

@@ -16,17 +16,22 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import tomli_w
 
+from engine import names
+from engine.block_presets import check_preset
 from engine.errors import UserError
-from engine.files import atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported)
+from engine.files import (  # noqa: F401 (re-exported)
+    atomic_write_bytes, atomic_write_text, remove_stale_temps)
 from engine.settings import (  # noqa: F401 (re-exported: callers use engine.project.*)
     check_value, field_help, from_dict, opt, parse_value, to_dict, type_hints)
 
 FORMAT_VERSION = 1
 PROJECT_FILE = "project.toml"
+MAX_SEED = 2 ** 63 - 1
+"""Largest seed: torch generators and TOML integers are 64-bit signed."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,7 +148,7 @@ class RegSettings:
     """Negative prompt for generation."""
     count: int = opt(60, min=0, max=10000)
     """How many regularization images to generate."""
-    seed: int = opt(1234, min=0)
+    seed: int = opt(1234, min=0, max=MAX_SEED)
     """Seed for prompt expansion and generation."""
     steps: int = opt(25, min=1, max=200)
     """Sampling steps per image."""
@@ -232,7 +237,7 @@ class TrainSettings:
     """Compute precision (fp16 uses a gradient scaler)."""
     save_precision: str = opt("fp16", choices=("fp16", "bf16", "float"))
     """Precision of the saved LoRA."""
-    seed: int = opt(42, min=0)
+    seed: int = opt(42, min=0, max=MAX_SEED)
     """Random seed."""
     noise_offset: float = opt(0.1, min=0.0, max=1.0)
     """Noise offset (helps very dark/bright images)."""
@@ -319,6 +324,10 @@ class Project:
                        metadata={"stored": False})
     warnings: list[str] = field(default_factory=list, compare=False, repr=False,
                                 metadata={"stored": False})
+    unknown: dict = field(default_factory=dict, compare=False, repr=False,
+                          metadata={"stored": False})
+    """Keys of project.toml this onelora does not know (a typo, a newer version's setting):
+    warned about at load and written back unchanged at every save."""
 
     @property
     def path(self) -> Path:
@@ -337,11 +346,22 @@ class Project:
 # ---------------------------------------------------------------------------------------
 
 def validate(project: Project) -> None:
-    """Cross-field checks that single values cannot express."""
+    """Cross-field checks that single values cannot express, and every value that becomes part
+    of a path (engine.names): trigger, class, output name, crop names, stored relative paths."""
     check_trigger(project.trigger)
     if not project.class_name.strip() or "," in project.class_name:
         raise UserError(f"class_name = {project.class_name!r} is not allowed: "
                         "use a non-empty word such as girl, boy, woman")
+    names.check_name(project.class_name, "class_name", spaces=True)  # kohya folder 5_<trigger> <class>
+    if project.reg.class_name:
+        names.check_name(project.reg.class_name, "reg.class_name", spaces=True)
+    if project.train.output_name:
+        names.check_name(project.train.output_name, "train.output_name")
+    names.check_relative(project.source.image, "source.image")
+    check_preset(project.train.block_weight_preset)
+    for i, seed in enumerate(project.samples.seeds):
+        if not 0 <= seed <= MAX_SEED:
+            raise UserError(f"samples.seeds[{i}] = {seed} is not allowed: use 0 to {MAX_SEED}")
     for name in ("down_lr_weight", "up_lr_weight"):
         vec = getattr(project.train, name)
         if vec and len(vec) != 12:
@@ -357,11 +377,13 @@ def validate(project: Project) -> None:
     if project.train.lr_scheduler == "constant" and project.train.lr_warmup_steps:
         raise UserError("train.lr_warmup_steps must be 0 with lr_scheduler = 'constant'; "
                         "use constant_with_warmup for a warmup")
-    names = [c.name for c in project.crops.items]
-    dupes = {n for n in names if names.count(n) > 1}
+    crop_names = [c.name for c in project.crops.items]
+    dupes = {n for n in crop_names if crop_names.count(n) > 1}
     if dupes:
         raise UserError(f"crop names must be unique: {', '.join(sorted(dupes))} repeated")
     for c in project.crops.items:
+        names.check_name(c.name, "crop name")
+        names.check_relative(c.image, f"crop {c.name!r} image")
         if len(c.box) != 4 or c.box[2] <= 0 or c.box[3] <= 0:
             raise UserError(f"crop {c.name!r} box = {c.box} is not allowed: "
                             "use [x, y, width, height] with a positive size")
@@ -374,7 +396,7 @@ def check_trigger(trigger: str) -> str:
     if any(ch.isspace() for ch in trigger) or "," in trigger:
         raise UserError(f"trigger {trigger!r} contains a space or comma: "
                         "use one word, e.g. 'isab3lla' (underscores are fine)")
-    return trigger
+    return names.check_name(trigger, "trigger")  # it names the LoRA file and the kohya folder
 
 
 # ---------------------------------------------------------------------------------------
@@ -394,11 +416,30 @@ def project_from_dict(data: dict, root: Path = Path(".")) -> Project:
                         f"understands ({FORMAT_VERSION}); upgrade onelora (pip install -U onelora)")
     elif version < 1:
         raise UserError(f"format_version = {version} is not allowed: the oldest layout is 1")
-    project = from_dict(Project, data, "", warnings)
+    unknown: dict = {}
+    project = from_dict(Project, data, "", warnings, unknown)
     project.root = root
     project.warnings = warnings
+    project.unknown = unknown
     validate(project)
     return project
+
+
+warning_sink: Callable[[str], None] | None = None
+"""Where :func:`load` reports what it found odd (the CLI prints to stderr); None = keep quiet
+(the warnings stay in ``project.warnings``)."""
+_announced: set[str] = set()
+
+
+def _announce(path: Path, warnings: list[str]) -> None:
+    """Each load warning once per process (a TUI reloads the project often)."""
+    if warning_sink is None:
+        return
+    for w in warnings:
+        line = f"{path}: {w}"
+        if line not in _announced:
+            _announced.add(line)
+            warning_sink(line)
 
 
 def load(root: str | os.PathLike) -> Project:
@@ -415,17 +456,33 @@ def load(root: str | os.PathLike) -> Project:
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text")
     try:
-        return project_from_dict(data, root)
+        project = project_from_dict(data, root)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
+    remove_stale_temps(path)  # left by a save that was killed halfway
+    _announce(path, project.warnings)
+    return project
+
+
+def _merge_unknown(data: dict, unknown: dict) -> dict:
+    """``data`` with the unknown keys put back where they were (known keys win)."""
+    out = dict(data)
+    for key, value in unknown.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = _merge_unknown(out[key], value)
+    return out
 
 
 def dumps(project: Project) -> str:
-    return tomli_w.dumps(to_dict(project))
+    return tomli_w.dumps(_merge_unknown(to_dict(project), project.unknown))
 
 
 def save(project: Project) -> Path:
-    """Validate and write ``project.toml`` atomically."""
+    """Check every value as :func:`load` would (so a project that saves also loads), validate,
+    and write ``project.toml`` atomically."""
+    from_dict(Project, to_dict(project), "", [])
     validate(project)
     atomic_write_text(project.path, dumps(project))
     return project.path
@@ -451,7 +508,20 @@ def set_setting(project: Project, dotted: str, raw: Any) -> None:
     if name in hints and typing.get_origin(hints[name]) is list and isinstance(value, (int, float)):
         value = [value]
     value = check_value(type(target), name, value, f"{section}.")
+    check = _NAME_CHECKS.get(f"{section}.{name}")
+    if check is not None and value:
+        check(value, f"{section}.{name}")
     setattr(target, name, value)
+
+
+# Settings whose value becomes part of a path (or names something only the engine can resolve),
+# checked as they are set, so --set and the TUI refuse them at once.
+_NAME_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "train.output_name": names.check_name,
+    "source.image": names.check_relative,
+    "reg.class_name": lambda v, what: names.check_name(v, what, spaces=True),
+    "train.block_weight_preset": check_preset,
+}
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import inspect
 import tomllib
 import typing
@@ -100,6 +101,8 @@ def check_value(cls: type, name: str, value: Any, where: str = "") -> Any:
                 value = int(value)
             else:
                 raise UserError(f"{key} = {value!r} is not allowed: use a whole number")
+        if not -2 ** 63 <= value < 2 ** 63:  # TOML integers are 64-bit
+            raise UserError(f"{key} = {value!r} is too large: it must fit in 64 bits")
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{key} = {value!r} is not allowed: use a number")
@@ -140,8 +143,11 @@ def check_value(cls: type, name: str, value: Any, where: str = "") -> Any:
     return value
 
 
-def from_dict(cls: type, data: dict, where: str, warnings: list[str]) -> Any:
-    """Plain dict → dataclass, checking every value; unknown keys become warnings."""
+def from_dict(cls: type, data: dict, where: str, warnings: list[str],
+              unknown: dict | None = None) -> Any:
+    """Plain dict → dataclass, checking every value; unknown keys become warnings (and, when
+    ``unknown`` is given, are collected there, nested like the tables they came from, so a save
+    can write them back)."""
     if not isinstance(data, dict):
         raise UserError(f"{where.rstrip('.') or 'project'} must be a table, not {data!r}")
     hints = type_hints(cls)
@@ -149,11 +155,21 @@ def from_dict(cls: type, data: dict, where: str, warnings: list[str]) -> Any:
     stored = {f.name for f in _stored_fields(cls)}
     for key, value in data.items():
         if key not in stored:
-            warnings.append(f"unknown key {where}{key} ignored")
+            close = difflib.get_close_matches(key, sorted(stored), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if unknown is None:
+                warnings.append(f"unknown key {where}{key} ignored{hint}")
+            else:
+                unknown[key] = value
+                warnings.append(f"unknown key {where}{key} is not used by onelora{hint}; "
+                                "it is kept in the file as is")
             continue
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
-            kwargs[key] = from_dict(tp, value, f"{where}{key}.", warnings)
+            sub = {} if unknown is not None else None
+            kwargs[key] = from_dict(tp, value, f"{where}{key}.", warnings, sub)
+            if sub:
+                unknown[key] = sub
         else:
             kwargs[key] = check_value(cls, key, value, where)
     return cls(**kwargs)

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     from engine import offline_env
 
     offline_env()
+    from engine import project
+
+    project.warning_sink = _print_warning  # unknown keys in project.toml, said once
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -60,20 +63,42 @@ def main(argv: list[str] | None = None) -> int:
         result: Any = args.func(args)
         return int(result or 0)
     except UserError as e:
-        if getattr(args, "json", False):  # scripts reading stdout still get one object
-            print(json.dumps({"error": str(e)}))
-        print(f"onelora: {e}", file=sys.stderr)
-        return 2
+        return _user_error(args, str(e))
     except KeyboardInterrupt:
         print("onelora: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        from engine.files import is_no_space, no_space_error
+
+        if not is_no_space(e):
+            return _internal_error()
+        # a write that did not go through engine.files (a copy, a mkdir): still one line
+        if not e.filename:
+            return _user_error(args, "no space left on the disk while writing; free space "
+                                     "and retry")
+        return _user_error(args, str(no_space_error(e.filename, str(e.filename))))
     except Exception:  # an internal error: keep the traceback for the bug report
-        traceback.print_exc()
-        print("onelora: internal error (the traceback above is a bug; please report it)",
-              file=sys.stderr)
-        return 1
+        return _internal_error()
+
+
+def _user_error(args: argparse.Namespace, message: str) -> int:
+    if getattr(args, "json", False):  # scripts reading stdout still get one object
+        print(json.dumps({"error": message}))
+    print(f"onelora: {message}", file=sys.stderr)
+    return 2
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    print("onelora: internal error (the traceback above is a bug; please report it)",
+          file=sys.stderr)
+    return 1
+
+
+def _print_warning(line: str) -> None:
+    print(f"onelora: warning: {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         emit(args, {"project": str(result.root), "run": str(result.run_dir), **result.outputs}, "")
     if args.headless:
         return 0
+    from engine import project as pj
     from tui.app import run_app
+
+    pj.warning_sink = None  # the TUI owns the terminal: no stray lines on stderr
 
     return run_app(args.dir, graphics=args.graphics, mode="train")
 
@@ -56,6 +59,9 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
+    from engine import project as pj
     from tui.app import run_app
+
+    pj.warning_sink = None  # the TUI owns the terminal: no stray lines on stderr
 
     return run_app(args.dir, graphics=args.graphics)
