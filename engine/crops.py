@@ -216,7 +216,9 @@ def check_name(name: str) -> str:
     if not _NAME_RE.match(name):
         raise UserError(f"crop name {name!r} is not allowed: use letters, digits, _ . - "
                         "(e.g. wrist_cuffs)")
-    return name
+    from engine.names import check_name as check_path_name
+
+    return check_path_name(name, "crop name")  # length, reserved device names (issue 13)
 
 
 def find_crop(project, name: str) -> Crop | None:

@@ -115,6 +115,34 @@ def load_image(path: str | os.PathLike) -> LoadedImage:
     return LoadedImage(image=rgb, alpha=alpha, warnings=warnings, path=path, mode=mode)
 
 
+MIN_SOURCE_SIDE = 32
+"""A source drawing with a shorter side than this is refused: there is nothing to learn from."""
+WARN_SOURCE_SIDE = 256
+"""Below this short side a source is accepted with a warning (it is upscaled a lot)."""
+BLANK_RANGE = 2
+"""A source whose every channel varies by at most this much is blank (one colour)."""
+
+
+def check_source(loaded: LoadedImage) -> list[str]:
+    """Refuse a source drawing that cannot make a LoRA (tiny, or one colour); return warnings
+    for a poor one (small)."""
+    name = loaded.path if loaded.path is not None else "the image"
+    w, h = loaded.image.size
+    short = min(w, h)
+    if short < MIN_SOURCE_SIDE:
+        raise UserError(f"{name} is {w}x{h} px: too small to train from (the short side must be "
+                        f"at least {MIN_SOURCE_SIDE} px, {WARN_SOURCE_SIDE}+ is better); give a "
+                        "larger drawing")
+    extrema = loaded.image.getextrema()
+    if all(hi - lo <= BLANK_RANGE for lo, hi in extrema):
+        raise UserError(f"{name} is blank (a single colour, {w}x{h} px): there is nothing to "
+                        "learn from it; give the character drawing")
+    if short < WARN_SOURCE_SIDE:
+        return [f"{name} is only {w}x{h} px (short side under {WARN_SOURCE_SIDE} px): it will "
+                "be upscaled a lot and the LoRA will learn blur; a larger drawing is better"]
+    return []
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """Width and height after EXIF orientation, read from the header only."""
     try:

@@ -15,6 +15,7 @@ sd-scripts resolves them from its own working directory.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -426,6 +427,58 @@ def _caption_tags(caption: str, trigger: str, class_name: str) -> list[Tag]:
     return [Tag(n, True, "imported caption", "user", True) for n in names]
 
 
+def _check_folder(folder: Path, repeats: int, kind: str) -> None:
+    """A kohya ``N_name`` folder whose name onelora can use: N in the range its settings allow,
+    and a name that is safe as a folder name (engine.names)."""
+    field = "repeats"
+    limits = {f.name: f.metadata for f in dataclasses.fields(pj.TrainSettings)}[field]
+    if not limits["min"] <= repeats <= limits["max"]:
+        raise UserError(f"kohya folder {str(folder)!r}: {repeats} repeats is out of range "
+                        f"({limits['min']} to {limits['max']}); rename the folder, e.g. "
+                        f"'5_{folder.name.partition('_')[2]}'")
+    try:
+        names.check_name(folder.name, "name", spaces=True)
+        if kind == "reg":  # its class becomes the reg folder's class (train: --trigger/--class)
+            names.check_name(folder.name.partition("_")[2], "its class part", spaces=True)
+    except UserError as e:
+        raise UserError(f"kohya {kind} folder {str(folder)!r} cannot be imported: {e}; rename "
+                        "the folder") from None
+
+
+def _with_hint(check: Callable[[str], Any], value: str, what: str, option: str) -> None:
+    try:
+        check(value)
+    except UserError as e:
+        raise UserError(f"{what}: {e}; or give it with {option}") from None
+
+
+def _crop_name(stem: str, used: set[str]) -> str:
+    """A crop name from an image file name: letters, digits, ``_ . -``, unique, never a
+    reserved device name."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).lstrip("_.-")[:names.MAX_NAME - 8] or "image"
+    if names.name_problem(name):
+        name = f"image_{name}"
+    while name in used:
+        name += "_"
+    used.add(name)
+    return name
+
+
+def _tag_styles(items: list[str]) -> list[bool]:
+    """One vote per multi-word tag: True for ``long_hair``, False for ``long hair``.  One-word
+    tags (``smile``) and kaomoji (``^_^``) say nothing about the style."""
+    votes = []
+    for item in items:
+        t = item.strip()
+        if not t or tg.is_kaomoji(t):
+            continue
+        if "_" in t.strip("_") and " " not in t:
+            votes.append(True)
+        elif " " in t and "_" not in t:
+            votes.append(False)
+    return votes
+
+
 def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: str | None = None,
                  class_name: str | None = None) -> Project:
     """Make a project in ``root`` from a kohya dataset folder.
@@ -452,10 +505,16 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
     if not train:
         raise UserError(f"no '<repeats>_<name>' folder with images found in {train_root}; kohya "
                         "folders are named like '5_isab3lla girl'")
+    reg_subsets = _subsets(reg_root) if reg_root is not None and reg_root.is_dir() else []
+    for n, _, sub in train + reg_subsets:  # refuse at the door, before anything is written
+        _check_folder(sub, n, "reg" if sub.parent == reg_root else "train")
     repeats, tokens, _ = train[0]
     words = tokens.split()
     first_caption = read_caption(_images(train[0][2])[0])
     cap_items = [t.strip() for t in first_caption.split(",") if t.strip()]
+    from_folder = f"the trigger read from kohya folder {train[0][2].name!r}"
+    if trigger is None:
+        _with_hint(pj.check_trigger, words[0], from_folder, "--trigger NAME")
     trigger = trigger or words[0]
     if class_name is None:
         if len(words) > 1:
@@ -464,7 +523,13 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
             class_name = cap_items[1]
         else:
             class_name = "girl"
-    project = pj.create(_images(train[0][2])[0], root, trigger=trigger, class_name=class_name)
+        _with_hint(lambda v: names.check_name(v, "class", spaces=True), class_name,
+                   f"the class read from {train[0][2].name!r}", "--class NAME")
+    root = Path(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise UserError(f"{root} is not empty; choose a new folder for the imported project")
+    project = pj.create(_images(train[0][2])[0], root, trigger=trigger, class_name=class_name,
+                        check_image=False)  # the source is only a stand-in: crops are the images
     project.train.repeats = repeats
     if len({s[0] for s in train}) > 1:
         project.warnings.append(f"folders have different repeats; using {repeats} for all crops")
@@ -473,22 +538,20 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
     for _, _, sub in train:
         for f in _images(sub):
             rel = Path("imported") / sub.name / f.name
+            names.inside(project.root / rel, project.root, f"import of {f}")
             pj.atomic_write_bytes(project.root / rel, f.read_bytes())
             with Image.open(f) as img:
                 w, h = img.size
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f.stem).lstrip("_.-") or "image"
-            while name in used:
-                name += "_"
-            used.add(name)
+            name = _crop_name(f.stem, used)
             caption = read_caption(f)
-            styles += [("_" in t) for t in caption.split(",")[2:] if t.strip()
-                       and not tg.is_kaomoji(t.strip())]
+            styles += _tag_styles(caption.split(",")[2:])
             project.crops.items.append(Crop(name=name, box=[0, 0, w, h], preset="", image=str(rel),
                                             tags=_caption_tags(caption, trigger, class_name)))
     project.tags.underscores = bool(styles) and sum(styles) * 2 >= len(styles)
-    if reg_root is not None and reg_root.is_dir():
-        for reg_repeats, cls, sub in _subsets(reg_root):
-            dest = project.root / "reg" / f"{reg_repeats}_{cls}"
+    if reg_subsets:
+        for reg_repeats, cls, sub in reg_subsets:
+            dest = names.inside(project.root / "reg" / f"{reg_repeats}_{cls}", project.root,
+                                f"import of {sub}")
             for f in _images(sub):
                 pj.atomic_write_bytes(dest / f.name, f.read_bytes())
                 cap = f.with_suffix(".txt")

@@ -529,29 +529,35 @@ _NAME_CHECKS: dict[str, Callable[[Any, str], Any]] = {
 # ---------------------------------------------------------------------------------------
 
 def create(image: str | os.PathLike, root: str | os.PathLike, trigger: str,
-           class_name: str = "girl", force: bool = False) -> Project:
+           class_name: str = "girl", force: bool = False, check_image: bool = True) -> Project:
     """Make ``root/project.toml`` and copy the image to ``root/source/`` (the original is
-    only read, never written)."""
+    only read, never written).  With ``check_image`` a tiny or blank drawing is refused and a
+    small one warned about (``project.warnings``); an imported dataset's stand-in source is not
+    checked."""
     import hashlib
     import shutil
 
-    check_trigger(trigger)
+    validate(Project(trigger=trigger, class_name=class_name))  # names, before anything is written
     image, root = Path(image), Path(root)
     if not image.is_file():
         raise UserError(f"image {image} not found (or not a file)")
     if root.exists() and not root.is_dir():
         raise UserError(f"{root} exists and is not a folder")
+    if (root / PROJECT_FILE).exists():  # --force reuses a folder, never replaces a project
+        raise UserError(f"{root} already holds a project ({root / PROJECT_FILE}); open it with "
+                        f"'onelora open {root}' or choose a new folder")
     if root.is_dir() and any(root.iterdir()) and not force:
         raise UserError(f"{root} is not empty; choose a new folder or pass --force to reuse it")
-    from engine.images import load_image
+    from engine.images import check_source, load_image
 
-    load_image(image)  # a corrupt or non-image file is refused here, not at the first prep
+    loaded = load_image(image)  # a corrupt or non-image file is refused here, not at the first prep
+    warnings = check_source(loaded) if check_image else []
     data = image.read_bytes()
     (root / "source").mkdir(parents=True, exist_ok=True)
     copy = root / "source" / f"original{image.suffix.lower() or '.png'}"
     atomic_write_bytes(copy, data)
     shutil.copystat(image, copy, follow_symlinks=True)
-    project = Project(trigger=trigger, class_name=class_name, root=root)
+    project = Project(trigger=trigger, class_name=class_name, root=root, warnings=warnings)
     project.source = SourceInfo(image=str(copy.relative_to(root)), original=str(image.resolve()),
                                 sha256=hashlib.sha256(data).hexdigest())
     validate(project)

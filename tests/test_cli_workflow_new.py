@@ -45,7 +45,9 @@ def test_new_from_a_path_with_spaces_keeps_the_source_untouched(tmp_path, capsys
     folder = tmp_path / "my images"
     folder.mkdir()
     src = folder / "char one.jpg"
-    Image.new("RGB", (64, 96), (200, 100, 50)).save(src, quality=90)
+    img = Image.new("RGB", (64, 96), (200, 100, 50))
+    img.paste((20, 20, 30), (16, 16, 48, 80))  # a drawing, not a blank (refused since issue 13)
+    img.save(src, quality=90)
     before = hashlib.sha256(src.read_bytes()).hexdigest()
     mtime = src.stat().st_mtime_ns
     assert main(["new", str(src), str(tmp_path / "p q"), "--trigger", "zq_tester", "--json"]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.cli import emit
 
@@ -53,6 +54,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     from engine import project as pj
 
     project = pj.create(args.image, args.dir, args.trigger, args.class_name, force=args.force)
+    for w in project.warnings:
+        print(f"onelora: warning: {w}", file=sys.stderr)
     emit(args, {"project": str(project.path), "source": str(project.root / project.source.image)},
          f"created {project.path}\nsource copied to {project.root / project.source.image}")
     return 0
