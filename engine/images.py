@@ -525,6 +525,7 @@ def prepare(project, *, upscale_to: int | None = None, fix_artifacts: bool | Non
     """Record the given prep choices in project.toml, rebuild ``source/prepared.png`` from the
     original (unless it is already up to date), and report the islands found.  Crop
     rectangles follow a change of the prepared image's size."""
+    import copy
     import dataclasses
 
     from engine import project as pj
@@ -541,22 +542,30 @@ def prepare(project, *, upscale_to: int | None = None, fix_artifacts: bool | Non
     except UserError:
         project.prep = old_prep          # nothing recorded when a choice is refused
         raise
-    new_size = prepared_size(project)
-    if new_size != old_size:
-        from engine.crops import rescale_crops
+    old_crops = copy.deepcopy(project.crops)
+    try:
+        new_size = prepared_size(project)
+        if new_size != old_size:
+            from engine.crops import rescale_crops
 
-        rescale_crops(project, old_size, new_size)
-    pj.save(project)
-    path = prepared_path(project)
-    want = recipe(project)
-    report = _stored_report(path) if path.is_file() and _stored_recipe(path) == want else None
-    if report is None:
-        img, arts, fixed, warnings = build_prepared(project, progress)
-        report = _report(arts, fixed, warnings)
-        _write(project, img, want, report)
-        size = img.size
-    else:
-        with Image.open(path) as im:
-            size = im.size
+            rescale_crops(project, old_size, new_size)
+        pj.validate(project)
+        path = prepared_path(project)
+        want = recipe(project)
+        report = _stored_report(path) if path.is_file() and _stored_recipe(path) == want else None
+        if report is None:
+            img, arts, fixed, warnings = build_prepared(project, progress)
+            report = _report(arts, fixed, warnings)
+            _write(project, img, want, report)
+            size = img.size
+        else:
+            with Image.open(path) as im:
+                size = im.size
+        # project.toml last: a failed build or a full disk leaves the old choices and crops
+        # (the prepared image carries its own recipe, so an orphan one is rebuilt when stale)
+        pj.save(project)
+    except BaseException:
+        project.prep, project.crops = old_prep, old_crops
+        raise
     return PrepResult(prepared=path, size=size, artifacts=_artifacts_from(report),
                       fixed=report["fixed"], warnings=list(report["warnings"]))

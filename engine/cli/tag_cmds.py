@@ -81,8 +81,13 @@ def cmd_caption(args: argparse.Namespace) -> int:
             image_tags = tg.split_tags(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"tags file {path} not found") from None
+        except IsADirectoryError:
+            raise UserError(f"--tags-file {path} is a folder; give a text file with the "
+                            "image's tags (comma or newline separated)") from None
         except UnicodeDecodeError:
             raise UserError(f"tags file {path} is not UTF-8 text") from None
+        except OSError as e:
+            raise UserError(f"tags file {path} could not be read ({e.strerror or e})") from None
     tagger_results = None
     if args.tagger or project.tags.tagger_model:
         from engine import tagger
