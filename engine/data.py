@@ -76,7 +76,9 @@ def dataset_metadata(items: list[Any], repeats: list[int]) -> dict[str, Any]:
     return {"dataset_dirs": dirs, "reg_dataset_dirs": reg_dirs,
             "tag_frequency": {k: tag_frequency(v) for k, v in captions.items()},
             "num_train_images": sum(n for it, n in zip(items, repeats) if not getattr(it, "is_reg", False)),
-            "num_reg_images": sum(n for it, n in zip(items, repeats) if getattr(it, "is_reg", False))}
+            # as sd-scripts: each reg image × its folder's repeats, not the balanced repeats
+            "num_reg_images": sum(max(1, int(getattr(it, "repeats", 1))) for it in items
+                                  if getattr(it, "is_reg", False))}
 
 
 # ---------------------------------------------------------------------------------------

@@ -232,4 +232,5 @@ def test_reg_images_join_the_epoch_with_prior_loss_weight(tmp_path):
     with safe_open(str(run_dir / "zq_tester.safetensors"), "pt") as f:
         md = f.metadata()
     assert json.loads(md["ss_reg_dataset_dirs"]) == {"1_girl": {"n_repeats": 1, "img_count": 2}}
-    assert md["ss_num_reg_images"] == "6" and md["ss_prior_loss_weight"] == "0.25"
+    # sd-scripts counts reg images × their folder's repeats (2 × 1), not the balanced 6 (issue 13)
+    assert md["ss_num_reg_images"] == "2" and md["ss_prior_loss_weight"] == "0.25"
