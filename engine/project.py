@@ -482,7 +482,9 @@ def dumps(project: Project) -> str:
 def save(project: Project) -> Path:
     """Check every value as :func:`load` would (so a project that saves also loads), validate,
     and write ``project.toml`` atomically."""
-    from_dict(Project, to_dict(project), "", [])
+    for section in ("source", "prep", "tags", "reg", "train", "samples"):  # crops: validate()
+        from_dict(type(getattr(project, section)), to_dict(getattr(project, section)),
+                  f"{section}.", [])
     validate(project)
     atomic_write_text(project.path, dumps(project))
     return project.path
