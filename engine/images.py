@@ -551,6 +551,7 @@ def prepare(project, *, upscale_to: int | None = None, fix_artifacts: bool | Non
             rescale_crops(project, old_size, new_size)
         pj.validate(project)
         path = prepared_path(project)
+        pj.remove_stale_temps(path)  # left by a prep that was killed while writing
         want = recipe(project)
         report = _stored_report(path) if path.is_file() and _stored_recipe(path) == want else None
         if report is None:

@@ -258,14 +258,14 @@ def check_export_dest(project: Project, dest: Path) -> None:
                             f"({first}/); {hint}")
     if not dest.is_dir():
         return
-    inner = _project_within(dest)
-    if inner is not None:
-        raise UserError(f"export folder {dest} holds the project {inner} (its "
-                        f"{pj.PROJECT_FILE}), which an export there could overwrite; {hint}")
     entries = [p for p in dest.iterdir() if not p.name.startswith((_STAGE_PREFIX, _OLD_PREFIX))]
     if entries and not (dest / EXPORT_MARKER).is_file():
         raise UserError(f"{dest} is not empty and is not an onelora export; choose an empty "
                         "folder so nothing of yours is overwritten")
+    inner = _project_within(dest)  # (an earlier export's folder: small, walked whole)
+    if inner is not None:
+        raise UserError(f"export folder {dest} holds the project {inner} (its "
+                        f"{pj.PROJECT_FILE}), which an export there could overwrite; {hint}")
     manifest = read_manifest(dest)
     for name in OWNED[:-1]:
         path = dest / name
