@@ -21,11 +21,15 @@ STALE_TEMP_SECONDS = 60.0
 """A temp file this old belongs to a write that was killed (writes take well under a second)."""
 
 
-def no_space_error(path: str | os.PathLike, what: str | None = None) -> UserError:
+class NoSpaceError(UserError):
+    """The disk (or quota) filled up during a write; the message names the file."""
+
+
+def no_space_error(path: str | os.PathLike, what: str | None = None) -> NoSpaceError:
     """The one line a full disk gets."""
     path = Path(path)
-    return UserError(f"no space left on {path.parent} while writing {what or path.name}; "
-                     "free space and retry")
+    return NoSpaceError(f"no space left on {path.parent} while writing {what or path.name}; "
+                        "free space and retry")
 
 
 def is_no_space(e: BaseException) -> bool:

@@ -30,7 +30,7 @@ from engine import names
 from engine import project as pj
 from engine import tags as tg
 from engine.errors import UserError
-from engine.files import is_no_space, no_space_error
+from engine.files import NoSpaceError, is_no_space, no_space_error
 from engine.project import Crop, Project, Tag
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -187,15 +187,20 @@ def export(project: Project, dest: str | os.PathLike) -> ExportResult:
                         "--auto' first")
     result = ExportResult(dest=dest, img_dir=dest / "img" / train_folder_name(project))
     stage = dest / f"{_STAGE_PREFIX}{os.getpid()}"
+    made = not dest.exists()
     try:
         dest.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(dest)
         written = _write_export(project, stage, result)
         _write_marker(project, stage, written)
         _swap_into_place(stage, dest)
-    except OSError as e:
-        if is_no_space(e):
-            raise no_space_error(dest / "img", f"the export to {dest}") from None
+    except (OSError, NoSpaceError) as e:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+        if made and dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()  # the folder this export made, empty again
+        if isinstance(e, NoSpaceError) or is_no_space(e):
+            raise no_space_error(dest / "img", "the kohya export") from None
         raise
     finally:
         if stage.exists():

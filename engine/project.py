@@ -536,7 +536,6 @@ def create(image: str | os.PathLike, root: str | os.PathLike, trigger: str,
     only read, never written).  With ``check_image`` a tiny or blank drawing is refused and a
     small one warned about (``project.warnings``); an imported dataset's stand-in source is not
     checked."""
-    import hashlib
     import shutil
 
     validate(Project(trigger=trigger, class_name=class_name))  # names, before anything is written
@@ -545,15 +544,26 @@ def create(image: str | os.PathLike, root: str | os.PathLike, trigger: str,
         raise UserError(f"image {image} not found (or not a file)")
     if root.exists() and not root.is_dir():
         raise UserError(f"{root} exists and is not a folder")
-    if (root / PROJECT_FILE).exists():  # --force reuses a folder, never replaces a project
-        raise UserError(f"{root} already holds a project ({root / PROJECT_FILE}); open it with "
-                        f"'onelora open {root}' or choose a new folder")
     if root.is_dir() and any(root.iterdir()) and not force:
         raise UserError(f"{root} is not empty; choose a new folder or pass --force to reuse it")
     from engine.images import check_source, load_image
 
     loaded = load_image(image)  # a corrupt or non-image file is refused here, not at the first prep
     warnings = check_source(loaded) if check_image else []
+    made = not root.exists()
+    try:
+        return _create_files(image, root, trigger, class_name, warnings)
+    except BaseException:
+        if made:  # a half-made project (a full disk): remove what this call wrote, nothing else
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _create_files(image: Path, root: Path, trigger: str, class_name: str,
+                  warnings: list[str]) -> Project:
+    import hashlib
+    import shutil
+
     data = image.read_bytes()
     (root / "source").mkdir(parents=True, exist_ok=True)
     copy = root / "source" / f"original{image.suffix.lower() or '.png'}"

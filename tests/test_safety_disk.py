@@ -62,7 +62,18 @@ def test_new_on_a_full_disk_is_one_line(tmp_path, small_image, disk_full, capsys
     disk_full()
     assert main(["new", str(small_image), str(tmp_path / "proj"), "--trigger", "zq_tester"]) == 2
     assert "original.png" in _no_space_line(capsys)
-    assert not (tmp_path / "proj" / "project.toml").exists()
+    assert not (tmp_path / "proj").exists()  # the half-made project is removed, nothing else
+
+
+def test_new_on_a_full_disk_into_an_existing_folder_keeps_the_users_files(tmp_path, small_image,
+                                                                          disk_full, capsys):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "notes.txt").write_text("mine")
+    disk_full()
+    assert main(["new", str(small_image), str(tmp_path / "proj"), "--trigger", "zq_tester",
+                 "--force"]) == 2
+    _no_space_line(capsys)
+    assert (tmp_path / "proj" / "notes.txt").read_text() == "mine"
 
 
 def test_prep_upscale_on_a_full_disk_keeps_project_toml(project, disk_full, capsys):
@@ -106,7 +117,7 @@ def test_export_on_a_full_disk_keeps_the_earlier_export(project, tmp_path, disk_
     pj.save(project)
     disk_full(lambda p: p.endswith(".tmp") and "face" in p)
     assert main(["export", str(project.root), str(dest)]) == 2
-    assert "export" in _no_space_line(capsys)
+    assert f"no space left on {dest.resolve()} while writing the kohya export" in _no_space_line(capsys)
     after = {p.relative_to(dest): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
     assert after == before
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.cli import emit
+from engine.errors import UserError
 
 
 def register(sub) -> None:
@@ -53,6 +55,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from engine import project as pj
 
+    root = Path(args.dir)
+    if (root / pj.PROJECT_FILE).exists():  # --force reuses a folder, never replaces a project
+        raise UserError(f"{root} already holds a project ({root / pj.PROJECT_FILE}); open it "
+                        f"with 'onelora open {root}' or choose a new folder")
     project = pj.create(args.image, args.dir, args.trigger, args.class_name, force=args.force)
     for w in project.warnings:
         print(f"onelora: warning: {w}", file=sys.stderr)
