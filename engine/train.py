@@ -14,8 +14,8 @@ the last good state (kept in memory) is restored and the LR multiplied by
 ``nonfinite_lr_factor``; after ``nonfinite_max_rollbacks`` rollbacks the run stops with a
 diagnosis.  No LoRA with a non-finite tensor is ever written.
 
-Diverged epochs (see :func:`epoch_verdict`): an epoch whose steps were mostly non-finite,
-whose LoRA weights grew more than ``NORM_JUMP``-fold, or whose samples are blank is recorded
+Diverged epochs (engine/divergence.py): an epoch whose steps were mostly non-finite,
+whose LoRA weights grew a hundredfold, or whose samples are blank is recorded
 as diverged (``diverged.json`` in the run folder, a ``diverged`` field on its events, and
 ``onelora_diverged`` in its file's metadata).  It never becomes the state rollbacks restore;
 the run rolls back past it (one rollback) or, when it was the last epoch, ends ``failed``.
@@ -45,6 +45,7 @@ import torch
 from engine import data as data_mod
 from engine import epochs as ep
 from engine import models
+from engine.divergence import diagnose_divergence, epoch_verdict, lora_norm, lower_lr_hint, plausible
 from engine import training_utils as tu
 from engine.errors import UserError
 from engine.events import EventWriter
@@ -55,19 +56,6 @@ STATE_DIR = "state"
 STATE_FILE = "state.pt"
 SNAPSHOT_EVERY = 50
 """Good steps between in-memory snapshots the NaN policy rolls back to (also at epoch ends)."""
-NORM_JUMP = 100.0
-"""An epoch whose LoRA weight norm (L2 over every trainable tensor) exceeds this many times
-the norm at the start of training diverged.  Why 100: a LoRA starts with ``lora_down`` at
-Kaiming scale (RMS ≈ 1/sqrt(3·fan_in), 0.01-0.1) and ``lora_up`` at 0, and an Adam-family
-step moves each weight by about the learning rate at most, so at sane LRs (≤ 1e-3) training
-changes the norm by a small factor (measured on builtin:tiny at LR 5e-3: 1.06× per epoch,
-1.26× after 3 epochs).  Two orders of magnitude means the updates dwarf the weights
-themselves: the LoRA no longer describes a small change to the base model (measured: LR 100
-gives 180-720× after one epoch, LR 1e9 ~1e10×; both draw black or noise).  The start, not
-the previous epoch, is the reference so that a slow climb over many epochs counts too."""
-MOSTLY_NONFINITE = 0.5
-"""An epoch with more than this share of non-finite steps diverged: what it learned comes
-from a minority of its data, between rollbacks."""
 EMA_BETA = 0.9
 COMPILE_MODE = "reduce-overhead"
 """torch.compile mode for the UNet on CUDA: CUDA graphs, about 6x the eager step at batch 1
@@ -342,7 +330,9 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
         else:  # never a rollback target: roll back past it, or end the run on it
             if last or s["rollbacks"] >= t.nonfinite_max_rollbacks:
                 writer.emit("epoch_end", **end)
-                raise RunFailed(*diagnose_divergence(epoch, why, s, t, run_dir, last))
+                nan_hint = diagnose(s["nonfinite"], t, s["rollbacks"])[1]
+                raise RunFailed(*diagnose_divergence(epoch, why, nan_hint, s["rollbacks"], t,
+                                                     run_dir, last))
             action = roll_back(s["step"], epoch, "diverged", [], [])
             bad_streak = 0
             writer.emit("rollback", step=s["step"], lr_scale=s["lr_scale"], rollbacks=s["rollbacks"],
@@ -492,63 +482,6 @@ def vram_mb(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
-
-
-def lora_norm(params: list[torch.Tensor]) -> float:
-    """L2 norm over every trainable LoRA tensor (inf/nan when a weight is)."""
-    with torch.no_grad():
-        norms = torch.stack([torch.linalg.vector_norm(p.detach().float()) for p in params])
-        return float(torch.linalg.vector_norm(norms))
-
-
-def plausible(norm: float, s: dict) -> bool:
-    """Finite and not NORM_JUMP times the last good norm: safe to roll back to."""
-    return math.isfinite(norm) and not (s["start_norm"] > 0 and norm > NORM_JUMP * s["start_norm"])
-
-
-def epoch_verdict(steps: int, bad_steps: int, norm: float, start_norm: float) -> str | None:
-    """Why an epoch diverged, in a few words, or None when it did not: more than
-    MOSTLY_NONFINITE of its steps non-finite, and/or its LoRA norm more than NORM_JUMP times
-    the norm at the start.  Blank samples, the third sign, are found after sampling
-    (engine.overfit)."""
-    signs = []
-    if steps and bad_steps > MOSTLY_NONFINITE * steps:
-        signs.append(f"{bad_steps} of its {steps} steps were non-finite")
-    if not math.isfinite(norm):
-        signs.append("its LoRA weights are non-finite")
-    elif start_norm > 0 and norm > NORM_JUMP * start_norm:
-        signs.append(f"its LoRA weights exploded (norm {norm:.3g}, {norm / start_norm:.3g}× that "
-                     f"at the start)")
-    return "; ".join(signs) or None
-
-
-def lower_lr_hint(t) -> str:
-    """'lower the learning rate, e.g. ...' with values at most 1e-4 (a usual SD1.x LoRA LR)."""
-    lr, te = t.unet_lr or t.learning_rate, t.text_encoder_lr or t.learning_rate
-    f = min(0.1, 1e-4 / lr) if lr > 0 else 0.1
-    return (f"the learning rate is probably too high (unet_lr {lr:g}, text_encoder_lr {te:g}): "
-            f"lower it, e.g. --set unet_lr={lr * f:.2g} --set text_encoder_lr={te * f:.2g}")
-
-
-def diagnose_divergence(epoch: int, why: str, s: dict, t, run_dir: Path,
-                        last: bool) -> tuple[str, str]:
-    """Reason and hint for a run that ends on a diverged epoch.  The hint never suggests a
-    wider save precision: that only writes the exploded weights to disk."""
-    reason = f"epoch {epoch} diverged: {why}"
-    if not last:
-        reason += f" (after {s['rollbacks']} rollbacks with the LR lowered each time)"
-    if "non-finite" in why:  # the NaN diagnosis can name an image or fp16
-        hint = diagnose(s["nonfinite"], t, s["rollbacks"])[1]
-    else:
-        hint = lower_lr_hint(t)
-    if "blank" in why and "exploded" not in why:
-        hint += ("; if the base model's own samples are blank too, check train.model and "
-                 "mixed_precision instead")
-    bad = ep.diverged_epochs(run_dir)
-    good = [e for e in ep.epoch_files(run_dir) if e not in bad and e != epoch]
-    if good:
-        hint += f"; epoch {good[-1]} is the last good LoRA (onelora pick DIR {run_dir.name} {good[-1]})"
-    return reason, hint
 
 
 def diagnose(nonfinite: list[dict], t, rollbacks: int) -> tuple[str, str]:
