@@ -43,8 +43,8 @@ THUMB = 32
 FLAT = 0.1
 BLANK_STD = 2.0
 """A sample whose thumbnail's pixel values have a standard deviation below this (0-255 scale)
-is blank: flat black (NaN decodes to 0) or one flat colour.  Any drawing, even a plain figure
-on a white page, varies by tens of levels; JPEG-like noise on a flat image by about 1."""
+is blank: flat black (NaN decodes to 0) or one flat colour.  Any drawing, even a small figure
+on a white page, varies by tens of levels (the test crops of tests/train_helpers.py: 75)."""
 BLANK_REASON = "its samples at LoRA weight {weight:g} are blank (flat images)"
 
 
@@ -143,13 +143,15 @@ def suggest_epoch(curve: list[dict]) -> int | None:
     return best
 
 
-def measure_run(run_dir: str | os.PathLike, crops: list | None = None) -> dict:
-    """The meter for every sampled epoch of a run (``crops``: images or paths); returns what
-    :func:`write` stores."""
+def measure_run(run_dir: str | os.PathLike, crops: list | None = None,
+                diverged: dict[int, str] | None = None) -> dict:
+    """The meter for every sampled epoch of a run (``crops``: images or paths; ``diverged``:
+    engine.epochs.diverged_epochs, read here when not given); returns what :func:`write`
+    stores."""
     run_dir = Path(run_dir)
     crop_feats = [features(c) for c in (crops or [])
                   if isinstance(c, Image.Image) or Path(c).is_file()]
-    diverged = ep.diverged_epochs(run_dir)
+    diverged = ep.diverged_epochs(run_dir) if diverged is None else diverged
     curve = []
     for epoch in ep.sampled_epochs(run_dir):
         m = measure_epoch(ep.read_epoch(run_dir, epoch), run_dir, crop_feats)
@@ -162,8 +164,8 @@ def measure_run(run_dir: str | os.PathLike, crops: list | None = None) -> dict:
 def write(run_dir: str | os.PathLike, crops: list | None = None) -> dict:
     """Measure and store ``run_dir/overfit.json`` (atomic); an epoch found blank is recorded
     as diverged (engine.epochs.mark_diverged)."""
-    result = measure_run(run_dir, crops)
     known = ep.diverged_epochs(run_dir)
+    result = measure_run(run_dir, crops, known)
     for c in result["epochs"]:
         if c["blank"] and c["epoch"] not in known:
             ep.mark_diverged(run_dir, c["epoch"], c["diverged"], check="blank samples")
