@@ -132,3 +132,16 @@ def test_blank_samples_fail_the_last_epoch_and_roll_back_an_earlier_one(tmp_path
     assert overfit.read(run_dir)["suggested_epoch"] is None
     state = torch.load(run_dir / "state" / "state.pt", weights_only=True)
     assert state["counters"]["rollbacks"] == 1 and state["counters"]["epoch"] == 2
+
+
+def test_lr_1e9_with_fp16_saves_is_not_told_to_save_wider(tmp_path):
+    # Issue: the fp16-overflow hint ("use 'bf16' or 'float'") led straight to an exploded file.
+    project = tiny_project(tmp_path, epochs=2, repeats=3, unet_lr=1e9, text_encoder_lr=1e9,
+                           save_precision="fp16")
+    run_dir = new_run(project)
+    train(run_dir)
+    end = ev.read_events(run_dir)[-1]
+    assert end["kind"] == "failed" and "diverged" in end["reason"]
+    assert "lower" in end["hint"] and "float" not in end["hint"] and "bf16" not in end["hint"]
+    assert not list(run_dir.glob("*.safetensors"))  # the overflowing diverged epochs are not written
+    assert set(ep.diverged_epochs(run_dir)) == {1, 2}
