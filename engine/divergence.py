@@ -1,15 +1,14 @@
 """Diverged epochs: when an epoch's LoRA is broken though training went on, and what to tell
 the user.  The training loop (engine/train.py) asks :func:`epoch_verdict` at every epoch end;
 blank samples, the third sign, are found by the overfit meter (engine/overfit.py).  Verdicts
-are recorded through engine.epochs.mark_diverged.
+are recorded through engine.epochs.mark_diverged.  Light module: torch is imported only by
+:func:`lora_norm`, which the (torch) training loop calls.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-
-import torch
 
 from engine import epochs as ep
 
@@ -28,8 +27,10 @@ MOSTLY_NONFINITE = 0.5
 from a minority of its data, between rollbacks."""
 
 
-def lora_norm(params: list[torch.Tensor]) -> float:
-    """L2 norm over every trainable LoRA tensor (inf/nan when a weight is)."""
+def lora_norm(params: list) -> float:
+    """L2 norm over every trainable LoRA tensor (``torch.Tensor``s; inf/nan when a weight is)."""
+    import torch
+
     with torch.no_grad():
         norms = torch.stack([torch.linalg.vector_norm(p.detach().float()) for p in params])
         return float(torch.linalg.vector_norm(norms))
