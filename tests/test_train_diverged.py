@@ -145,3 +145,37 @@ def test_lr_1e9_with_fp16_saves_is_not_told_to_save_wider(tmp_path):
     assert "lower" in end["hint"] and "float" not in end["hint"] and "bf16" not in end["hint"]
     assert not list(run_dir.glob("*.safetensors"))  # the overflowing diverged epochs are not written
     assert set(ep.diverged_epochs(run_dir)) == {1, 2}
+
+
+def test_a_run_resumed_after_a_diverged_epoch_repeats_the_uninterrupted_steps(tmp_path, monkeypatch):
+    settings = dict(epochs=3, repeats=2, unet_lr=1000.0, text_encoder_lr=1000.0,
+                    nonfinite_lr_factor=0.01)
+    straight = new_run(tiny_project(tmp_path / "a", **settings))
+    train(straight)
+
+    crashed = new_run(tiny_project(tmp_path / "b", **settings))
+    real_emit = ev.EventWriter.emit
+
+    class Crash(Exception):
+        pass
+
+    def emit(self, kind, **fields):
+        event = real_emit(self, kind, **fields)
+        if kind == "epoch_end" and fields.get("epoch") == 1:
+            raise Crash("killed after epoch 1")
+        return event
+
+    monkeypatch.setattr(ev.EventWriter, "emit", emit)
+    with pytest.raises(Crash):
+        train(crashed)
+    monkeypatch.setattr(ev.EventWriter, "emit", real_emit)
+    train(crashed, resume=True)
+
+    def steps(run_dir):
+        return {e["step"]: (e["loss"], e["lr"]) for e in ev.read_events(run_dir) if e["kind"] == "step"}
+
+    a, b = ev.read_events(straight), ev.read_events(crashed)
+    assert next(e for e in a if e["kind"] == "epoch_end")["diverged"]  # the case under test
+    assert steps(crashed) == steps(straight)
+    assert a[-1]["kind"] == b[-1]["kind"] == "finished"
+    assert max_abs(straight / "zq_tester.safetensors") == max_abs(crashed / "zq_tester.safetensors")
