@@ -7,6 +7,12 @@ the safetensors file by rewriting its JSON header (metadata added, tensors untou
 Samples live in ``runs/<id>/samples/epoch-NNN/`` with an ``index.json`` listing each image
 (file, prompt index, prompt, seed, weight) and a ``grid.png`` (rows: prompt × seed,
 columns: LoRA weight).
+
+A **diverged** epoch (most of its steps non-finite, its LoRA weights exploded, or its samples
+blank; engine/train.py and engine/overfit.py decide) is recorded in ``runs/<id>/diverged.json``
+(``{"<epoch>": {"reason": ..., ...}}``) and as a ``diverged`` field on its ``epoch_end`` /
+``checkpoint`` events; :func:`diverged_epochs` reads both.  Such an epoch is never suggested,
+and :func:`pick_epoch` refuses it unless forced.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ SAMPLES_DIR = "samples"
 INDEX_FILE = "index.json"
 GRID_FILE = "grid.png"
 OUTPUT_DIR = "output"
+DIVERGED_FILE = "diverged.json"
+LORA_WEIGHT_MIN, LORA_WEIGHT_MAX = -2.0, 3.0
+"""LoRA weights sampling accepts: beyond these a LoRA only draws noise (A1111/ComfyUI users
+sample between about -1 and 2)."""
 _EPOCH_NAME_RES = (re.compile(r"-(\d{6})\.safetensors$"), re.compile(r"epoch[-_]?(\d+)\.safetensors$"),
                    re.compile(r"-e(\d+)\.safetensors$"))
 
@@ -69,6 +79,59 @@ def epoch_files(run_dir: str | os.PathLike) -> dict[int, Path]:
                 found.setdefault(int(m.group(1)), path)
                 break
     return dict(sorted(found.items()))
+
+
+# ---------------------------------------------------------------------------------------
+# Diverged epochs
+# ---------------------------------------------------------------------------------------
+
+def _read_diverged_file(run_dir: Path) -> dict:
+    try:
+        data = json.loads((run_dir / DIVERGED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def mark_diverged(run_dir: str | os.PathLike, epoch: int, reason: str, **details) -> Path:
+    """Record in ``run_dir/diverged.json`` (atomic) that ``epoch`` diverged, and why."""
+    run_dir = Path(run_dir)
+    data = _read_diverged_file(run_dir)
+    data[str(int(epoch))] = {"reason": str(reason), **details}
+    path = run_dir / DIVERGED_FILE
+    pj.atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def diverged_epochs(run_dir: str | os.PathLike) -> dict[int, str]:
+    """Epoch → why it diverged, from ``diverged.json`` and from ``epoch_end``/``checkpoint``
+    events that carry a ``diverged`` reason (either alone is enough)."""
+    run_dir = Path(run_dir)
+    out: dict[int, str] = {}
+    for key, value in _read_diverged_file(run_dir).items():
+        try:
+            epoch = int(key)
+        except ValueError:
+            continue
+        reason = value.get("reason") if isinstance(value, dict) else value
+        out[epoch] = str(reason or "diverged")
+    for e in ev.read_events(run_dir):
+        if e.get("kind") in ("epoch_end", "checkpoint") and e.get("diverged"):
+            try:
+                out.setdefault(int(e["epoch"]), str(e["diverged"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return dict(sorted(out.items()))
+
+
+def check_lora_weights(values: list[float], where: str) -> list[float]:
+    """Refuse LoRA weights outside LORA_WEIGHT_MIN..LORA_WEIGHT_MAX (or not finite);
+    ``where`` names the option or setting in the message."""
+    for v in values:
+        if not (isinstance(v, (int, float)) and LORA_WEIGHT_MIN <= v <= LORA_WEIGHT_MAX):
+            raise UserError(f"{where}: LoRA weight {v!r} is out of range; use weights between "
+                            f"{LORA_WEIGHT_MIN:g} and {LORA_WEIGHT_MAX:g}, e.g. 0.6,0.8,1.0")
+    return [float(v) for v in values]
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,21 +284,33 @@ def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Pat
     return runs.find_run(project.root, str(run))
 
 
-def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int) -> Path:
+def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
+               force: bool = False) -> Path:
     """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<trigger>.safetensors`` with metadata
-    recording the choice, and remember it in ``project.samples`` (project.toml saved)."""
+    recording the choice, and remember it in ``project.samples`` (project.toml saved).
+    A diverged epoch is refused unless ``force`` (the copy then records why it diverged)."""
     run_dir = find_training_run(project, run)
     files = epoch_files(run_dir)
     if epoch not in files:
         have = ", ".join(map(str, files)) or "none saved yet"
         raise UserError(f"run {run_dir.name} has no LoRA for epoch {epoch}; epochs: {have}")
-    dest = output_path(project)
-    copy_with_metadata(files[epoch], dest, {
+    diverged = diverged_epochs(run_dir)
+    if epoch in diverged and not force:
+        good = [str(e) for e in files if e not in diverged]
+        other = (f"pick a good epoch ({', '.join(good)})" if good else
+                 "no saved epoch of this run is good: train again with a lower learning rate")
+        raise UserError(f"epoch {epoch} of run {run_dir.name} diverged ({diverged[epoch]}), so it "
+                        f"was not picked: {other}, or add --force to copy it anyway")
+    extra = {
         "onelora_picked_epoch": str(epoch),
         "onelora_run": run_dir.name,
         "onelora_picked_from": files[epoch].name,
         "onelora_picked_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    })
+    }
+    if epoch in diverged:
+        extra["onelora_diverged"] = diverged[epoch]
+    dest = output_path(project)
+    copy_with_metadata(files[epoch], dest, extra)
     project.samples.picked_run = run_dir.name
     project.samples.picked_epoch = int(epoch)
     pj.save(project)

@@ -448,7 +448,8 @@ def sample_run_worker(run_dir) -> int:
             raise UserError(f"run {source.name} has no saved LoRA for epoch(s) "
                             f"{', '.join(map(str, missing)) or '(any)'}; saved: "
                             f"{', '.join(map(str, files)) or 'none'}")
-        weights = _parse_list(run.get("weights"), float) or list(project.samples.weights)
+        weights = ep.check_lora_weights(_parse_list(run.get("weights"), float)
+                                        or list(project.samples.weights), "sampling weights")
         writer.emit("started", epochs=len(wanted), total_steps=len(wanted),
                     source_run=source.name, weights=weights)
         device, dtype = pick_device(project.train.mixed_precision)

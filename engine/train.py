@@ -14,6 +14,12 @@ the last good state (kept in memory) is restored and the LR multiplied by
 ``nonfinite_lr_factor``; after ``nonfinite_max_rollbacks`` rollbacks the run stops with a
 diagnosis.  No LoRA with a non-finite tensor is ever written.
 
+Diverged epochs (engine/divergence.py): an epoch whose steps were mostly non-finite,
+whose LoRA weights grew a hundredfold, or whose samples are blank is recorded
+as diverged (``diverged.json`` in the run folder, a ``diverged`` field on its events, and
+``onelora_diverged`` in its file's metadata).  It never becomes the state rollbacks restore;
+the run rolls back past it (one rollback) or, when it was the last epoch, ends ``failed``.
+
 Exact resume: the LR is a pure function of the step (training_utils.lr_factor), the epoch
 order depends only on seed + epoch and each step's random draws only on seed + step, and
 the state saved at every epoch end (run_dir/state/) holds step, epoch, position, LR scale,
@@ -37,7 +43,9 @@ from typing import Any, Callable
 import torch
 
 from engine import data as data_mod
+from engine import epochs as ep
 from engine import models
+from engine.divergence import diagnose_divergence, epoch_verdict, lora_norm, lower_lr_hint, plausible
 from engine import training_utils as tu
 from engine.errors import UserError
 from engine.events import EventWriter
@@ -150,6 +158,8 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
          "epoch_loss_sum": 0.0, "epoch_loss_n": 0, "nonfinite": [], "session_id": int(time.time())}
     if resume:
         s = load_state(run_dir, network, optimizer, scaler)
+    if "start_norm" not in s:  # LoRA norm at the start (an older state lacks it: measured now)
+        s["start_norm"] = lora_norm(params)
 
     dataset_md = {**data_mod.dataset_metadata(items, data.repeats),
                   "num_batches_per_epoch": steps_per_epoch, "bucket_info": data.bucket_info()}
@@ -162,16 +172,26 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             "trigger": project.trigger, "title": output_name, "output_name": output_name,
             "prior_loss_weight": project.reg.prior_loss_weight, "lr_warmup_steps": warmup})
 
-    def save_lora(path: Path, epoch: int) -> None:
+    def save_lora(path: Path, epoch: int, diverged: str | None = None) -> bool:
+        """Write the LoRA; a diverged epoch's file records why (and is skipped, with a log
+        line, when its weights overflow the save precision).  True when written."""
         if not network.all_finite():
             raise RunFailed(f"refusing to save {path.name}: the LoRA has non-finite weights",
                             "this is a bug in the NaN guard; resume from the last epoch")
+        metadata = lora_metadata(epoch, s["step"])
+        if diverged:
+            metadata["onelora_diverged"] = diverged
         try:
-            network.save(path, dtype=save_dtype(t.save_precision), metadata=lora_metadata(epoch, s["step"]))
+            network.save(path, dtype=save_dtype(t.save_precision), metadata=metadata)
         except lora.NonFiniteLoraError as e:  # finite in fp32, but overflowing the save precision
-            raise RunFailed(f"{path.name}: {e}",
-                            f"weights overflow save_precision = {t.save_precision!r}; use 'bf16' or "
-                            "'float', and lower the learning rate") from None
+            if diverged:
+                writer.emit("log", message=f"{path.name} not saved: {e} (epoch {epoch} diverged)")
+                return False
+            # Only exploded weights overflow (fp16 holds up to 65504; LoRA weights are ~0.01-1),
+            # so a wider save precision would just write an exploded file.
+            raise RunFailed(f"{path.name}: {e}", "the LoRA weights exploded; "
+                            + lower_lr_hint(t)) from None
+        return True
 
     def snapshot() -> dict:
         return {"network": copy.deepcopy(network.state_dict()),
@@ -268,7 +288,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             writer.emit("step", step=s["step"], epoch=epoch, total_steps=total_steps, loss=loss_value,
                         loss_ema=s["loss_ema"], lr=lrs, it_s=round(it_s, 3), vram_mb=vram_mb(device),
                         files=batch.files)
-            if s["step"] % SNAPSHOT_EVERY == 0 and network.all_finite():
+            if s["step"] % SNAPSHOT_EVERY == 0 and plausible(lora_norm(params), s):
                 last_good = snapshot()
 
         # ------------------------------------------------------------ epoch end
@@ -279,18 +299,46 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
                         action=action)
             writer.emit("rollback", step=s["step"], lr_scale=s["lr_scale"], rollbacks=s["rollbacks"])
         last = s["step"] >= total_steps
+        first_step = (epoch - 1) * steps_per_epoch
+        n_steps = s["step"] - first_step
+        n_bad = len({e["step"] for e in s["nonfinite"] if first_step < e["step"] <= s["step"]})
+        norm = lora_norm(params)
+        details = dict(steps=n_steps, nonfinite_steps=n_bad, lora_norm=norm, start_norm=s["start_norm"])
+        why = epoch_verdict(n_steps, n_bad, norm, s["start_norm"])
+        if why:  # recorded before anything else reads the run folder (samples, overfit meter)
+            ep.mark_diverged(run_dir, epoch, why, **details)
         if epoch % t.save_every_n_epochs == 0 or last:
             path = run_dir / f"{output_name}-{epoch:06d}.safetensors"
-            save_lora(path, epoch)
-            writer.emit("checkpoint", path=str(path), epoch=epoch, step=s["step"])
+            if save_lora(path, epoch, diverged=why):
+                writer.emit("checkpoint", path=str(path), epoch=epoch, step=s["step"], diverged=why)
         mean = s["epoch_loss_sum"] / s["epoch_loss_n"] if s["epoch_loss_n"] else float("nan")
         s.update(epoch=epoch + 1, pos=0, epoch_loss_sum=0.0, epoch_loss_n=0)
-        if not last:
+        if why is None and not last:  # before sampling: a run killed while sampling resumes after it
             save_state(run_dir, s, network, optimizer, scaler)
-        last_good = snapshot()
-        writer.emit("epoch_end", epoch=epoch, loss=mean, step=s["step"])
         if t.sample_every_n_epochs and (epoch % t.sample_every_n_epochs == 0 or last):
+            rng = tu.get_rng_state()  # sampling must not shift the training's random draws
             run_sampling(base, network, project, run_dir, epoch, writer)
+            tu.set_rng_state(rng)
+            if why is None:  # the overfit meter records an epoch with blank samples
+                why = ep.diverged_epochs(run_dir).get(epoch)
+                if why:
+                    ep.mark_diverged(run_dir, epoch, why, **details, check="blank samples")
+        end = dict(epoch=epoch, loss=mean, step=s["step"], nonfinite_steps=n_bad,
+                   steps_in_epoch=n_steps, lora_norm=norm, diverged=why)
+        if why is None:
+            last_good = snapshot()
+        else:  # never a rollback target: roll back past it, or end the run on it
+            if last or s["rollbacks"] >= t.nonfinite_max_rollbacks:
+                writer.emit("epoch_end", **end)
+                nan_hint = diagnose(s["nonfinite"], t, s["rollbacks"])[1]
+                raise RunFailed(*diagnose_divergence(epoch, why, nan_hint, s["rollbacks"], t,
+                                                     run_dir, last))
+            action = roll_back(s["step"], epoch, "diverged", [], [])
+            bad_streak = 0
+            writer.emit("rollback", step=s["step"], lr_scale=s["lr_scale"], rollbacks=s["rollbacks"],
+                        epoch=epoch, reason=f"epoch {epoch} diverged: {why}; {action}")
+            save_state(run_dir, s, network, optimizer, scaler)
+        writer.emit("epoch_end", **end)
 
     # ---------------------------------------------------------------- the end
     final = run_dir / f"{output_name}.safetensors"
@@ -450,10 +498,9 @@ def diagnose(nonfinite: list[dict], t, rollbacks: int) -> tuple[str, str]:
         return reason, (f"image {worst} was in {counts[worst]} of {n} bad batches: check it "
                         "(empty, corrupt, extreme colours) or remove that crop")
     if t.mixed_precision == "fp16" and torch.cuda.is_available():
-        return reason, "fp16 overflow is likely: set mixed_precision = 'bf16' (or 'no')"
-    lr = t.unet_lr or t.learning_rate
-    return reason, (f"the learning rate is probably too high (unet_lr {lr:g}, text_encoder_lr "
-                    f"{t.text_encoder_lr or t.learning_rate:g}): lower it, e.g. --set unet_lr={lr / 10:g}")
+        return reason, ("fp16 overflow is likely: set mixed_precision = 'bf16' (or 'no'); if it "
+                        "diverges again, " + lower_lr_hint(t))
+    return reason, lower_lr_hint(t)
 
 
 def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: EventWriter) -> None:
@@ -502,14 +549,44 @@ def save_state(run_dir: Path, s: dict, network, optimizer, scaler) -> Path:
     return folder / STATE_FILE
 
 
-def load_state(run_dir: Path, network, optimizer, scaler) -> dict:
+STATE_PARTS = ("counters", "network", "optimizer", "scaler", "rng")
+COUNTERS = ("step", "epoch", "pos", "lr_scale", "rollbacks", "nonfinite")
+
+
+def _damaged(run_dir: Path, why: str) -> UserError:
+    first = (why.strip().splitlines() or ["unreadable"])[0]
+    why = "".join(ch if ch.isprintable() else "?" for ch in first)[:160]
+    return UserError(f"state of run {run_dir.name} is damaged ({STATE_DIR}/{STATE_FILE}: {why}); "
+                     "resume from the last epoch LoRA is not possible — start a new run")
+
+
+def read_state(run_dir: Path) -> dict:
+    """The saved state of a run, checked for its parts; a missing, truncated or foreign file
+    is a UserError naming the run (``onelora train --resume`` checks with this first)."""
     path = run_dir / STATE_DIR / STATE_FILE
     if not path.exists():
         raise UserError(f"{path} not found: run {run_dir.name} has no saved state to resume "
                         "(it is written at the end of each epoch); start a new run")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    network.load_state_dict(state["network"])
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    tu.set_rng_state(state["rng"])
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 — truncated, random or pickled bytes all land here
+        raise _damaged(run_dir, f"{type(e).__name__}: {e}") from None
+    missing = [k for k in STATE_PARTS if not isinstance(state, dict) or k not in state]
+    if not missing:
+        missing = [k for k in COUNTERS if not isinstance(state["counters"], dict)
+                   or k not in state["counters"]]
+    if missing:
+        raise _damaged(run_dir, f"{', '.join(missing)} missing")
+    return state
+
+
+def load_state(run_dir: Path, network, optimizer, scaler) -> dict:
+    state = read_state(run_dir)
+    try:
+        network.load_state_dict(state["network"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        tu.set_rng_state(state["rng"])
+    except Exception as e:  # noqa: BLE001 — parts that do not fit this run's LoRA/optimizer
+        raise _damaged(run_dir, f"{type(e).__name__}: {e}") from None
     return dict(state["counters"])

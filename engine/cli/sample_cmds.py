@@ -16,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("dir", help="project folder")
     p.add_argument("run", nargs="?", default="latest", help="training run id (default: newest)")
     p.add_argument("--epochs", help="comma-separated epochs, e.g. 3,5,10 (default: all saved)")
-    p.add_argument("--weights", help="comma-separated LoRA weights (default: samples.weights)")
+    p.add_argument("--weights", help="comma-separated LoRA weights between -2 and 3 "
+                                     "(default: samples.weights)")
     p.add_argument("--model", help="base model (default: train.model)")
     p.add_argument("--detach", action="store_true", help="run in the background and return")
     p.add_argument("--json", action="store_true")
@@ -26,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("dir")
     p.add_argument("run", help="training run id (or 'latest')")
     p.add_argument("epoch", type=int)
+    p.add_argument("--force", action="store_true",
+                   help="copy the epoch even if training marked it diverged")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_pick)
 
@@ -76,7 +79,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     epochs = _numbers(args.epochs, int, "epochs")
     weights = _numbers(args.weights, float, "weights")
+    if weights is not None:
+        ep.check_lora_weights(weights, f"--weights {args.weights}")
     project = load(args.dir)
+    if weights is None:
+        ep.check_lora_weights(project.samples.weights, f"samples.weights in {args.dir}/project.toml")
     source = ep.find_training_run(project, args.run)
     saved = ep.epoch_files(source)
     if not saved:
@@ -104,7 +111,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         lines = [f"samples of run {source.name}:"] + [f"  {g}" for g in grids]
         for c in meter.get("epochs", []):
             lines.append(f"  epoch {c['epoch']:>3}: collapse {_f(c.get('collapse'))}  "
-                         f"memorising {_f(c.get('memorising'))}  score {_f(c.get('score'))}")
+                         f"memorising {_f(c.get('memorising'))}  score {_f(c.get('score'))}"
+                         + (f"  DIVERGED: {c['diverged']}" if c.get("diverged") else ""))
         if meter.get("suggested_epoch"):
             lines.append(f"suggested epoch: {meter['suggested_epoch']} "
                          f"(onelora pick {args.dir} {source.name} {meter['suggested_epoch']})")
@@ -123,9 +131,12 @@ def cmd_pick(args: argparse.Namespace) -> int:
     from engine.project import load
 
     project = load(args.dir)
-    dest = ep.pick_epoch(project, args.run, args.epoch)
-    emit(args, {"path": str(dest), "run": project.samples.picked_run, "epoch": args.epoch},
-         f"picked epoch {args.epoch} of run {project.samples.picked_run}: {dest}")
+    dest = ep.pick_epoch(project, args.run, args.epoch, force=args.force)
+    diverged = ep.read_metadata(dest).get("onelora_diverged")
+    emit(args, {"path": str(dest), "run": project.samples.picked_run, "epoch": args.epoch,
+                "diverged": diverged},
+         f"picked epoch {args.epoch} of run {project.samples.picked_run}: {dest}"
+         + (f" (forced: it diverged, {diverged})" if diverged else ""))
     return 0
 
 

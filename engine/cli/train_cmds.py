@@ -178,6 +178,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                         "(or start a new run)")
     if not args.resume:
         preflight(project)
+    else:  # a damaged state is one line here, before a process starts
+        from engine.train import read_state
+        read_state(runs.find_run(project.root, args.resume))
     if args.detach:
         run_dir = runs.start_run(project, "train", detach=True, resume=args.resume)
         emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
