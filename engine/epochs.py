@@ -35,7 +35,7 @@ INDEX_FILE = "index.json"
 GRID_FILE = "grid.png"
 OUTPUT_DIR = "output"
 DIVERGED_FILE = "diverged.json"
-LORA_WEIGHT_MIN, LORA_WEIGHT_MAX = -2.0, 3.0
+from engine.project import LORA_WEIGHT_MAX, LORA_WEIGHT_MIN, check_lora_weights  # noqa: F401 (re-exported)
 """LoRA weights sampling accepts: beyond these a LoRA only draws noise (A1111/ComfyUI users
 sample between about -1 and 2)."""
 _EPOCH_NAME_RES = (re.compile(r"-(\d{6})\.safetensors$"), re.compile(r"epoch[-_]?(\d+)\.safetensors$"),
@@ -122,16 +122,6 @@ def diverged_epochs(run_dir: str | os.PathLike) -> dict[int, str]:
             except (KeyError, TypeError, ValueError):
                 continue
     return dict(sorted(out.items()))
-
-
-def check_lora_weights(values: list[float], where: str) -> list[float]:
-    """Refuse LoRA weights outside LORA_WEIGHT_MIN..LORA_WEIGHT_MAX (or not finite);
-    ``where`` names the option or setting in the message."""
-    for v in values:
-        if not (isinstance(v, (int, float)) and LORA_WEIGHT_MIN <= v <= LORA_WEIGHT_MAX):
-            raise UserError(f"{where}: LoRA weight {v!r} is out of range; use weights between "
-                            f"{LORA_WEIGHT_MIN:g} and {LORA_WEIGHT_MAX:g}, e.g. 0.6,0.8,1.0")
-    return [float(v) for v in values]
 
 
 # ---------------------------------------------------------------------------------------

@@ -359,6 +359,7 @@ def validate(project: Project) -> None:
         names.check_name(project.train.output_name, "train.output_name")
     names.check_relative(project.source.image, "source.image")
     check_preset(project.train.block_weight_preset)
+    check_lora_weights(list(project.samples.weights), "samples.weights")
     for i, seed in enumerate(project.samples.seeds):
         if not 0 <= seed <= MAX_SEED:
             raise UserError(f"samples.seeds[{i}] = {seed} is not allowed: use 0 to {MAX_SEED}")
@@ -387,6 +388,20 @@ def validate(project: Project) -> None:
         if len(c.box) != 4 or c.box[2] <= 0 or c.box[3] <= 0:
             raise UserError(f"crop {c.name!r} box = {c.box} is not allowed: "
                             "use [x, y, width, height] with a positive size")
+
+
+LORA_WEIGHT_MIN, LORA_WEIGHT_MAX = -2.0, 3.0
+"""The LoRA weights sampling accepts (a weight outside this range only shows noise)."""
+
+
+def check_lora_weights(values: list[float], where: str) -> list[float]:
+    """Refuse LoRA weights outside LORA_WEIGHT_MIN..LORA_WEIGHT_MAX (or not finite);
+    ``where`` names the option or setting in the message."""
+    for v in values:
+        if not (isinstance(v, (int, float)) and LORA_WEIGHT_MIN <= v <= LORA_WEIGHT_MAX):
+            raise UserError(f"{where}: LoRA weight {v!r} is out of range; use weights between "
+                            f"{LORA_WEIGHT_MIN:g} and {LORA_WEIGHT_MAX:g}, e.g. 0.6,0.8,1.0")
+    return [float(v) for v in values]
 
 
 def check_trigger(trigger: str) -> str:
