@@ -1,7 +1,7 @@
 """Read a LoRA ``.safetensors`` file without torch: its JSON header, its metadata and, through
 numpy, its tensor data — tolerant of what a hand-made or hostile file may hold.
 
-Light module (numpy only): ``onelora inspect`` uses it, so looking inside a LoRA costs no torch
+Light module (numpy, imported only to read values): ``onelora inspect`` uses it, so looking inside a LoRA costs no torch
 import. The safetensors layout is an 8-byte little-endian header length, a JSON header
 (``{name: {"dtype", "shape", "data_offsets"}, "__metadata__": {str: str}}``) and the raw tensor
 bytes. Everything odd about a file is collected as a sentence in :attr:`LoraFile.odd` instead of
@@ -21,10 +21,12 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_HEADER_BYTES = 100_000_000
 """safetensors itself refuses headers over 100 MB; a bigger length field means a broken file."""
@@ -88,18 +90,20 @@ class LoraFile:
     metadata: dict[str, str]
     odd: list[str] = field(default_factory=list)
     size: int = 0
+    _bytes: Any = field(default=None, repr=False)
 
     def array(self, name: str) -> np.ndarray | None:
         """The tensor's values as a numpy array (float32 for bf16), or None if its dtype cannot
-        be read with numpy (float8)."""
+        be read with numpy (float8). The file is memory-mapped once, read-only."""
+        import numpy as np
+
         t = self.tensors[name]
         code = DTYPES.get(t.dtype, (None,))[0]
         if code is None or t.start < 0:
             return None
-        with open(self.path, "rb") as fh:
-            fh.seek(t.start)
-            raw = fh.read(t.nbytes)
-        arr = np.frombuffer(raw, dtype=np.dtype(code))
+        if self._bytes is None:
+            self._bytes = np.memmap(self.path, dtype=np.uint8, mode="r") if self.size else np.zeros(0, np.uint8)
+        arr = self._bytes[t.start:t.start + t.nbytes].view(np.dtype(code))
         if t.dtype == "BF16":  # bfloat16 is the top half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         return arr.reshape(t.shape)

@@ -14,8 +14,6 @@ import json
 import re
 from typing import Any
 
-import numpy as np
-
 from engine import lora_file
 from engine.errors import UserError
 from engine.lora_file import printable
@@ -77,7 +75,7 @@ def _decode_metadata(md: dict[str, str], odd: list[str]) -> dict[str, Any]:
     return out
 
 
-def _values(f: lora_file.LoraFile, name: str, odd: list[str]) -> np.ndarray | None:
+def _values(f: lora_file.LoraFile, name: str, odd: list[str]):
     try:
         return f.array(name)
     except (OSError, ValueError) as e:
@@ -85,9 +83,27 @@ def _values(f: lora_file.LoraFile, name: str, odd: list[str]) -> np.ndarray | No
         return None
 
 
+def weight_stats(f: lora_file.LoraFile, odd: list[str]) -> dict[str, tuple[float, bool]]:
+    """Per floating-point tensor: (largest finite |value|, whether every value is finite)."""
+    import numpy as np
+
+    out: dict[str, tuple[float, bool]] = {}
+    for key, t in f.tensors.items():
+        if t.dtype not in lora_file.FLOAT_CODES or not t.numel:
+            continue
+        x = _values(f, key, odd)
+        if x is None:
+            continue
+        finite = np.isfinite(x)
+        out[key] = (float(np.abs(x, where=finite, out=np.zeros(x.shape, x.dtype)).max()), bool(finite.all()))
+    return out
+
+
 def inspect_lora(path: str) -> dict[str, Any]:
     """Everything ``onelora inspect`` reports, as plain data (JSON-ready)."""
-    f = lora_file.read(path)
+    f = lora_file.read(path)  # a missing or garbage file is refused before numpy is imported
+    import numpy as np
+
     odd = list(f.odd)
     names = list(f.tensors)
     if not any(k.startswith(("lora_unet_", "lora_te")) for k in names):
@@ -135,16 +151,9 @@ def inspect_lora(path: str) -> dict[str, Any]:
         (conv["alphas"] if is_conv else alphas).add(alpha)
         conv["count"] += int(is_conv)
     nonfinite, implausible, max_abs = [], [], 0.0
-    for key, t in f.tensors.items():
-        if t.dtype not in lora_file.FLOAT_CODES or t.numel == 0:
-            continue
-        x = _values(f, key, odd)
-        if x is None:
-            continue
-        finite = np.isfinite(x)
-        if not finite.all():
+    for key, (big, finite) in weight_stats(f, odd).items():
+        if not finite:
             nonfinite.append(key)
-        big = float(np.abs(x[finite]).max(initial=0.0))
         if key.endswith((".lora_down.weight", ".lora_up.weight")):
             max_abs = max(max_abs, big)
             if big > IMPLAUSIBLE_MAX_ABS:
