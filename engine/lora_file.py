@@ -123,6 +123,8 @@ def read(path: str | os.PathLike) -> LoraFile:
     """The header of a safetensors file; ``UserError`` only when it is missing or not safetensors."""
     p = Path(path).expanduser()
     shown = printable(p)
+    if p.is_dir():
+        raise UserError(f"{shown} is a folder; give the .safetensors file inside it")
     if not p.is_file():
         raise UserError(f"{shown} not found")
     if p.suffix.lower() != ".safetensors":

@@ -174,6 +174,7 @@ def inspect_lora(path: str) -> dict[str, Any]:
         "other_keys": other[:20], "other_key_count": len(other),
         "finite": not nonfinite, "nonfinite_tensors": nonfinite,
         "max_abs_weight": max_abs, "implausible": implausible,
+        "plausible": not nonfinite and not implausible,
         "parameters": sum(t.numel for t in f.tensors.values()),
         "datasets": datasets_of(metadata, odd),
         "odd": odd, "metadata": metadata,
@@ -303,6 +304,8 @@ def format_inspect(info: dict[str, Any], full: bool = False) -> str:
         lines.append(f"  implausible:   {len(info['implausible'])} tensors hold weights above "
                      f"{IMPLAUSIBLE_MAX_ABS:g} (largest |w| {worst['max_abs']:.3g} in "
                      f"{_short(worst['tensor'], 60)}); training diverged — do not use this LoRA")
+    elif not info["finite"]:
+        lines.append("  implausible:   NaN/inf values (above); training diverged — do not use this LoRA")
     else:
         lines.append(f"  weights        largest |w| {info['max_abs_weight']:.3g} (plausible)")
     md = info["metadata"]

@@ -142,9 +142,9 @@ def upscale_worker(run_dir: str | os.PathLike) -> int:
     ``result`` (the PrepResult as JSON). A refused choice raises ``UserError`` (nothing recorded)."""
     from engine import runs
 
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     run = runs.read_config(run_dir).get("run", {})
-    project = pj.load(run["project"])
+    project = pj.load(run_dir.parent.parent)  # <project>/runs/<id>: the project the run belongs to
     changes = {k: run[k] for k in _PREP_KEYS if k in run}
     with ev.EventWriter(run_dir) as w:
         w.emit("started", total_steps=len(STEPS), epochs=0, model=project.prep.upscaler_model)

@@ -90,6 +90,12 @@ def test_inspect_refuses_garbage_in_one_line(tmp_path, capsys, raw):
     assert rc == 2 and err.count("\n") == 1 and "garbage.safetensors" in err
 
 
+def test_inspect_of_a_folder_says_so(tmp_path, capsys):
+    (tmp_path / "lora.safetensors").mkdir()
+    rc, _, err = run_inspect(capsys, tmp_path / "lora.safetensors")
+    assert rc == 2 and "is a folder" in err
+
+
 def test_inspect_reports_unusual_shapes_bad_entries_and_several_alphas(tmp_path, capsys):
     t = good_tensors()
     t[ALPHA] = np.array([2.0, 8.0], np.float16)                                  # several alpha values
@@ -148,6 +154,7 @@ def test_inspect_flags_implausible_and_nonfinite_weights(tmp_path, capsys):
     rc, out, _ = run_inspect(capsys, tmp_path / "exploded.safetensors", "--json")
     info = json.loads(out)
     assert [x["tensor"] for x in info["implausible"]] == [UP] and info["max_abs_weight"] > 1e8
+    assert info["plausible"] is False
     rc, out, _ = run_inspect(capsys, write_safetensors(tmp_path / "fine.safetensors", good_tensors()))
     assert "implausible:" not in out and "(plausible)" in out
 
@@ -165,8 +172,9 @@ def test_inspect_reads_bf16_values(tmp_path, capsys):
     assert info["dtypes"] == ["bfloat16"] and info["alpha"] == [1.0] and info["finite"]
     assert info["max_abs_weight"] == 2048.0 and info["implausible"][0]["tensor"] == UP
     t[DOWN] = ("BF16", [2, 2], bf16_bytes([0.5, float("nan"), 1.0, float("inf")]))
+    t[UP] = ("BF16", [2, 2], bf16_bytes(down))
     rc, out, _ = run_inspect(capsys, write_safetensors(tmp_path / "bfnan.safetensors", t))
-    assert "NO: 1 tensors hold NaN/inf" in out
+    assert "NO: 1 tensors hold NaN/inf" in out and "implausible:   NaN/inf" in out
 
 
 def test_inspect_shows_ss_datasets_of_a_dataset_config_lora(tmp_path, capsys):
