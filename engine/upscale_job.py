@@ -37,20 +37,25 @@ STEPS = ("finding stray-colour islands", "fixing", "flattening the background", 
 _PREP_KEYS = ("upscale_to", "fix_artifacts", "flatten_background", "upscaler_model")
 
 
-def needs_worker(project: pj.Project, **changes) -> bool:
-    """Whether prep with ``changes`` applied would run the model upscaler (torch): a model is set
-    and the long side must grow. Light: looks at settings and the source image's header only."""
+def _with_changes(project: pj.Project, changes: dict) -> pj.Project:
+    """A shallow copy of ``project`` whose prep settings have ``changes`` applied (checked)."""
     prep = copy.deepcopy(project.prep)
     for name, value in changes.items():
         if value is not None:
             setattr(prep, name, pj.check_value(pj.PrepSettings, name, value, "prep."))
     trial = copy.copy(project)
     trial.prep = prep
-    model = images._model_file(trial)
-    if model is None:
+    return trial
+
+
+def needs_worker(project: pj.Project, **changes) -> bool:
+    """Whether prep with ``changes`` applied would run the model upscaler (torch): a model is set
+    and the long side must grow. Light: looks at settings and the source image's header only."""
+    trial = _with_changes(project, changes)
+    if images._model_file(trial) is None:
         return False
     size = images.image_size(images.source_path(trial))
-    return images.upscaled_size(size, prep.upscale_to) != size
+    return images.upscaled_size(size, trial.prep.upscale_to) != size
 
 
 def prepare(project: pj.Project, *, progress: Callable[[str], None] | None = None,
@@ -58,17 +63,28 @@ def prepare(project: pj.Project, *, progress: Callable[[str], None] | None = Non
     """``engine.images.prepare`` for a process that must not import torch: a model upscale runs
     in a worker process (see the module doc). Same result, same ``UserError``s."""
     changes = {k: v for k, v in changes.items() if k in _PREP_KEYS and v is not None}
-    if not needs_worker(project, **changes):
+    if not needs_worker(project, **changes) or _refused_before_torch(project, changes):
         return images.prepare(project, progress=progress, **changes)
     pj.save(project)  # the worker starts from what this process holds
-    result = run(project, changes, progress)
-    fresh = pj.load(project.root)
-    project.prep, project.crops = fresh.prep, fresh.crops
+    try:
+        result = run(project, changes, progress)
+    finally:  # what the worker recorded (images.prepare saves before it builds), as in-process
+        fresh = pj.load(project.root)
+        project.prep, project.crops = fresh.prep, fresh.crops
     return images.PrepResult(
         prepared=Path(result["prepared"]), size=tuple(result["size"]),
         artifacts=[images.Artifact(box=tuple(a["box"]), pixels=a["pixels"], color=tuple(a["color"]),
                                    around=tuple(a["around"])) for a in result["artifacts"]],
         fixed=result["fixed"], warnings=list(result.get("warnings", [])))
+
+
+def _refused_before_torch(project: pj.Project, changes: dict) -> bool:
+    """A missing model file or a missing spandrel: ``images.prepare`` refuses these in one line
+    before it imports spandrel (so no torch), and no worker or run folder is needed for that."""
+    import importlib.util
+
+    path = images._model_file(_with_changes(project, changes))
+    return path is None or not path.is_file() or importlib.util.find_spec("spandrel") is None
 
 
 def load_prepared(project: pj.Project, progress: Callable[[str], None] | None = None):
@@ -155,6 +171,7 @@ def upscale_worker(run_dir: str | os.PathLike) -> int:
             w.emit("progress", step=min(len(seen), len(STEPS)), total_steps=len(STEPS), message=text)
 
         result = images.prepare(project, progress=progress, **changes)
+        w.emit("progress", step=len(STEPS), total_steps=len(STEPS))
         w.emit("finished", path=str(result.prepared),
                result={**result.to_json(), "warnings": list(result.warnings)})
     return 0

@@ -29,6 +29,7 @@ def test_only_a_model_upscale_that_grows_the_image_needs_the_worker(project, tmp
 def test_model_upscale_runs_in_a_worker_process_with_progress(project, tmp_path, monkeypatch):
     site, weights = fake_spandrel(tmp_path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(site))  # found here (never imported here), loaded by the worker
     said: list[str] = []
     result = upscale_job.prepare(project, upscale_to=640, upscaler_model=str(weights), progress=said.append)
     assert result.size == (384, 640) and Image.open(result.prepared).size == (384, 640)
@@ -43,12 +44,24 @@ def test_model_upscale_runs_in_a_worker_process_with_progress(project, tmp_path,
     assert len([r for r in runs.list_runs(project.root) if r.id.endswith("-upscale")]) == 1
 
 
-@pytest.mark.slow
-def test_a_refused_upscaler_model_is_one_line_and_records_nothing(project, tmp_path):
+def test_a_missing_upscaler_model_is_refused_here_in_one_line_and_records_nothing(project, tmp_path):
     with pytest.raises(UserError, match=r"upscaler_model = .*nope.pth.* not found"):
         upscale_job.prepare(project, upscale_to=640, upscaler_model=str(tmp_path / "nope.pth"))
     assert pj.load(project.root).prep.upscaler_model == "" and project.prep.upscaler_model == ""
+    assert not runs.runs_root(project.root).exists()  # no worker was started for it
+
+
+@pytest.mark.slow
+def test_a_model_the_worker_cannot_load_fails_the_job_in_one_line(project, tmp_path, monkeypatch):
+    site, weights = fake_spandrel(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(site))  # found here (never imported here), loaded by the worker
+    weights.write_text("not a model")
+    with pytest.raises(UserError, match="could not be loaded by spandrel"):
+        upscale_job.prepare(project, upscale_to=640, upscaler_model=str(weights))
+    # as in one process: the choice was recorded before the build failed; memory and disk agree
+    assert project.prep == pj.load(project.root).prep
     [run_dir] = runs.runs_root(project.root).glob("*-upscale")
     last = events.read_events(run_dir)[-1]
-    assert last["kind"] == "failed" and "not found" in last["reason"]
+    assert last["kind"] == "failed" and "could not be loaded" in last["reason"]
     assert "Traceback" not in (run_dir / "worker.log").read_text()
