@@ -90,7 +90,8 @@ def _refused_before_torch(project: pj.Project, changes: dict) -> bool:
 def load_prepared(project: pj.Project, progress: Callable[[str], None] | None = None):
     """``engine.images.load_prepared`` for a process that must not import torch: a stale
     prepared image that needs the model upscaler is rebuilt by the worker first."""
-    if needs_worker(project) and not images.is_prepared(project):
+    if needs_worker(project) and not images.is_prepared(project) \
+            and not _refused_before_torch(project, {}):
         pj.save(project)
         run(project, {}, progress)
     return images.load_prepared(project)
