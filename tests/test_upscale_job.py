@@ -49,6 +49,10 @@ def test_a_missing_upscaler_model_is_refused_here_in_one_line_and_records_nothin
         upscale_job.prepare(project, upscale_to=640, upscaler_model=str(tmp_path / "nope.pth"))
     assert pj.load(project.root).prep.upscaler_model == "" and project.prep.upscaler_model == ""
     assert not runs.runs_root(project.root).exists()  # no worker was started for it
+    project.prep.upscaler_model = str(tmp_path / "nope.pth")  # e.g. project.toml edited by hand
+    with pytest.raises(UserError, match="not found"):
+        upscale_job.load_prepared(project)
+    assert not runs.runs_root(project.root).exists()
 
 
 @pytest.mark.slow
