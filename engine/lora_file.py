@@ -1,10 +1,10 @@
 """Read a LoRA ``.safetensors`` file without torch: its JSON header, its metadata and, through
 numpy, its tensor data — tolerant of what a hand-made or hostile file may hold.
 
-Light module (numpy, imported only to read values): ``onelora inspect`` uses it, so looking inside a LoRA costs no torch
-import. The safetensors layout is an 8-byte little-endian header length, a JSON header
-(``{name: {"dtype", "shape", "data_offsets"}, "__metadata__": {str: str}}``) and the raw tensor
-bytes. Everything odd about a file is collected as a sentence in :attr:`LoraFile.odd` instead of
+Light module (numpy, imported only to read values): ``onelora inspect`` uses it, so looking
+inside a LoRA costs no torch import. The safetensors layout is an 8-byte little-endian header
+length, a JSON header (``{name: {"dtype", "shape", "data_offsets"}, "__metadata__": {str: str}}``)
+and the raw tensor bytes. Everything odd about a file is collected as a sentence in :attr:`LoraFile.odd` instead of
 raised, so a caller can report what it can; only a file that is not safetensors at all (or not
 found) raises ``UserError``.
 
@@ -102,7 +102,8 @@ class LoraFile:
         if code is None or t.start < 0:
             return None
         if self._bytes is None:
-            self._bytes = np.memmap(self.path, dtype=np.uint8, mode="r") if self.size else np.zeros(0, np.uint8)
+            self._bytes = (np.memmap(self.path, dtype=np.uint8, mode="r") if self.size
+                           else np.zeros(0, np.uint8))
         arr = self._bytes[t.start:t.start + t.nbytes].view(np.dtype(code))
         if t.dtype == "BF16":  # bfloat16 is the top half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)

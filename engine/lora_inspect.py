@@ -236,11 +236,14 @@ def _dataset_lines(datasets: list[dict[str, Any]]) -> list[str]:
     lines = ["  datasets (ss_datasets):"]
     for i, d in enumerate(datasets, 1):
         res = d.get("resolution")
-        res = "×".join(_num(x) for x in res) if isinstance(res, list) else _num(res) if res is not None else "?"
+        res = ("×".join(_num(x) for x in res) if isinstance(res, list)
+               else "?" if res is None else _num(res))
         bucket = ""
         if d.get("enable_bucket"):
-            bucket = f", buckets {_num(d.get('min_bucket_reso', '?'))}–{_num(d.get('max_bucket_reso', '?'))}"
-        lines.append(f"    dataset {i}: resolution {res}, batch size {_num(d.get('batch_size_per_device', '?'))}, "
+            lo, hi = _num(d.get("min_bucket_reso", "?")), _num(d.get("max_bucket_reso", "?"))
+            bucket = f", buckets {lo}–{hi}"
+        batch = _num(d.get("batch_size_per_device", "?"))
+        lines.append(f"    dataset {i}: resolution {res}, batch size {batch}, "
                      f"{_num(d.get('num_train_images', '?'))} train / {_num(d.get('num_reg_images', '?'))} "
                      f"reg images{bucket}")
         for s in d["subsets"]:

@@ -44,7 +44,8 @@ def test_help_runs_pick_inspect_and_doctor_never_import_torch(project, tmp_path)
     run_dir = fake_training_run(project)
     lora = run_dir / f"{project.trigger}-000002.safetensors"
     commands = [["--help"], ["inspect", "--help"], ["runs", str(project.root)],
-                ["runs", str(project.root), "--json"], ["inspect", str(lora)], ["inspect", str(lora), "--json"],
+                ["runs", str(project.root), "--json"], ["inspect", str(lora)],
+                ["inspect", str(lora), "--json"],
                 ["inspect", str(tmp_path / "missing.safetensors")],
                 ["pick", str(project.root), run_dir.name, "2"], ["doctor"], ["doctor", "--json"]]
     report = run_commands(commands)

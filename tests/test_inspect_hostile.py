@@ -12,8 +12,8 @@ import pytest
 from engine.cli import main
 from engine.lora_file import printable
 
-UP, DOWN, ALPHA = "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", \
-    "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight", "lora_unet_mid_block_attentions_0_proj_in.alpha"
+MODULE = "lora_unet_mid_block_attentions_0_proj_in"
+UP, DOWN, ALPHA = f"{MODULE}.lora_up.weight", f"{MODULE}.lora_down.weight", f"{MODULE}.alpha"
 CODES = {np.float16: "F16", np.float32: "F32"}
 
 
@@ -22,7 +22,9 @@ def write_safetensors(path, tensors: dict, metadata=None, *, header_extra: str =
     ``tensors``: name → numpy array (float16/float32) or (code, shape, raw bytes)."""
     entries, blobs, offset = [], [], 0
     for name, t in tensors.items():
-        code, shape, raw = (CODES[t.dtype.type], list(t.shape), t.tobytes()) if isinstance(t, np.ndarray) else t
+        if isinstance(t, np.ndarray):
+            t = (CODES[t.dtype.type], list(t.shape), t.tobytes())
+        code, shape, raw = t
         entry = {"dtype": code, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
         entries.append(f"{json.dumps(name)}: {json.dumps(entry)}")
         blobs.append(raw)
@@ -81,8 +83,8 @@ def test_inspect_refuses_a_huge_or_lying_header_length_in_one_line(tmp_path, cap
     assert err.count("\n") == 1 and "huge.safetensors is not a safetensors file" in err
 
 
-@pytest.mark.parametrize("raw", [b"", b"\x00\x00", b"\x08\x00\x00\x00\x00\x00\x00\x00\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8",
-                                 b"\x04\x00\x00\x00\x00\x00\x00\x00[1] ", b"\x03\x00\x00\x00\x00\x00\x00\x00{{{"])
+@pytest.mark.parametrize("raw", [b"", b"\x00\x00", struct.pack("<Q", 8) + bytes(range(248, 256)),
+                                 struct.pack("<Q", 4) + b"[1] ", struct.pack("<Q", 3) + b"{{{"])
 def test_inspect_refuses_garbage_in_one_line(tmp_path, capsys, raw):
     path = tmp_path / "garbage.safetensors"
     path.write_bytes(raw)
@@ -115,7 +117,8 @@ def test_inspect_reports_unusual_shapes_bad_entries_and_several_alphas(tmp_path,
     for words in ("alpha holds 2 values (2, 8); the first is used", "lora_down has shape [4, 8, 2]",
                   "'lora_unet_b': lora_down has shape []", "lora_up shape [8, 3] does not match rank 4",
                   "'lora_unet_d' has lora_up.weight but no lora_down", "10 bytes do not hold a F16",
-                  "unknown dtype 'Q4'", "lists 'lora_unet_a.lora_up.weight' more than once", "header entry is not an object"):
+                  "unknown dtype 'Q4'", "lists 'lora_unet_a.lora_up.weight' more than once",
+                  "header entry is not an object"):
         assert words in out, words
 
 
@@ -186,11 +189,13 @@ def test_inspect_shows_ss_datasets_of_a_dataset_config_lora(tmp_path, capsys):
                               "image_dir": "10_zq girl", "class_tokens": "zq girl", "is_reg": False},
                              {"img_count": 10, "num_repeats": 1, "color_aug": True, "flip_aug": False,
                               "keep_tokens": 0, "image_dir": "1_girl", "is_reg": True}]}]
-    path = write_safetensors(tmp_path / "ds.safetensors", good_tensors(), {"ss_datasets": json.dumps(datasets)})
+    path = write_safetensors(tmp_path / "ds.safetensors", good_tensors(),
+                             {"ss_datasets": json.dumps(datasets)})
     rc, out, _ = run_inspect(capsys, path)
     assert rc == 0
     assert "dataset 1: resolution 768×512, batch size 2, 40 train / 10 reg images, buckets 256–1024" in out
-    assert "10_zq girl: 10 × 4 images, keep_tokens 2, augment flip aug, shuffled captions, class zq girl" in out
+    assert ("10_zq girl: 10 × 4 images, keep_tokens 2, augment flip aug, shuffled captions, "
+            "class zq girl") in out
     assert "1_girl: 1 × 10 reg images, keep_tokens 0, augment color aug" in out
     rc, out, _ = run_inspect(capsys, path, "--json")
     ds = json.loads(out)["datasets"]

@@ -19,7 +19,8 @@ def test_only_a_model_upscale_that_grows_the_image_needs_the_worker(project, tmp
     assert not upscale_job.needs_worker(project)                       # Lanczos: stays in process
     weights = tmp_path / "4x.pth"
     assert upscale_job.needs_worker(project, upscaler_model=str(weights))
-    assert not upscale_job.needs_worker(project, upscaler_model=str(weights), upscale_to=100)  # 96×160 already
+    # 96×160 is already 100 px on the long side: nothing to upscale
+    assert not upscale_job.needs_worker(project, upscaler_model=str(weights), upscale_to=100)
     assert project.prep.upscaler_model == ""                          # asking changes nothing
     with pytest.raises(UserError, match="upscale_to"):
         upscale_job.needs_worker(project, upscale_to=-5)

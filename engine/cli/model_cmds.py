@@ -24,7 +24,8 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", help="print every metadata key in full")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("doctor", help="report Python and package versions, GPU, model, tokenizer, extras (--gpu: ask torch)")
+    p = sub.add_parser("doctor", help="report Python and package versions, GPU, model, tokenizer, extras "
+                                      "(--gpu: ask torch)")
     p.add_argument("--model", default=None, help="base model to check (file, diffusers folder, builtin:tiny)")
     p.add_argument("--tokenizer", default=None, help="folder with the CLIP tokenizer files")
     p.add_argument("--gpu", action="store_true",
@@ -100,7 +101,7 @@ def check_model(spec: str | None, tokenizer_dir: str | None) -> dict[str, Any]:
 
 
 GPU_PROBE_TIMEOUT_S = 120
-"""How long ``doctor --gpu`` waits for torch to import and answer (a hung CUDA driver must not hang doctor)."""
+"""How long ``doctor --gpu`` waits for torch to import and answer (a hung driver must not hang doctor)."""
 
 _TORCH_PROBE = """
 import json, torch
@@ -213,8 +214,9 @@ def _gpu_lines(g: dict[str, Any]) -> list[str]:
         if g.get("problem"):
             return [f"GPU      not known: {g['problem']}"]
         if g["cuda_available"]:
-            return [f"GPU      {g['name']} ({g['memory_gb']} GiB, compute {g['capability']}, CUDA {g['cuda']})"
-                    + (f" ×{g['count']}" if g.get("count", 1) > 1 else "") + " (asked torch)"]
+            many = f" ×{g['count']}" if g.get("count", 1) > 1 else ""
+            return [f"GPU      {g['name']} ({g['memory_gb']} GiB, compute {g['capability']}, "
+                    f"CUDA {g['cuda']}){many} (asked torch)"]
         return ["GPU      none usable by torch (CUDA not available)"
                 + ("; Apple MPS available" if g.get("mps_available") else "")]
     ask = "'onelora doctor --gpu' asks torch (a few seconds)"
