@@ -164,6 +164,7 @@ def inspect_lora(path: str) -> dict[str, Any]:
     if any(n.startswith(("lora_te1_", "lora_te2_")) for n in te) or any("input_blocks" in n for n in unet):
         arch = "SDXL (onelora targets SD1.x)"
     metadata = _decode_metadata(f.metadata, odd)
+    _tag_lines(metadata.get("ss_tag_frequency"), odd)  # names malformed tag counts in ``odd``
     return {
         "file": str(f.path), "architecture": arch,
         "modules": len(modules), "unet_modules": len(unet), "text_encoder_modules": len(te),
@@ -281,7 +282,6 @@ def _tag_lines(freq: Any, odd: list[str]) -> list[str]:
 def format_inspect(info: dict[str, Any], full: bool = False) -> str:
     """The human report; every piece of text from the file is made printable first."""
     one = lambda xs: ", ".join(f"{x:g}" for x in xs) or "-"  # noqa: E731
-    odd = list(info["odd"])
     lines = [printable(info["file"]),
              f"  architecture   {info['architecture']}",
              f"  modules        {info['modules']} ({info['unet_modules']} UNet, "
@@ -311,7 +311,7 @@ def format_inspect(info: dict[str, Any], full: bool = False) -> str:
         lines.append("  implausible:   NaN/inf values (above); training diverged — do not use this LoRA")
     else:
         lines.append(f"  weights        largest |w| {info['max_abs_weight']:.3g} (plausible)")
-    md = info["metadata"]
+    md, odd = info["metadata"], info["odd"]
     if not md:
         lines.append("  metadata       none")
     else:
@@ -328,7 +328,7 @@ def format_inspect(info: dict[str, Any], full: bool = False) -> str:
                 v = v if isinstance(v, dict) else {}
                 lines.append(f"    {_short(d, 60)}: {_num(v.get('n_repeats', '?'))} × "
                              f"{_num(v.get('img_count', '?'))}")
-        lines += _tag_lines(md.get("ss_tag_frequency"), odd)
+        lines += _tag_lines(md.get("ss_tag_frequency"), [])  # its oddities are in info["odd"]
         rest = [k for k in md if k not in KEY_SETTINGS and k not in STRUCTURED
                 and (full or md[k] not in ("None", "", "False"))]
         if rest:

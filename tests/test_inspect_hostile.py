@@ -72,6 +72,7 @@ def test_inspect_survives_tag_counts_that_are_not_numbers(tmp_path, capsys):
     assert rc == 0 and "5_zq: hat (3)" in out
     assert "ss_tag_frequency['5_zq'] has 2 counts that are not numbers" in out
     assert "ss_tag_frequency['3_y'] is not an object of tag counts" in out
+    assert out.count("counts that are not numbers") == 1
 
 
 @pytest.mark.parametrize("length", [2**63, 10**12, 200_000_000, 64])
