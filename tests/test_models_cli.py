@@ -71,12 +71,48 @@ def test_doctor_reports_machine_model_and_extras(tmp_path, capsys):
     assert main(["doctor", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["versions"]["torch"] == torch.__version__
-    assert r["gpu"]["cuda_available"] == torch.cuda.is_available()
-    assert r["model"]["ok"] and "pipeline check" in r["model"]["label"]
+    assert r["gpu"]["checked_with"] == "nvidia-smi" and r["gpu"]["cuda_available"] is None
+    assert r["precision"] is None and r["model"]["checked"] is False
     assert set(r["optional"]) == {"bitsandbytes", "onnxruntime", "spandrel", "textual-image"}
+    assert r["cache"] == str(models.cache_root())
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "precision" in out and "optional bitsandbytes" in out
+    assert "precision not checked" in out and "doctor --gpu" in out and "optional bitsandbytes" in out
+    assert main(["doctor", "--model", "builtin:tiny", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["model"]["ok"] and "pipeline check" in r["model"]["label"]
     assert main(["doctor", "--model", str(tmp_path / "missing.ckpt"), "--json"]) == 2
     r = json.loads(capsys.readouterr().out)
     assert r["model"]["ok"] is False and "not found" in r["model"]["problem"]
+
+
+@pytest.mark.slow
+def test_doctor_gpu_asks_torch_in_a_child_process(capsys):
+    assert main(["doctor", "--gpu", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["gpu"]["checked_with"] == "torch" and "problem" not in r["gpu"]
+    assert r["gpu"]["cuda_available"] == torch.cuda.is_available()
+    assert r["precision"]["fp16"] == torch.cuda.is_available()
+
+
+def test_doctor_gpu_names_a_hung_torch_instead_of_waiting(monkeypatch):
+    from engine.cli import model_cmds
+
+    monkeypatch.setattr(model_cmds, "_TORCH_PROBE", "import time; time.sleep(30)")
+    g = model_cmds.torch_gpu(timeout=0.5)
+    assert g["cuda_available"] is None and "did not answer within 0.5 s" in g["problem"]
+    monkeypatch.setattr(model_cmds, "_TORCH_PROBE", "raise SystemExit('no torch here')")
+    g = model_cmds.torch_gpu(timeout=30)
+    assert "torch could not be asked: no torch here" in g["problem"]
+    assert "not known" in model_cmds.format_doctor({**model_cmds.doctor_report(), "gpu": g})
+
+
+def test_doctor_lists_gpus_from_nvidia_smi_without_torch(tmp_path, monkeypatch, capsys):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559, 9.0, 550.54'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU      NVIDIA H100 80GB HBM3 (79.6 GiB, compute 9.0, driver 550.54)" in out
+    assert "the driver's view" in out

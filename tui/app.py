@@ -33,6 +33,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 import themes
+from engine import clip_tokens
 from engine.errors import UserError
 from tui.commands import ScreenCommands
 from tui.messages import ProjectChanged, ProjectSaved
@@ -133,6 +134,7 @@ class OneloraApp(App[int]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        clip_tokens.warm_up()  # the first token count must not load the BPE table on the event loop
         for theme in themes.THEMES:
             self.register_theme(theme)
         self.theme = themes.DARK.name

@@ -15,14 +15,6 @@ OPTIONAL_PACKAGES = {  # import name → (distribution, what it enables)
     "spandrel": ("spandrel", "model-based upscaling"),
     "textual_image": ("textual-image", "full-resolution images in capable terminals"),
 }
-# Settings shown first when inspecting someone else's LoRA (the seed workflow learns them this way).
-KEY_SETTINGS = ("ss_sd_model_name", "ss_network_module", "ss_network_dim", "ss_network_alpha",
-                "ss_network_args", "ss_learning_rate", "ss_unet_lr", "ss_text_encoder_lr", "ss_optimizer",
-                "ss_lr_scheduler", "ss_lr_warmup_steps", "ss_num_epochs", "ss_epoch", "ss_steps",
-                "ss_max_train_steps", "ss_batch_size_per_device", "ss_resolution", "ss_clip_skip",
-                "ss_noise_offset", "ss_min_snr_gamma", "ss_mixed_precision", "ss_seed", "ss_keep_tokens",
-                "ss_shuffle_caption", "ss_flip_aug", "ss_color_aug", "ss_num_train_images",
-                "ss_num_reg_images", "ss_prior_loss_weight")
 
 
 def register(sub) -> None:
@@ -32,123 +24,21 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", help="print every metadata key in full")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("doctor", help="report Python/torch, GPU, precision, model, tokenizer, extras")
+    p = sub.add_parser("doctor", help="report Python and package versions, GPU, model, tokenizer, extras "
+                                      "(--gpu: ask torch)")
     p.add_argument("--model", default=None, help="base model to check (file, diffusers folder, builtin:tiny)")
     p.add_argument("--tokenizer", default=None, help="folder with the CLIP tokenizer files")
+    p.add_argument("--gpu", action="store_true",
+                   help="also ask torch about CUDA, bf16 and MPS (in a child process; takes seconds)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
 
 # --------------------------------------------------------------------------------------------- inspect
 
-def inspect_lora(path: str) -> dict[str, Any]:
-    """Everything `onelora inspect` reports, as plain data (the TUI's inspect action uses it too)."""
-    import torch
-
-    from engine import lora
-
-    sd, md = lora.read_lora(path)
-    modules: dict[str, dict[str, Any]] = {}
-    other: list[str] = []
-    for key, t in sd.items():
-        name, _, part = key.partition(".")
-        if part not in ("lora_down.weight", "lora_up.weight", "alpha"):
-            other.append(key)
-            continue
-        modules.setdefault(name, {})[part] = t
-    ranks, alphas, conv = set(), set(), {"ranks": set(), "alphas": set(), "count": 0}
-    for name, parts in modules.items():
-        down = parts.get("lora_down.weight")
-        if down is None:
-            continue
-        rank = int(down.shape[0])
-        alpha = float(parts["alpha"]) if "alpha" in parts else float(rank)
-        if down.ndim == 4 and down.shape[-1] > 1:
-            conv["ranks"].add(rank)
-            conv["alphas"].add(alpha)
-            conv["count"] += 1
-        else:
-            ranks.add(rank)
-            alphas.add(alpha)
-    bad = [k for k, t in sd.items() if t.is_floating_point() and not bool(torch.isfinite(t.float()).all())]
-    unet = [n for n in modules if n.startswith("lora_unet_")]
-    te = [n for n in modules if n.startswith("lora_te")]
-    arch = "SD1.x"
-    if any(n.startswith(("lora_te1_", "lora_te2_")) for n in te) or any("input_blocks" in n for n in unet):
-        arch = "SDXL (onelora targets SD1.x)"
-    metadata = {}
-    for k, v in sorted(md.items()):
-        try:
-            metadata[k] = json.loads(v) if v[:1] in "{[" else v
-        except (ValueError, TypeError):
-            metadata[k] = v
-    return {
-        "file": str(path), "architecture": arch,
-        "modules": len(modules), "unet_modules": len(unet), "text_encoder_modules": len(te),
-        "tensors": len(sd), "dtypes": sorted({str(t.dtype).replace("torch.", "") for t in sd.values()}),
-        "rank": sorted(ranks), "alpha": sorted(alphas),
-        "conv": {"modules": conv["count"], "rank": sorted(conv["ranks"]), "alpha": sorted(conv["alphas"])},
-        "blocks": lora._blocks_of(modules), "other_keys": other[:20], "other_key_count": len(other),
-        "finite": not bad, "nonfinite_tensors": bad,
-        "parameters": sum(t.numel() for t in sd.values()),
-        "metadata": metadata,
-    }
-
-
-def _short(v: Any, width: int = 100) -> str:
-    s = v if isinstance(v, str) else json.dumps(v)
-    return s if len(s) <= width else s[:width - 1] + "…"
-
-
-def format_inspect(info: dict[str, Any], full: bool = False) -> str:
-    one = lambda xs: ", ".join(f"{x:g}" for x in xs) or "-"  # noqa: E731
-    lines = [f"{info['file']}",
-             f"  architecture   {info['architecture']}",
-             f"  modules        {info['modules']} ({info['unet_modules']} UNet, "
-             f"{info['text_encoder_modules']} text encoder), {info['tensors']} tensors, "
-             f"{info['parameters']:,} parameters, {'/'.join(info['dtypes'])}",
-             f"  rank / alpha   {one(info['rank'])} / {one(info['alpha'])}"]
-    if info["conv"]["modules"]:
-        lines.append(f"  conv (3×3)     {info['conv']['modules']} modules, rank {one(info['conv']['rank'])} "
-                     f"/ alpha {one(info['conv']['alpha'])}")
-    lines.append(f"  blocks         {' '.join(info['blocks'])}")
-    if info["other_key_count"]:
-        lines.append(f"  other keys     {info['other_key_count']} not lora_down/lora_up/alpha "
-                     f"(e.g. {', '.join(info['other_keys'][:3])}) — LyCORIS or a newer format")
-    if info["finite"]:
-        lines.append("  finite         every tensor is finite")
-    else:
-        lines.append(f"  finite         NO: {len(info['nonfinite_tensors'])} tensors hold NaN/inf "
-                     f"(e.g. {', '.join(info['nonfinite_tensors'][:3])}); this LoRA is broken")
-    md = info["metadata"]
-    if not md:
-        lines.append("  metadata       none")
-        return "\n".join(lines)
-    lines.append("  training settings:")
-    for k in KEY_SETTINGS:
-        if k in md and md[k] not in ("None", ""):
-            lines.append(f"    {k[3:]:26} {_short(md[k])}")
-    dirs = md.get("ss_dataset_dirs")
-    if isinstance(dirs, dict) and dirs:
-        lines.append("  dataset folders (repeats × images):")
-        for d, v in dirs.items():
-            lines.append(f"    {d}: {v.get('n_repeats', '?')} × {v.get('img_count', '?')}")
-    freq = md.get("ss_tag_frequency")
-    if isinstance(freq, dict) and freq:
-        lines.append("  most frequent tags:")
-        for d, tags in freq.items():
-            top = sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:15]
-            lines.append(f"    {d}: " + ", ".join(f"{t} ({n})" for t, n in top))
-    rest = [k for k in md if k not in KEY_SETTINGS and k not in ("ss_dataset_dirs", "ss_tag_frequency")
-            and (full or md[k] not in ("None", "", "False"))]
-    if rest:
-        lines.append("  other metadata:")
-        for k in rest:
-            lines.append(f"    {k:30} {md[k] if full else _short(md[k], 80)}")
-    return "\n".join(lines)
-
-
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from engine.lora_inspect import format_inspect, inspect_lora
+
     info = inspect_lora(args.file)
     emit(args, info, lambda: format_inspect(info, full=args.all))
     return 0
@@ -210,59 +100,158 @@ def check_model(spec: str | None, tokenizer_dir: str | None) -> dict[str, Any]:
     return out
 
 
-def doctor_report(model: str | None = None, tokenizer_dir: str | None = None) -> dict[str, Any]:
+GPU_PROBE_TIMEOUT_S = 120
+"""How long ``doctor --gpu`` waits for torch to import and answer (a hung driver must not hang doctor)."""
+
+_TORCH_PROBE = """
+import json, torch
+g = {"cuda_available": torch.cuda.is_available(), "torch": torch.__version__}
+if g["cuda_available"]:
+    p = torch.cuda.get_device_properties(0)
+    g.update(count=torch.cuda.device_count(), name=p.name, memory_gb=round(p.total_memory / 2**30, 1),
+             capability=f"{p.major}.{p.minor}", cuda=torch.version.cuda,
+             bf16=bool(torch.cuda.is_bf16_supported()), fp16=True)
+mps = getattr(torch.backends, "mps", None)
+g["mps_available"] = bool(mps and mps.is_available())
+print(json.dumps(g))
+"""
+
+
+def torch_gpu(timeout: float = GPU_PROBE_TIMEOUT_S) -> dict[str, Any]:
+    """What torch sees (CUDA, bf16, MPS), asked in a child process so that this one never imports
+    torch and a hung driver costs at most ``timeout`` seconds."""
+    import subprocess
+    import sys
+
+    gpu: dict[str, Any] = {"checked_with": "torch", "cuda_available": None}
+    try:
+        out = subprocess.run([sys.executable, "-c", _TORCH_PROBE], capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        gpu["problem"] = f"torch did not answer within {timeout:g} s (a hung GPU driver?)"
+        return gpu
+    lines = out.stdout.strip().splitlines()
+    try:
+        gpu.update(json.loads(lines[-1]))
+    except (IndexError, ValueError):
+        why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
+        gpu["problem"] = f"torch could not be asked: {why}"
+    return gpu
+
+
+def nvidia_smi_gpus(timeout: float = 10) -> list[dict[str, Any]] | None:
+    """The NVIDIA GPUs the driver reports (no torch), or None when nvidia-smi is not on PATH."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,memory.total,compute_cap,driver_version",
+                              "--format=csv,noheader,nounits"], capture_output=True, text=True,
+                             timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    gpus = []
+    for line in out.stdout.splitlines() if out.returncode == 0 else []:
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 4:
+            try:
+                mem = round(float(parts[1]) / 1024, 1)
+            except ValueError:
+                mem = None
+            gpus.append({"name": parts[0], "memory_gb": mem, "capability": parts[2], "driver": parts[3]})
+    return gpus
+
+
+def doctor_report(model: str | None = None, tokenizer_dir: str | None = None,
+                  gpu: bool = False) -> dict[str, Any]:
+    """The machine report. Imports no torch: versions come from package metadata, GPUs from
+    nvidia-smi; with ``gpu`` torch is asked in a child process (CUDA, bf16, MPS). A ``model``
+    is checked without loading weights (that check itself needs engine.models, i.e. torch)."""
     import os
 
-    import torch
-
-    from engine import models
-
-    gpu: dict[str, Any] = {"cuda_available": torch.cuda.is_available()}
-    if gpu["cuda_available"]:
-        props = torch.cuda.get_device_properties(0)
-        gpu.update(count=torch.cuda.device_count(), name=props.name,
-                   memory_gb=round(props.total_memory / 2**30, 1),
-                   capability=f"{props.major}.{props.minor}", cuda=torch.version.cuda,
-                   bf16=bool(torch.cuda.is_bf16_supported()), fp16=True)
-    mps = getattr(torch.backends, "mps", None)
-    gpu["mps_available"] = bool(mps and mps.is_available())
-    precision = {"fp32": True, "fp16": gpu["cuda_available"], "bf16": gpu.get("bf16", False),
-                 "advice": ("bf16" if gpu.get("bf16") else "fp16" if gpu["cuda_available"] else
-                            "no (CPU: training is slow; only builtin:tiny is practical)")}
-    versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("diffusers", "transformers", "peft", "safetensors", "textual"):
+    if gpu:
+        g = torch_gpu()
+    else:
+        g = {"checked_with": "nvidia-smi", "cuda_available": None, "nvidia_smi": nvidia_smi_gpus()}
+    if g["cuda_available"] is None:
+        precision = None  # unknown without asking torch
+    else:
+        precision = {"fp32": True, "fp16": g["cuda_available"], "bf16": g.get("bf16", False),
+                     "advice": ("bf16" if g.get("bf16") else "fp16" if g["cuda_available"] else
+                                "no (CPU: training is slow; only builtin:tiny is practical)")}
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "diffusers", "transformers", "peft", "safetensors", "textual"):
         versions[name] = _package(name, name)
     optional = {dist: {"version": _package(name, dist), "enables": what}
                 for name, (dist, what) in OPTIONAL_PACKAGES.items()}
+    if model:
+        checked = check_model(model, tokenizer_dir)
+    else:
+        checked = {"spec": None, "ok": True, "checked": False}
     return {
         "versions": versions, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-        "gpu": gpu, "precision": precision, "model": check_model(model, tokenizer_dir),
+        "gpu": g, "precision": precision, "model": checked,
         "optional": optional, "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
-        "cache": str(models.cache_root()),
+        "cache": str(_cache_root()),
     }
 
 
+def _cache_root():
+    """engine.models.cache_root() without importing torch (same rule: $ONELORA_CACHE or
+    ~/.cache/onelora); a test keeps the two equal."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("ONELORA_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "onelora"
+
+
+def _gpu_lines(g: dict[str, Any]) -> list[str]:
+    if g["checked_with"] == "torch":
+        if g.get("problem"):
+            return [f"GPU      not known: {g['problem']}"]
+        if g["cuda_available"]:
+            many = f" ×{g['count']}" if g.get("count", 1) > 1 else ""
+            return [f"GPU      {g['name']} ({g['memory_gb']} GiB, compute {g['capability']}, "
+                    f"CUDA {g['cuda']}){many} (asked torch)"]
+        return ["GPU      none usable by torch (CUDA not available)"
+                + ("; Apple MPS available" if g.get("mps_available") else "")]
+    ask = "'onelora doctor --gpu' asks torch (a few seconds)"
+    if g["nvidia_smi"] is None:
+        return [f"GPU      no NVIDIA driver found (nvidia-smi not on PATH); {ask}"]
+    if not g["nvidia_smi"]:
+        return [f"GPU      nvidia-smi found no GPU; {ask}"]
+    lines = [f"GPU      {x['name']} ({x['memory_gb']} GiB, compute {x['capability']}, driver {x['driver']})"
+             for x in g["nvidia_smi"]]
+    return lines + [f"         (the driver's view; whether torch can use it: {ask})"]
+
+
 def format_doctor(r: dict[str, Any]) -> str:
-    v, g, m = r["versions"], r["gpu"], r["model"]
-    lines = [f"python {v['python']}  torch {v['torch']}  diffusers {v['diffusers']}  "
-             f"transformers {v['transformers']}  peft {v['peft']}",
+    v, m = r["versions"], r["model"]
+    na = "not installed"
+    lines = [f"python {v['python']}  torch {v['torch'] or na}  diffusers {v['diffusers'] or na}  "
+             f"transformers {v['transformers'] or na}  peft {v['peft'] or na}",
              f"platform {r['platform']}, {r['cpu_count']} CPU cores"]
-    if g["cuda_available"]:
-        lines.append(f"GPU      {g['name']} ({g['memory_gb']} GiB, compute {g['capability']}, CUDA {g['cuda']})"
-                     + (f" ×{g['count']}" if g.get("count", 1) > 1 else ""))
-    else:
-        lines.append("GPU      none found (CUDA not available)" + ("; Apple MPS available" if g["mps_available"]
-                                                                    else ""))
+    lines += _gpu_lines(r["gpu"])
     p = r["precision"]
-    lines.append(f"precision fp16 {'yes' if p['fp16'] else 'no'}, bf16 {'yes' if p['bf16'] else 'no'} "
-                 f"→ mixed_precision: {p['advice']}")
-    status = "ok" if m["ok"] else "PROBLEM"
-    desc = m.get("label") or f"{m.get('kind', '?')} {m.get('architecture', '')}".strip()
-    lines.append(f"model    {m['spec']}: {desc} [{status}]")
-    if m.get("tokenizer"):
-        lines.append(f"tokenizer {m['tokenizer']}")
-    if m.get("problem"):
-        lines.append(f"         {m['problem']}")
+    if p is None:
+        lines.append("precision not checked (fp16/bf16 support is asked of torch: 'onelora doctor --gpu')")
+    else:
+        lines.append(f"precision fp16 {'yes' if p['fp16'] else 'no'}, bf16 {'yes' if p['bf16'] else 'no'} "
+                     f"→ mixed_precision: {p['advice']}")
+    if m.get("checked") is False:
+        lines.append("model    not checked (--model FILE|FOLDER|builtin:tiny checks a base model)")
+    else:
+        status = "ok" if m["ok"] else "PROBLEM"
+        desc = m.get("label") or f"{m.get('kind', '?')} {m.get('architecture', '')}".strip()
+        lines.append(f"model    {m['spec']}: {desc} [{status}]")
+        if m.get("tokenizer"):
+            lines.append(f"tokenizer {m['tokenizer']}")
+        if m.get("problem"):
+            lines.append(f"         {m['problem']}")
     for dist, info in r["optional"].items():
         state = info["version"] or "not installed"
         lines.append(f"optional {dist:14} {state:14} ({info['enables']})")
@@ -271,7 +260,6 @@ def format_doctor(r: dict[str, Any]) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    report = doctor_report(args.model, args.tokenizer)
+    report = doctor_report(args.model, args.tokenizer, gpu=args.gpu)
     emit(args, report, lambda: format_doctor(report))
     return 0 if report["model"]["ok"] else 2
-

@@ -140,13 +140,13 @@ class CropsScreen(Screen):
     @work(thread=True, exclusive=True, group="crops-load", exit_on_error=False)
     def load_image(self) -> Loaded:
         """Load (building if stale) the prepared image and find stray-colour islands."""
-        from engine import images
+        from engine import images, upscale_job
 
         project = self.project
         if project is None:
             return Loaded(None, [], "no project open")
         try:
-            image = images.load_prepared(project)
+            image = upscale_job.load_prepared(project)  # a model upscale runs in its own process
             original = images.load_image(images.source_path(project)).image
             found = images.find_artifacts(original, max_pixels=project.prep.artifact_max_pixels,
                                           min_contrast=project.prep.artifact_min_contrast)
@@ -522,7 +522,7 @@ class CropsScreen(Screen):
     @work(thread=True, exclusive=True, group="crops-prep", exit_on_error=False)
     def run_prep(self, label: str, kwargs: dict) -> None:
         """Rebuild prepared.png with the new step; progress goes out as messages."""
-        from engine import images
+        from engine import upscale_job
 
         started = time.monotonic()
         phases: list[str] = []
@@ -532,7 +532,7 @@ class CropsScreen(Screen):
             self.post_message(TaskProgress(label, min(0.9, len(phases) / 4), text))
 
         try:
-            result = images.prepare(self.project, progress=progress, **kwargs)
+            result = upscale_job.prepare(self.project, progress=progress, **kwargs)  # torch: own process
         except UserError as e:
             self.post_message(TaskFailed(label, str(e)))
             return
