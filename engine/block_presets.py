@@ -1,9 +1,38 @@
-"""Block learning-rate weight presets by name (torch-free, so a project can be checked at the door;
+"""Block names/indices of a LoRA module and block learning-rate weight presets by name (torch-free, so a project can be checked at the door;
 engine.lora turns a name into per-block weights)."""
 
 from __future__ import annotations
 
+import re
+
 from engine.errors import UserError
+
+NUM_BLOCKS = 12  # SD1.x: IN00–IN11 and OUT00–OUT11
+MID_INDEX = NUM_BLOCKS  # index of M00 in the 25-entry vector
+_BLOCK_RE = re.compile(r"(up|down)_blocks_(\d+)_(resnets|upsamplers|downsamplers|attentions)_(\d+)_")
+
+
+def block_name(index: int) -> str:
+    """The 25-entry block index as A1111/LBW call it: IN00–IN11, M00, OUT00–OUT11 (BASE: others)."""
+    if index < 0:
+        return "BASE"
+    if index < NUM_BLOCKS:
+        return f"IN{index:02d}"
+    if index == MID_INDEX:
+        return "M00"
+    return f"OUT{index - NUM_BLOCKS - 1:02d}"
+
+
+def block_index(lora_name: str) -> int:
+    """sd-scripts' ``get_block_index``: 0–11 down, 12 mid, 13–24 up; -1 for the text encoder/others."""
+    if not lora_name.startswith("lora_unet_"):
+        return -1
+    m = _BLOCK_RE.search(lora_name)
+    if m:
+        kind, i, part, j = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+        idx = 3 * i + (2 if part in ("upsamplers", "downsamplers") else j)
+        return 1 + idx if kind == "down" else NUM_BLOCKS + 1 + idx
+    return MID_INDEX if "mid_block_" in lora_name else -1
 
 # LoRA Block Weight's 17-slot order (reference §2.2): BASE, IN01, IN02, IN04, IN05, IN07, IN08, M00, OUT03–OUT11.
 LBW17_BLOCKS = ["BASE", "IN01", "IN02", "IN04", "IN05", "IN07", "IN08", "M00"] + \

@@ -22,7 +22,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from engine.block_presets import (  # noqa: F401 (re-exported)
+    MID_INDEX, NUM_BLOCKS, block_index, block_name,
     LBW17_BLOCKS, LBW_PRESETS, SD_SCRIPTS_PRESETS, SEED_PRESET, preset_names)
 from engine.errors import UserError
 
@@ -39,8 +39,6 @@ UNET_CONV_TARGETS = ("ResnetBlock2D", "Downsample2D", "Upsample2D")
 TE_TARGETS = ("CLIPAttention", "CLIPSdpaAttention", "CLIPFlashAttention2", "CLIPMLP")
 PREFIX_UNET = "lora_unet"
 PREFIX_TE = "lora_te"
-NUM_BLOCKS = 12  # SD1.x: IN00–IN11 and OUT00–OUT11
-MID_INDEX = NUM_BLOCKS  # index of M00 in the 25-entry vector
 SAVE_DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16,
                "bfloat16": torch.bfloat16, "float": torch.float32, "fp32": torch.float32,
                "float32": torch.float32}
@@ -56,34 +54,6 @@ class NonFiniteLoraError(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------- block names
-
-def block_name(index: int) -> str:
-    """The 25-entry block index as A1111/LBW call it: IN00–IN11, M00, OUT00–OUT11."""
-    if index < 0:
-        return "BASE"
-    if index < NUM_BLOCKS:
-        return f"IN{index:02d}"
-    if index == MID_INDEX:
-        return "M00"
-    return f"OUT{index - NUM_BLOCKS - 1:02d}"
-
-
-_BLOCK_RE = re.compile(r"(up|down)_blocks_(\d+)_(resnets|upsamplers|downsamplers|attentions)_(\d+)_")
-
-
-def block_index(lora_name: str) -> int:
-    """sd-scripts' ``get_block_index``: 0–11 down, 12 mid, 13–24 up; -1 for the text encoder/others."""
-    if not lora_name.startswith(PREFIX_UNET + "_"):
-        return -1
-    m = _BLOCK_RE.search(lora_name)
-    if m:
-        kind, i, part, j = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
-        idx = 3 * i + (2 if part in ("upsamplers", "downsamplers") else j)
-        return 1 + idx if kind == "down" else NUM_BLOCKS + 1 + idx
-    if "mid_block_" in lora_name:
-        return MID_INDEX
-    return -1
-
 
 # ------------------------------------------------------------------------------------ block presets
 

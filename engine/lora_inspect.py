@@ -11,10 +11,10 @@ cannot come from a sane training run become ``implausible``. Everything shown pa
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from engine import lora_file
+from engine.block_presets import block_index, block_name  # noqa: F401 (re-exported)
 from engine.errors import UserError
 from engine.lora_file import printable
 
@@ -25,8 +25,6 @@ learning rates of 1e-5…1e-3 move them by far less than 1); a factor of 1000 ma
 up·down product a million times a normal update: the run diverged (issue 13 saw 5e8 at LR 1e9)."""
 
 PARTS = ("lora_down.weight", "lora_up.weight", "alpha")
-NUM_BLOCKS = 12  # SD1.x: IN00–IN11, M00, OUT00–OUT11 (sd-scripts' get_block_index)
-_BLOCK_RE = re.compile(r"(up|down)_blocks_(\d+)_(resnets|upsamplers|downsamplers|attentions)_(\d+)_")
 
 # Settings shown first when inspecting someone else's LoRA (the seed workflow learns them this way).
 KEY_SETTINGS = ("ss_sd_model_name", "ss_network_module", "ss_network_dim", "ss_network_alpha",
@@ -37,29 +35,6 @@ KEY_SETTINGS = ("ss_sd_model_name", "ss_network_module", "ss_network_dim", "ss_n
                 "ss_shuffle_caption", "ss_flip_aug", "ss_color_aug", "ss_num_train_images",
                 "ss_num_reg_images", "ss_prior_loss_weight")
 STRUCTURED = ("ss_dataset_dirs", "ss_tag_frequency", "ss_datasets")
-
-
-def block_name(index: int) -> str:
-    """The 25-entry block index as A1111/LBW call it: IN00–IN11, M00, OUT00–OUT11 (BASE: others)."""
-    if index < 0:
-        return "BASE"
-    if index < NUM_BLOCKS:
-        return f"IN{index:02d}"
-    if index == NUM_BLOCKS:
-        return "M00"
-    return f"OUT{index - NUM_BLOCKS - 1:02d}"
-
-
-def block_index(module: str) -> int:
-    """sd-scripts' ``get_block_index``: 0–11 down, 12 mid, 13–24 up; -1 for the text encoder/others."""
-    if not module.startswith("lora_unet_"):
-        return -1
-    m = _BLOCK_RE.search(module)
-    if m:
-        kind, i, part, j = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
-        idx = 3 * i + (2 if part in ("upsamplers", "downsamplers") else j)
-        return 1 + idx if kind == "down" else NUM_BLOCKS + 1 + idx
-    return NUM_BLOCKS if "mid_block_" in module else -1
 
 
 def _decode_metadata(md: dict[str, str], odd: list[str]) -> dict[str, Any]:
