@@ -8,6 +8,8 @@ img2img follows the usual recipe: the source is encoded by the VAE, noised to th
 that ``strength`` points at, and denoised from there.  ``strength`` 0 runs no denoising step
 (the result is the source after a VAE round trip); ``strength`` 1 starts from pure noise, so
 the source has no influence at all and the image equals txt2img with the same seed.
+
+torch is imported inside the functions, so light modules may import this one.
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-import torch
 from PIL import Image
-
-from engine.sample import make_scheduler
 
 
 def size_multiple(base) -> int:
@@ -39,14 +38,16 @@ def source_size(image: Image.Image, long_side: int, mult: int) -> tuple[int, int
     return fit_size(round(w * scale), round(h * scale), mult)
 
 
-def _encode_text(base, texts: list[str], clip_skip: int) -> torch.Tensor:
+def _encode_text(base, texts: list[str], clip_skip: int):
     from engine import models
 
     return models.encode_prompt(base, models.tokenize(base, texts), clip_skip)
 
 
-def encode_image(base, image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+def encode_image(base, image: Image.Image, size: tuple[int, int]):
     """VAE latents (scaled) of ``image`` resized to ``size`` (the distribution's mean)."""
+    import torch
+
     img = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     arr = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
     x = arr.unsqueeze(0).to(base.vae.device, base.vae.dtype)
@@ -54,14 +55,15 @@ def encode_image(base, image: Image.Image, size: tuple[int, int]) -> torch.Tenso
     return latents * base.vae.config.scaling_factor
 
 
-def decode_latents(base, latents: torch.Tensor) -> Image.Image:
+def decode_latents(base, latents) -> Image.Image:
+    import torch
+
     vae = base.vae
     decoded = vae.decode((latents / vae.config.scaling_factor).to(vae.dtype)).sample
     arr = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return Image.fromarray(arr[0].permute(1, 2, 0).cpu().numpy())
 
 
-@torch.no_grad()
 def generate(base, prompt: str, *, negative: str = "", seed: int = 1, steps: int = 20,
              cfg: float = 7.0, sampler: str = "euler_a", width: int = 512, height: int = 512,
              clip_skip: int = 1, source: Image.Image | None = None,
@@ -73,10 +75,13 @@ def generate(base, prompt: str, *, negative: str = "", seed: int = 1, steps: int
     was_training = [m.training for m in modules]
     for m in modules:
         m.eval()
+    import torch
+
     try:
-        return _generate(base, prompt, negative, int(seed), max(1, int(steps)), float(cfg),
-                         sampler, width, height, clip_skip, source,
-                         min(1.0, max(0.0, float(strength))))
+        with torch.no_grad():
+            return _generate(base, prompt, negative, int(seed), max(1, int(steps)), float(cfg),
+                             sampler, width, height, clip_skip, source,
+                             min(1.0, max(0.0, float(strength))))
     finally:
         for m, flag in zip(modules, was_training):
             m.train(flag)
@@ -84,6 +89,10 @@ def generate(base, prompt: str, *, negative: str = "", seed: int = 1, steps: int
 
 def _generate(base, prompt, negative, seed, steps, cfg, sampler, width, height, clip_skip,
               source, strength) -> Image.Image:
+    import torch
+
+    from engine.sample import make_scheduler
+
     device, dtype = base.unet.device, base.unet.dtype
     mult = size_multiple(base)
     vae_factor = 2 ** (len(base.vae.config.block_out_channels) - 1)
