@@ -1,0 +1,120 @@
+"""The grow step without a model: prompts from the outfit and the grow wildcards, captions
+through the trait rules, keep/discard decisions, and kept candidates in the dataset/export."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+from PIL import Image, PngImagePlugin
+
+from engine import candidates as cd
+from engine import grow, kohya
+from engine import project as pj
+from engine import wildcards as wc
+from engine.cli import main
+
+
+def _outfitted(project: pj.Project) -> pj.Project:
+    (project.root / "crops").mkdir()
+    for name, preset, tags in (("face", "face", ["smile", "blue eyes"]),
+                               ("full", "full_body", ["red dress", "long hair", "boots"])):
+        Image.new("RGB", (32, 48), (200, 40, 40)).save(project.root / "crops" / f"{name}.png")
+        project.crops.items.append(pj.Crop(name=name, box=[0, 0, 32, 48], preset=preset,
+                                           image=f"crops/{name}.png",
+                                           tags=[pj.Tag(tag=t) for t in tags]
+                                           + [pj.Tag(tag="full_body", source="crop")]))
+    pj.save(project)
+    return project
+
+
+def _fake_candidate(project: pj.Project, n: int, caption: str, colour=(10, 200, 10)) -> None:
+    path = cd.candidate_path(project, n)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("prompt", caption)
+    info.add_text("mode", "txt2img")
+    Image.new("RGB", (32, 32), colour).save(path, pnginfo=info)
+    path.with_suffix(".txt").write_text(caption + "\n")
+
+
+def test_grow_prompts_carry_trigger_class_outfit_and_a_new_view(project):
+    _outfitted(project)
+    wc.ensure_wildcards(project)
+    views = [v for v in (project.root / "wildcards" / "grow_view.txt").read_text().splitlines()
+             if v and not v.startswith("#")]
+    assert "from side" in views and "from behind" in views and "looking back" in views
+    jobs = grow.plan(project, first=5, txt_count=3, img_count=2)
+    assert [j.number for j in jobs] == [5, 6, 7, 8, 9]
+    assert [j.seed for j in jobs] == [777 + n for n in (5, 6, 7, 8, 9)]
+    for j in jobs:
+        assert j.prompt.startswith("zq_tester, girl, red dress, boots, ")  # no trait, no framing
+        assert any(v in j.prompt for v in views)
+    assert [(j.mode, j.crop, j.flipped) for j in jobs[3:]] == [("img2img", "face", False),
+                                                               ("img2img", "face", True)]
+    # the same numbers give the same prompts (a resumed run draws what it planned)
+    assert [j.prompt for j in grow.plan(project, 5, 3, 2)] == [j.prompt for j in jobs]
+
+
+def test_grow_caption_prunes_the_characters_traits_trigger_first_class_second(project):
+    text = grow.caption(project, "zq_tester, girl, masterpiece, red dress, (blue eyes:1.2), "
+                                 "from side, long hair", tagger_tags=["sitting", "blonde_hair"])
+    assert text == "zq_tester, girl, red dress, from side, sitting"
+
+
+def test_grow_keep_and_discard_are_saved_and_only_kept_ones_join_the_dataset(project, capsys):
+    _outfitted(project)
+    for n in (1, 2, 3):
+        _fake_candidate(project, n, f"zq_tester, girl, red dress, view {n}")
+    assert cd.next_number(project) == 4
+    assert main(["grow", str(project.root), "--keep", "1,3", "--discard", "2", "--json"]) == 0
+    again = pj.load(project.root)
+    assert (again.grow.kept, again.grow.discarded) == ([1, 3], [2])
+    assert main(["grow", str(project.root), "--discard", "3"]) == 0  # a change of mind
+    again = pj.load(project.root)
+    assert (again.grow.kept, again.grow.discarded) == ([1], [2, 3])
+    rows = [i for i in kohya.dataset_items(again) if i.folder.endswith("grown")]
+    assert [(i.name, i.repeats, i.caption) for i in rows] == [
+        ("grow/0001.png", 2, "zq_tester, girl, red dress, view 1")]
+    assert main(["grow", str(project.root), "--keep", "9"]) == 2
+    assert "0009.png" in capsys.readouterr().err
+
+
+def test_grow_list_shows_state_and_similarity_to_the_nearest_crop(project, capsys):
+    _outfitted(project)
+    _fake_candidate(project, 1, "zq_tester, girl, a", colour=(200, 40, 40))
+    _fake_candidate(project, 2, "zq_tester, girl, b", colour=(20, 20, 220))
+    main(["grow", str(project.root), "--keep", "2"])
+    capsys.readouterr()
+    assert main(["grow", str(project.root), "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(c["number"], c["state"]) for c in listed["candidates"]] == [(1, "undecided"),
+                                                                        (2, "kept")]
+    assert listed["folder"] == "2_zq_tester girl grown"
+    assert all(c["similarity"] is not None for c in listed["candidates"])
+    assert main(["grow", str(project.root), "--list"]) == 0
+    assert "kept" in capsys.readouterr().out
+
+
+def test_grow_export_has_the_grown_folder_with_its_own_repeats(project, tmp_path):
+    _outfitted(project)
+    _fake_candidate(project, 1, "zq_tester, girl, red dress, from behind")
+    _fake_candidate(project, 2, "zq_tester, girl, red dress, sitting")
+    cd.decide(project, [2], "kept")
+    project.grow.repeats = 5  # equal to the crops' repeats: the folders still differ
+    pj.save(project)
+    kohya.export(project, tmp_path / "out")
+    img = tmp_path / "out" / "img"
+    assert sorted(p.name for p in img.iterdir()) == ["5_zq_tester girl", "5_zq_tester girl grown"]
+    assert sorted(p.name for p in (img / "5_zq_tester girl grown").iterdir()) == ["0002.png",
+                                                                                 "0002.txt"]
+    conf = tomllib.loads((tmp_path / "out" / "dataset_config.toml").read_text())
+    assert [s["num_repeats"] for s in conf["datasets"][0]["subsets"]] == [5, 5]
+
+
+def test_grow_preview_prints_prompts_without_drawing(project, capsys):
+    _outfitted(project)
+    assert main(["grow", str(project.root), "--preview", "2", "--json"]) == 0
+    prompts = json.loads(capsys.readouterr().out)["prompts"]
+    assert len(prompts) == 4 and all(p.startswith("zq_tester, girl, red dress") for p in prompts)
+    assert not cd.candidates_dir(project).exists()
