@@ -72,7 +72,7 @@ def prompt_head(project: Project) -> str:
 
 
 def expand_prompts(project: Project, template: str, count: int, start: int,
-                   salt: int = 0) -> list[str]:
+                   salt: int = 0, setting: str = "grow.prompt") -> list[str]:
     """``count`` prompts for candidate numbers ``start ..``: the head plus ``template`` expanded
     (prompt ``k`` depends on the seed and its number only)."""
     if count <= 0:
@@ -84,7 +84,7 @@ def expand_prompts(project: Project, template: str, count: int, start: int,
         tails = wc.expand(template, count, project.grow.seed + salt, wc.wildcards_dir(project),
                           start=start)
     except UserError as e:
-        raise UserError(f"grow prompt: {e}".replace("reg.prompt", "grow.prompt")) from None
+        raise UserError(str(e).replace("reg.prompt", setting)) from None
     return [wc.clean_prompt(f"{head}, {t}") for t in tails]
 
 
@@ -118,7 +118,8 @@ def plan(project: Project, first: int, txt_count: int, img_count: int) -> list[G
         raise UserError("img2img needs training crops; make them with 'onelora crops DIR --auto' "
                         "or set grow.img2img_count = 0")
     start = first + len(txt)
-    img = expand_prompts(project, project.grow.img2img_prompt, img_count, start, salt=1)
+    img = expand_prompts(project, project.grow.img2img_prompt, img_count, start, salt=1,
+                         setting="grow.img2img_prompt")
     for k, p in enumerate(img):
         n = start + k
         flip = project.grow.flip and k % 2 == 1

@@ -118,3 +118,21 @@ def test_grow_preview_prints_prompts_without_drawing(project, capsys):
     prompts = json.loads(capsys.readouterr().out)["prompts"]
     assert len(prompts) == 4 and all(p.startswith("zq_tester, girl, red dress") for p in prompts)
     assert not cd.candidates_dir(project).exists()
+
+
+def test_grow_set_saves_a_grow_setting_and_refuses_a_bad_one(project, capsys):
+    _outfitted(project)
+    assert main(["grow", str(project.root), "--set", "prompt=from behind, sitting",
+                 "--set", "steps=3", "--preview", "1", "--json"]) == 0
+    prompts = json.loads(capsys.readouterr().out)["prompts"]
+    assert prompts[0] == "zq_tester, girl, red dress, boots, from behind, sitting"
+    assert pj.load(project.root).grow.steps == 3
+    assert main(["grow", str(project.root), "--set", "strength=2"]) == 2
+    assert "grow.strength" in capsys.readouterr().err
+
+
+def test_grow_prompt_with_an_unknown_wildcard_is_one_line_and_not_saved(project, capsys):
+    assert main(["grow", str(project.root), "--set", "img2img_prompt=__nosuch__"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nosuch" in err[0] and "grow.img2img_prompt" in err[0]
+    assert pj.load(project.root).grow.img2img_prompt == "__grow_view__, __grow_expression__"

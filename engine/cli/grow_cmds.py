@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--lora", help="LoRA file to draw with (saved; default: the picked one)")
     p.add_argument("--epoch", type=int, help="draw with this epoch of grow.run / the picked run")
     p.add_argument("--repeats", type=int, help="repeats of the kept candidates' folder (saved)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a [grow] setting and save it, e.g. --set steps=30 --set "
+                        "prompt='__grow_view__, sitting'")
     p.add_argument("--model", help="base model for drawing (default: train.model)")
     p.add_argument("--detach", action="store_true", help="run in the background and return")
     p.add_argument("--resume", metavar="RUN", help="finish a stopped or killed grow run")
@@ -75,10 +78,21 @@ def cmd_grow(args: argparse.Namespace) -> int:
         if value is not None:
             set_setting(project, f"grow.{name}", value)
             changed = True
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: use KEY=VALUE, e.g. --set steps=30")
+        key = key.strip()
+        set_setting(project, key if "." in key else f"grow.{key}", value.strip())
+        changed = True
     from engine import grow
     from engine import wildcards as wc
 
     wc.ensure_wildcards(project)  # the grow_*.txt files, also in projects made before grow
+    if changed:
+        for name in ("prompt", "img2img_prompt"):  # refused before it is saved
+            grow.expand_prompts(project, getattr(project.grow, name), 1, 1, setting=f"grow.{name}")
+        save(project)
     if args.preview is not None:
         if args.preview < 1:
             raise UserError(f"--preview {args.preview}: give how many prompts to print, 1 or more")
@@ -89,8 +103,6 @@ def cmd_grow(args: argparse.Namespace) -> int:
              "\n".join(f"{j.mode} {j.prompt}" + (f"  [from {j.crop}{' flipped' if j.flipped else ''}]"
                                                  if j.crop else "") for j in jobs))
         return 0
-    if changed:
-        save(project)
     return _start(args, project)
 
 
