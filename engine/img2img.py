@@ -35,7 +35,7 @@ def source_size(image: Image.Image, long_side: int, mult: int) -> tuple[int, int
     """The source's aspect with its long side at ``long_side``, both sides multiples of ``mult``."""
     w, h = image.size
     scale = long_side / max(w, h)
-    return fit_size(round(w * scale), round(h * scale), mult)
+    return tuple(max(mult, round(v * scale / mult) * mult) for v in (w, h))  # nearest multiple
 
 
 def _encode_text(base, texts: list[str], clip_skip: int):
