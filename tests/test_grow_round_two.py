@@ -128,6 +128,9 @@ def test_grow_killed_then_resumed_leaves_no_duplicate_or_half_written_candidate(
     while time.time() < deadline and len(cd.numbers(project)) < 2:
         time.sleep(0.05)
     os.killpg(pid, signal.SIGKILL)
+    deadline = time.time() + 20  # the signal is delivered asynchronously
+    while time.time() < deadline and runs.run_info(run_dir).status == "running":
+        time.sleep(0.05)
     before = cd.numbers(project)
     assert 2 <= len(before) < 10, "the run should be killed halfway"
     for n in before:  # every PNG on disk is whole and has its caption
