@@ -5,7 +5,8 @@ A grow run draws ``grow.txt2img_count`` candidates from wildcard prompts and
 with the base model plus a LoRA (the picked one by default) at ``grow.weight``.  Every
 prompt is ``<trigger>, <class>, <kept outfit tags>, <grow.prompt expanded>``: the outfit
 tags are the kept, non-trait tags of the full-body crop, and the expanded part picks a view,
-pose, expression and framing from the project's ``wildcards/grow_*.txt`` files.
+pose, expression and framing from the project's ``wildcards/grow_*.txt`` files.  An img2img
+prompt carries the source crop's own kept tags instead of the full-body crop's.
 
 Resumable and kill-safe: the run's first candidate number is frozen in its config, so
 candidate ``first + k`` is always job ``k`` with seed ``grow.seed + first + k``; a resumed
@@ -57,9 +58,10 @@ def outfit_crop(project: Project):
     return max(items, key=lambda c: c.box[3], default=None)
 
 
-def outfit_tags(project: Project) -> list[str]:
-    """The kept, non-trait, non-framing tags of the full-body crop (its outfit and props)."""
-    crop = outfit_crop(project)
+def outfit_tags(project: Project, crop=None) -> list[str]:
+    """The kept, non-trait, non-framing tags of ``crop`` (default: the full-body crop): the
+    outfit and props it shows."""
+    crop = crop if crop is not None else outfit_crop(project)
     if crop is None:
         return []
     u = project.tags.underscores
@@ -67,25 +69,33 @@ def outfit_tags(project: Project) -> list[str]:
             if t.kept and t.source != "crop" and tg.classify(t.tag, project.tags)[0]]
 
 
-def prompt_head(project: Project) -> str:
-    return ", ".join([project.trigger, project.class_name, *outfit_tags(project)])
+def prompt_head(project: Project, crop=None) -> str:
+    return ", ".join([project.trigger, project.class_name, *outfit_tags(project, crop)])
+
+
+def img2img_crops(project: Project) -> list:
+    """The crops img2img starts from, largest first (full body and cowboy shot carry most of
+    the outfit); equal sizes keep the project's order."""
+    return sorted(project.crops.items, key=lambda c: -(c.box[2] * c.box[3]))
 
 
 def expand_prompts(project: Project, template: str, count: int, start: int,
-                   salt: int = 0, setting: str = "grow.prompt") -> list[str]:
-    """``count`` prompts for candidate numbers ``start ..``: the head plus ``template`` expanded
-    (prompt ``k`` depends on the seed and its number only)."""
+                   salt: int = 0, setting: str = "grow.prompt",
+                   heads: list[str] | None = None) -> list[str]:
+    """``count`` prompts for candidate numbers ``start ..``: a head (``heads[k]``, default
+    trigger, class and the full-body crop's outfit) plus ``template`` expanded (prompt ``k``
+    depends on the seed and its number only)."""
     if count <= 0:
         return []
-    head = prompt_head(project)
+    heads = heads or [prompt_head(project)] * count
     if not template.strip():
-        return [head] * count
+        return heads
     try:
         tails = wc.expand(template, count, project.grow.seed + salt, wc.wildcards_dir(project),
                           start=start)
     except UserError as e:
         raise UserError(str(e).replace("reg.prompt", setting)) from None
-    return [wc.clean_prompt(f"{head}, {t}") for t in tails]
+    return [wc.clean_prompt(f"{head}, {t}") for head, t in zip(heads, tails)]
 
 
 def caption(project: Project, prompt: str, tagger_tags: list[str] | None = None) -> str:
@@ -113,18 +123,19 @@ def plan(project: Project, first: int, txt_count: int, img_count: int) -> list[G
     for k, p in enumerate(txt):
         n = first + k
         jobs.append(GrowJob(n, "txt2img", p, project.grow.seed + n))
-    crops = project.crops.items
+    crops = img2img_crops(project)
     if img_count > 0 and not crops:
         raise UserError("img2img needs training crops; make them with 'onelora crops DIR --auto' "
                         "or set grow.img2img_count = 0")
     start = first + len(txt)
+    flip = project.grow.flip
+    sources = [crops[(k // 2 if flip else k) % len(crops)] for k in range(img_count)]
     img = expand_prompts(project, project.grow.img2img_prompt, img_count, start, salt=1,
-                         setting="grow.img2img_prompt")
-    for k, p in enumerate(img):
+                         setting="grow.img2img_prompt",
+                         heads=[prompt_head(project, c) for c in sources])
+    for k, (p, crop) in enumerate(zip(img, sources)):
         n = start + k
-        flip = project.grow.flip and k % 2 == 1
-        crop = crops[(k // 2 if project.grow.flip else k) % len(crops)]
-        jobs.append(GrowJob(n, "img2img", p, project.grow.seed + n, crop.name, flip))
+        jobs.append(GrowJob(n, "img2img", p, project.grow.seed + n, crop.name, flip and k % 2 == 1))
     return jobs
 
 

@@ -17,10 +17,10 @@ from engine.cli import main
 
 def _outfitted(project: pj.Project) -> pj.Project:
     (project.root / "crops").mkdir()
-    for name, preset, tags in (("face", "face", ["smile", "blue eyes"]),
-                               ("full", "full_body", ["red dress", "long hair", "boots"])):
-        Image.new("RGB", (32, 48), (200, 40, 40)).save(project.root / "crops" / f"{name}.png")
-        project.crops.items.append(pj.Crop(name=name, box=[0, 0, 32, 48], preset=preset,
+    for name, preset, tags, h in (("face", "face", ["smile", "blue eyes"], 32),
+                                  ("full", "full_body", ["red dress", "long hair", "boots"], 48)):
+        Image.new("RGB", (32, h), (200, 40, 40)).save(project.root / "crops" / f"{name}.png")
+        project.crops.items.append(pj.Crop(name=name, box=[0, 0, 32, h], preset=preset,
                                            image=f"crops/{name}.png",
                                            tags=[pj.Tag(tag=t) for t in tags]
                                            + [pj.Tag(tag="full_body", source="crop")]))
@@ -44,16 +44,19 @@ def test_grow_prompts_carry_trigger_class_outfit_and_a_new_view(project):
     views = [v for v in (project.root / "wildcards" / "grow_view.txt").read_text().splitlines()
              if v and not v.startswith("#")]
     assert "from side" in views and "from behind" in views and "looking back" in views
-    jobs = grow.plan(project, first=5, txt_count=3, img_count=2)
-    assert [j.number for j in jobs] == [5, 6, 7, 8, 9]
-    assert [j.seed for j in jobs] == [777 + n for n in (5, 6, 7, 8, 9)]
-    for j in jobs:
+    jobs = grow.plan(project, first=5, txt_count=3, img_count=4)
+    assert [j.number for j in jobs] == [5, 6, 7, 8, 9, 10, 11]
+    assert [j.seed for j in jobs] == [777 + n for n in range(5, 12)]
+    for j in jobs[:5]:
         assert j.prompt.startswith("zq_tester, girl, red dress, boots, ")  # no trait, no framing
         assert any(v in j.prompt for v in views)
-    assert [(j.mode, j.crop, j.flipped) for j in jobs[3:]] == [("img2img", "face", False),
-                                                               ("img2img", "face", True)]
+    # img2img: largest crop first, each also mirrored; a crop's prompt carries its own tags
+    assert [(j.mode, j.crop, j.flipped) for j in jobs[3:]] == [
+        ("img2img", "full", False), ("img2img", "full", True),
+        ("img2img", "face", False), ("img2img", "face", True)]
+    assert jobs[5].prompt.startswith("zq_tester, girl, smile, ") and "red dress" not in jobs[5].prompt
     # the same numbers give the same prompts (a resumed run draws what it planned)
-    assert [j.prompt for j in grow.plan(project, 5, 3, 2)] == [j.prompt for j in jobs]
+    assert [j.prompt for j in grow.plan(project, 5, 3, 4)] == [j.prompt for j in jobs]
 
 
 def test_grow_caption_prunes_the_characters_traits_trigger_first_class_second(project):

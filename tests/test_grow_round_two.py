@@ -74,8 +74,8 @@ def test_grow_keep_two_of_four_then_export_and_retrain_on_both_folders(picked, t
             assert info["mode"] == "txt2img" and info["source_crop"] == ""
         else:
             assert info["mode"] == "img2img" and float(info["strength"]) == 0.55
-    assert cd.read_info(folder / "0003.png")["source_crop"] == "face"
-    assert cd.read_info(folder / "0004.png")["source_crop"] == "face (flipped)"
+    assert cd.read_info(folder / "0003.png")["source_crop"] == "full_body"  # largest first
+    assert cd.read_info(folder / "0004.png")["source_crop"] == "full_body (flipped)"
 
     assert main(["grow", str(project.root), "--keep", "1,3", "--discard", "2", "--json"]) == 0
     capsys.readouterr()
