@@ -135,7 +135,14 @@ def _start(args: argparse.Namespace, project) -> int:
              f"drawing candidates in the background: {run_dir.name}\n"
              f"follow it with: onelora watch {args.dir} {run_dir.name}")
         return 0
-    grow.grow_worker(run_dir)
+    from engine.cli.train_cmds import format_event
+
+    def show(e: dict) -> None:
+        if not args.json:
+            print(format_event(e), flush=True)
+
+    # in a thread of this process, each event printed as it comes; Ctrl-C asks it to stop
+    runs.run_foreground(run_dir, lambda: grow.grow_worker(run_dir), show)
     info = runs.run_info(run_dir)
     if info.status == "failed":
         raise UserError(f"run {info.id} failed: {info.reason}"
