@@ -139,3 +139,21 @@ def test_grow_prompt_with_an_unknown_wildcard_is_one_line_and_not_saved(project,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nosuch" in err[0] and "grow.img2img_prompt" in err[0]
     assert pj.load(project.root).grow.img2img_prompt == "__grow_view__, __grow_expression__"
+
+
+def test_grow_caption_adds_the_taggers_tags_through_the_trait_rules(project, tmp_path):
+    import pytest
+
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from tests.test_tagger_onnx import build_wd14_like
+
+    build_wd14_like(tmp_path / "wd14")
+    project.tags.tagger_model = str(tmp_path / "wd14")
+    tagger, note = grow._tagger(project)
+    assert tagger is not None and "tagging with" in note
+    found = tagger(Image.new("RGB", (64, 64), (10, 10, 240)))  # blue: blue_hair (a trait)
+    assert "blue_hair" in found
+    text = grow.caption(project, "zq_tester, girl, red dress, from side", found)
+    assert text.startswith("zq_tester, girl, red dress, from side") and "blue hair" not in text
+    assert "^_^" in text  # a kept tagger tag (kaomoji keep their underscores)
