@@ -173,3 +173,33 @@ def dataset_items(project: pj.Project) -> list:
     return [DatasetItem(image=p, caption=read_caption(p, base), repeats=project.grow.repeats,
                         is_reg=False, name=f"{GROW_DIR}/{p.name}", folder=folder)
             for p in kept_files(project)]
+
+
+def import_kept(project: pj.Project, images: list[Path], repeats: int) -> list[int]:
+    """Add images (with their captions) as kept candidates, e.g. an export's ``... grown``
+    folder brought back by import-kohya; ``grow.repeats`` becomes ``repeats``.  The project is
+    not saved here."""
+    import io
+
+    added = []
+    for f in images:
+        n = next_number(project)
+        with Image.open(f) as img:
+            buf = io.BytesIO()
+            img.save(buf, format="PNG", pnginfo=_png_text(img))
+        pj.atomic_write_text(candidate_path(project, n).with_suffix(".txt"),
+                             (caption_of(f) or f"{project.trigger}, {project.class_name}") + "\n")
+        pj.atomic_write_bytes(candidate_path(project, n), buf.getvalue())
+        project.grow.kept.append(n)
+        added.append(n)
+    project.grow.repeats = repeats
+    return added
+
+
+def _png_text(img: Image.Image):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for k, v in getattr(img, "text", {}).items():
+        info.add_text(str(k), str(v))
+    return info

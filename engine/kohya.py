@@ -4,6 +4,7 @@ the training engine reads.
 Export layout (reference/kohya-sd-scripts.md §3)::
 
     DEST/img/<repeats>_<trigger> <class>/<crop>.png + <crop>.txt
+    DEST/img/<grow.repeats>_<trigger> <class> grown/NNNN.png + NNNN.txt  (kept grow candidates)
     DEST/reg/<repeats>_<class>/<image> + <image>.txt        (when the project has reg images)
     DEST/dataset_config.toml                                 ([general], [[datasets]], [[datasets.subsets]])
 
@@ -529,6 +530,8 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
     if not train:
         raise UserError(f"no '<repeats>_<name>' folder with images found in {train_root}; kohya "
                         "folders are named like '5_isab3lla girl'")
+    grown = [t for t in train if t[1].endswith(f" {candidates.GROWN_SUFFIX}")]  # onelora's round two
+    train = [t for t in train if t not in grown] or train
     reg_subsets = _subsets(reg_root) if reg_root is not None and reg_root.is_dir() else []
     for n, _, sub in train + reg_subsets:  # refuse at the door, before anything is written
         _check_folder(sub, n, "reg" if sub.parent == reg_root else "train")
@@ -572,6 +575,8 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
             project.crops.items.append(Crop(name=name, box=[0, 0, w, h], preset="", image=str(rel),
                                             tags=_caption_tags(caption, trigger, class_name)))
     project.tags.underscores = bool(styles) and sum(styles) * 2 >= len(styles)
+    for n, _, sub in (t for t in grown if t not in train):
+        candidates.import_kept(project, _images(sub), n)
     if reg_subsets:
         for reg_repeats, cls, sub in reg_subsets:
             dest = names.inside(project.root / "reg" / f"{reg_repeats}_{cls}", project.root,

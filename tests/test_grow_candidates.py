@@ -157,3 +157,22 @@ def test_grow_caption_adds_the_taggers_tags_through_the_trait_rules(project, tmp
     text = grow.caption(project, "zq_tester, girl, red dress, from side", found)
     assert text.startswith("zq_tester, girl, red dress, from side") and "blue hair" not in text
     assert "^_^" in text  # a kept tagger tag (kaomoji keep their underscores)
+
+
+def test_grow_export_then_import_kohya_brings_kept_candidates_back(project, tmp_path):
+    _outfitted(project)
+    for n in (1, 2):
+        _fake_candidate(project, n, f"zq_tester, girl, red dress, view {n}")
+    cd.decide(project, [2], "kept")
+    project.grow.repeats = 3
+    pj.save(project)
+    kohya.export(project, tmp_path / "out")
+    back = kohya.import_kohya(tmp_path / "out", tmp_path / "again")
+    assert [c.name for c in back.crops.items] == ["face", "full"]  # the grown folder is no crop
+    assert (back.grow.kept, back.grow.repeats) == ([1], 3)
+    assert cd.caption_of(cd.candidate_path(back, 1)) == "zq_tester, girl, red dress, view 2"
+    assert cd.read_info(cd.candidate_path(back, 1))["prompt"] == "zq_tester, girl, red dress, view 2"
+    kohya.export(pj.load(back.root), tmp_path / "out2")
+    assert sorted(p.name for p in (tmp_path / "out2" / "img").iterdir()) == [
+        "3_zq_tester girl grown", "5_zq_tester girl"]
+    assert not any("different repeats" in w for w in back.warnings)
