@@ -105,3 +105,32 @@ async def test_tui_grow_draw_needs_a_lora_then_starts_a_grow_run(project):
         (run_dir, run), = engine.started
         assert runs.read_config(run_dir)["run"]["kind"] == "grow"
         assert run == {"first": 5, "txt2img": 8, "img2img": 8}
+
+
+async def test_tui_grow_settings_save_weight_and_strength_and_refuse_a_bad_value(project):
+    from textual.widgets import Input, Static
+
+    planted(project)
+    app = ScreenHost(project, GrowScreen, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        screen = app.screen
+        assert "txt2img: zq_tester, girl, red dress" in str(
+            screen.query_one("#grow-preview", Static).render())
+        screen.query_one("#grow-weight", Input).value = "0.8"
+        screen.query_one("#grow-strength", Input).value = "0.4"
+        await pilot.pause()
+        saved = pj.load(project.root).grow
+        assert (saved.weight, saved.strength) == (0.8, 0.4)
+        screen.query_one("#grow-strength", Input).value = "1.5"  # refused: the old value stays
+        await pilot.pause()
+        assert "grow.strength" in str(screen.query_one("#grow-status", Static).render())
+        assert pj.load(project.root).grow.strength == 0.4
+        await pilot.press("k")  # typed into the field, not a keep
+        await pilot.pause()
+        assert pj.load(project.root).grow.kept == []
+        await pilot.press("ctrl+o", "k")
+        await pilot.pause()
+        assert pj.load(project.root).grow.kept == [1]

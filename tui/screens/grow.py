@@ -12,11 +12,12 @@ thumbnails), so near-copies are easy to spot.  Decisions are saved in project.to
 from __future__ import annotations
 
 from PIL import Image, ImageOps
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 
 from engine import candidates as cd
 from engine import grow
@@ -25,6 +26,17 @@ from engine.errors import UserError
 from tui.widgets.image_view import ImageView
 
 LIVE = ("running", "paused", "starting")
+FIELDS = ("weight", "strength", "txt2img_count", "img2img_count", "flip", "lora", "epoch",
+          "prompt", "img2img_prompt", "negative", "steps", "cfg", "width", "height", "seed",
+          "repeats")
+PREVIEW = 3
+
+
+def field_text(value) -> str:
+    """How a grow setting is shown in its field (as it would be typed)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def side_by_side(left: Image.Image, right: Image.Image, gap: int = 4) -> Image.Image:
@@ -66,7 +78,8 @@ class GrowScreen(Screen):
             "candidate, d discards it, u forgets the decision, z zooms on the head, c compares "
             "with the source crop side by side. sim is the similarity to the nearest training "
             "crop: near 1 is a copy that teaches nothing. Kept candidates train as their own "
-            "folder with grow.repeats.")
+            "folder with grow.repeats. ctrl+o (or v) switches to the settings: LoRA weight, "
+            "img2img strength, counts, prompts (the preview shows the first ones).")
     BINDINGS = [
         Binding("ctrl+g", "generate", "Draw", priority=True, id="grow-generate"),
         Binding("g", "generate", "Draw", show=False, id="grow-generate-key"),
@@ -79,11 +92,22 @@ class GrowScreen(Screen):
         Binding("u", "decide('undecided')", "Undecide", show=False, id="grow-undecide"),
         Binding("z", "zoom", "Zoom", show=False, id="grow-zoom"),
         Binding("c", "compare", "Compare", id="grow-compare"),
+        Binding("ctrl+o", "toggle_view", "Settings", priority=True, id="grow-view",
+                tooltip="switch between the gallery and the settings"),
+        Binding("v", "toggle_view", "Settings/gallery", show=False, id="grow-view-key"),
     ]
     DEFAULT_CSS = """
     GrowScreen #grow-head { height: 2; padding: 0 1; }
     GrowScreen ImageView { height: 1fr; }
     GrowScreen #grow-caption { height: 3; padding: 0 1; }
+    GrowScreen TabbedContent { height: 1fr; }
+    GrowScreen .grow-row { height: 1; }
+    GrowScreen .grow-row Label { width: 18; padding: 0 1; }
+    GrowScreen .grow-row Input { width: 1fr; height: 1; border: none; padding: 0 1; }
+    GrowScreen #grow-form { height: 1fr; }
+    GrowScreen #grow-status { height: auto; max-height: 2; padding: 0 1; color: $success; }
+    GrowScreen #grow-status.-bad { background: $error; color: $text; }
+    GrowScreen #grow-preview { height: auto; max-height: 7; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self) -> None:
@@ -96,12 +120,23 @@ class GrowScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="grow-head")
-        with Vertical():
-            yield ImageView(id="grow-image")
-            yield Static("", id="grow-caption")
+        with TabbedContent(id="grow-tabs", initial="grow-gallery"):
+            with TabPane("Gallery", id="grow-gallery"):
+                with Vertical():
+                    yield ImageView(id="grow-image")
+                    yield Static("", id="grow-caption")
+            with TabPane("Settings", id="grow-settings"):
+                with VerticalScroll(id="grow-form"):
+                    for name in FIELDS:
+                        with Horizontal(classes="grow-row"):
+                            yield Label(name.replace("_", " "))
+                            yield Input(id=f"grow-{name}")
+                yield Static("", id="grow-status")
+                yield Static("", id="grow-preview")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.load_form()
         self.refresh_gallery()
         self.poll_run()
         self.set_interval(1.0, self.poll_run)
@@ -110,6 +145,67 @@ class GrowScreen(Screen):
     @property
     def project(self) -> pj.Project | None:
         return getattr(self.app, "project", None)
+
+    # -- settings ------------------------------------------------------------------------
+    def load_form(self) -> None:
+        if self.project is None:
+            return
+        for name in FIELDS:
+            value = field_text(getattr(self.project.grow, name))
+            self.query_one(f"#grow-{name}", Input).value = value
+        self.update_preview()
+
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "").removeprefix("grow-")
+        if name not in FIELDS or self.project is None:
+            return
+        if field_text(getattr(self.project.grow, name)) == event.value:
+            return
+        status = self.query_one("#grow-status", Static)
+        try:
+            pj.set_setting(self.project, f"grow.{name}", event.value)
+        except UserError as e:
+            status.update(str(e))
+            status.add_class("-bad")
+            return
+        status.update(f"grow.{name} saved")
+        status.remove_class("-bad")
+        self.app.save_project()
+        self.update_preview()
+        if name == "repeats":
+            self.update_head(self.latest_grow_run())
+
+    def update_preview(self) -> None:
+        if self.project is None:
+            return
+        preview = self.query_one("#grow-preview", Static)
+        g = self.project.grow
+        try:
+            from engine import wildcards as wc
+
+            wc.ensure_wildcards(self.project)
+            jobs = grow.plan(self.project, cd.next_number(self.project),
+                             min(PREVIEW, g.txt2img_count), min(PREVIEW, g.img2img_count))
+        except UserError as e:
+            preview.update(f"preview: {e}")
+            return
+        except OSError as e:
+            preview.update(f"preview: cannot read the wildcards folder ({e})")
+            return
+        preview.update("preview:\n" + "\n".join(f"  {j.mode}: {j.prompt}" for j in jobs))
+
+    def in_gallery(self) -> bool:
+        return self.query_one(TabbedContent).active == "grow-gallery"
+
+    def action_toggle_view(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "grow-settings" if self.in_gallery() else "grow-gallery"
+        if self.in_gallery():
+            self.query_one(ImageView).focus()
+            self.show_item()
+        else:
+            self.query_one("#grow-weight", Input).focus()
 
     # -- run -----------------------------------------------------------------------------
     def latest_grow_run(self):
@@ -209,12 +305,12 @@ class GrowScreen(Screen):
                        + f"\n{item.caption}")
 
     def action_move(self, delta: int) -> None:
-        if self.items:
+        if self.items and self.in_gallery():
             self.pos = (self.pos + delta) % len(self.items)
             self.show_item()
 
     def action_decide(self, decision: str) -> None:
-        if not self.items or self.project is None:
+        if not self.items or self.project is None or not self.in_gallery():
             return
         item = self.items[self.pos]
         try:
