@@ -207,8 +207,8 @@ def grow_worker(run_dir) -> int:
         clear_temps(project)
         todo = [j for j in jobs if not cd.candidate_path(project, j.number).exists()
                 and j.number not in g.discarded]
-        writer.emit("started", total_steps=len(jobs), epochs=0, folder=str(cd.candidates_dir(project)),
-                    todo=len(todo), first=first)
+        writer.emit("started", total_steps=len(jobs), epochs=0, todo=len(todo), first=first,
+                    folder=str(cd.candidates_dir(project)))
         done = len(jobs) - len(todo)
         writer.emit("progress", step=done, total_steps=len(jobs))
         if not todo:

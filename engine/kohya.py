@@ -530,7 +530,7 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
     if not train:
         raise UserError(f"no '<repeats>_<name>' folder with images found in {train_root}; kohya "
                         "folders are named like '5_isab3lla girl'")
-    grown = [t for t in train if t[1].endswith(f" {candidates.GROWN_SUFFIX}")]  # onelora's round two
+    grown = [t for t in train if t[1].endswith(f" {candidates.GROWN_SUFFIX}")]  # round two
     train = [t for t in train if t not in grown] or train
     reg_subsets = _subsets(reg_root) if reg_root is not None and reg_root.is_dir() else []
     for n, _, sub in train + reg_subsets:  # refuse at the door, before anything is written

@@ -100,10 +100,13 @@ def cmd_grow(args: argparse.Namespace) -> int:
         jobs = grow.plan(project, first, min(args.preview, project.grow.txt2img_count),
                          min(args.preview, project.grow.img2img_count))
         emit(args, {"prompts": [j.prompt for j in jobs]},
-             "\n".join(f"{j.mode} {j.prompt}" + (f"  [from {j.crop}{' flipped' if j.flipped else ''}]"
-                                                 if j.crop else "") for j in jobs))
+             "\n".join(f"{j.mode} {j.prompt}" + _source_note(j) for j in jobs))
         return 0
     return _start(args, project)
+
+
+def _source_note(job) -> str:
+    return f"  [from {job.crop}{' flipped' if job.flipped else ''}]" if job.crop else ""
 
 
 def _nums(nums: list[int]) -> str:
@@ -169,7 +172,8 @@ def _list(args: argparse.Namespace, project) -> int:
 
     def text() -> str:
         if not items:
-            return f"no candidates in {cd.candidates_dir(project)}; draw some: onelora grow {args.dir}"
+            return (f"no candidates in {cd.candidates_dir(project)}; draw some: "
+                    f"onelora grow {args.dir}")
         lines = [f"{'#':>4} {'state':9} {'sim':>5} {'mode':7} {'source':18} caption"]
         for c in items:
             sim = "  –  " if c.similarity is None else f"{c.similarity:.3f}"
