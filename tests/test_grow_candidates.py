@@ -176,3 +176,28 @@ def test_grow_export_then_import_kohya_brings_kept_candidates_back(project, tmp_
     assert sorted(p.name for p in (tmp_path / "out2" / "img").iterdir()) == [
         "3_zq_tester girl grown", "5_zq_tester girl"]
     assert not any("different repeats" in w for w in back.warnings)
+
+
+def test_grow_draws_with_the_picked_lora_or_a_chosen_run_epoch_or_file(project, tmp_path):
+    import pytest
+
+    from engine import runs
+    from engine.errors import UserError
+
+    with pytest.raises(UserError, match="no picked LoRA"):
+        grow.resolve_lora(project)
+    picked = project.root / "output" / "zq_tester.safetensors"
+    picked.parent.mkdir()
+    picked.write_bytes(b"x")
+    assert grow.resolve_lora(project) == picked
+    run_dir = runs.start_run(project, "train", detach=False)
+    (run_dir / "zq_tester-000002.safetensors").write_bytes(b"x")
+    project.grow.epoch, project.grow.run = 2, run_dir.name
+    assert grow.resolve_lora(project) == run_dir / "zq_tester-000002.safetensors"
+    project.grow.epoch = 3
+    with pytest.raises(UserError, match="grow.epoch = 3"):
+        grow.resolve_lora(project)
+    project.grow.epoch = 0
+    project.grow.lora = str(tmp_path / "other.safetensors")
+    with pytest.raises(UserError, match="grow.lora"):
+        grow.resolve_lora(project)
