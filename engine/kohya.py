@@ -4,6 +4,7 @@ the training engine reads.
 Export layout (reference/kohya-sd-scripts.md §3)::
 
     DEST/img/<repeats>_<trigger> <class>/<crop>.png + <crop>.txt
+    DEST/img/<grow.repeats>_<trigger> <class> grown/NNNN.png + NNNN.txt  (kept grow candidates)
     DEST/reg/<repeats>_<class>/<image> + <image>.txt        (when the project has reg images)
     DEST/dataset_config.toml                                 ([general], [[datasets]], [[datasets.subsets]])
 
@@ -26,7 +27,7 @@ from typing import Any, Callable
 
 import tomli_w
 
-from engine import names
+from engine import candidates, names
 from engine import project as pj
 from engine import tags as tg
 from engine.errors import UserError
@@ -63,6 +64,8 @@ class ExportResult:
     dest: Path
     img_dir: Path
     reg_dirs: list[Path] = field(default_factory=list)
+    grown_dir: Path | None = None
+    grown_images: int = 0
     images: int = 0
     reg_images: int = 0
     config: Path | None = None
@@ -120,13 +123,14 @@ def read_caption(image: Path, default: str = "") -> str:
 
 
 def dataset_items(project: Project) -> list[DatasetItem]:
-    """The dataset the training engine uses: every crop (cut on demand) with its caption, then the
-    regularization images that were not pruned."""
+    """The dataset the training engine uses: every crop (cut on demand) with its caption, the kept
+    grow candidates (engine.candidates), then the regularization images that were not pruned."""
     folder = train_folder_name(project)
     items = [DatasetItem(image=(lambda c=crop: crop_pixels(project, c)),
                          caption=tg.caption(project, crop), repeats=project.train.repeats,
                          is_reg=False, name=crop.name, folder=folder)
              for crop in project.crops.items]
+    items += candidates.dataset_items(project)  # kept grow candidates: their own folder
     for cls, files in reg_sources(project):
         reg_folder = f"{project.reg.repeats}_{cls}"
         for f in files:
@@ -145,8 +149,10 @@ def _file_stem(name: str) -> str:
     return stem or "crop"
 
 
-def dataset_config(project: Project, img_dir: Path, reg_dirs: list[Path]) -> dict:
-    """The dataset_config.toml content for sd-scripts (``--dataset_config``)."""
+def dataset_config(project: Project, img_dir: Path, reg_dirs: list[Path],
+                   grown_dir: Path | None = None) -> dict:
+    """The dataset_config.toml content for sd-scripts (``--dataset_config``): a subset for the
+    crops, one for the kept grow candidates (their own num_repeats), one per reg folder."""
     t = project.train
     subset_common = {
         "keep_tokens": t.keep_tokens, "shuffle_caption": t.shuffle_caption,
@@ -156,6 +162,9 @@ def dataset_config(project: Project, img_dir: Path, reg_dirs: list[Path]) -> dic
     }
     subsets = [{"image_dir": img_dir.as_posix(), "num_repeats": t.repeats, "is_reg": False,
                 "class_tokens": f"{project.trigger} {project.class_name}", **subset_common}]
+    if grown_dir is not None:
+        subsets.append({**subsets[0], "image_dir": grown_dir.as_posix(),
+                        "num_repeats": project.grow.repeats})
     for d in reg_dirs:
         m = _SUBSET_RE.match(d.name)
         subsets.append({"image_dir": d.as_posix(), "num_repeats": project.reg.repeats,
@@ -329,6 +338,17 @@ def _write_export(project: Project, stage: Path, result: ExportResult) -> list[P
             result.warnings.append(f"crop {crop.name!r} has no tags yet: its caption is only the "
                                    "trigger and class; run 'onelora caption DIR' first")
         result.images += 1
+    kept = candidates.kept_files(project)
+    if kept:
+        name = candidates.folder_name(project)
+        grown_stage = names.inside(stage / "img" / name, stage, "export grown folder")
+        grown_stage.mkdir(parents=True)
+        for f in kept:
+            shutil.copy2(f, grown_stage / f.name)
+            pj.atomic_write_text(grown_stage / f"{f.stem}.txt",
+                                 read_caption(f, f"{project.trigger}, {project.class_name}") + "\n")
+            written += [grown_stage / f.name, grown_stage / f"{f.stem}.txt"]
+        result.grown_dir, result.grown_images = result.dest / "img" / name, len(kept)
     for cls, files in reg_sources(project):
         name = f"{project.reg.repeats}_{cls}"
         reg_stage = names.inside(stage / "reg" / name, stage, "export reg folder")
@@ -339,7 +359,7 @@ def _write_export(project: Project, stage: Path, result: ExportResult) -> list[P
             written += [reg_stage / f.name, reg_stage / f"{f.stem}.txt"]
             result.reg_images += 1
         result.reg_dirs.append(result.dest / "reg" / name)
-    config = dataset_config(project, result.img_dir, result.reg_dirs)
+    config = dataset_config(project, result.img_dir, result.reg_dirs, result.grown_dir)
     pj.atomic_write_text(stage / "dataset_config.toml", tomli_w.dumps(config))
     written.append(stage / "dataset_config.toml")
     result.config = result.dest / "dataset_config.toml"
@@ -510,6 +530,8 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
     if not train:
         raise UserError(f"no '<repeats>_<name>' folder with images found in {train_root}; kohya "
                         "folders are named like '5_isab3lla girl'")
+    grown = [t for t in train if t[1].endswith(f" {candidates.GROWN_SUFFIX}")]  # round two
+    train = [t for t in train if t not in grown] or train
     reg_subsets = _subsets(reg_root) if reg_root is not None and reg_root.is_dir() else []
     for n, _, sub in train + reg_subsets:  # refuse at the door, before anything is written
         _check_folder(sub, n, "reg" if sub.parent == reg_root else "train")
@@ -553,6 +575,8 @@ def import_kohya(folder: str | os.PathLike, root: str | os.PathLike, trigger: st
             project.crops.items.append(Crop(name=name, box=[0, 0, w, h], preset="", image=str(rel),
                                             tags=_caption_tags(caption, trigger, class_name)))
     project.tags.underscores = bool(styles) and sum(styles) * 2 >= len(styles)
+    for n, _, sub in (t for t in grown if t not in train):
+        candidates.import_kept(project, _images(sub), n)
     if reg_subsets:
         for reg_repeats, cls, sub in reg_subsets:
             dest = names.inside(project.root / "reg" / f"{reg_repeats}_{cls}", project.root,

@@ -23,6 +23,7 @@ import tomli_w
 from engine import names
 from engine.block_presets import check_preset
 from engine.errors import UserError
+from engine.grow_settings import GrowSettings  # noqa: F401 (re-exported)
 from engine.files import (  # noqa: F401 (re-exported)
     atomic_write_bytes, atomic_write_text, remove_stale_temps)
 from engine.settings import (  # noqa: F401 (re-exported: callers use engine.project.*)
@@ -316,6 +317,7 @@ class Project:
     reg: RegSettings = field(default_factory=RegSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     samples: SampleSettings = field(default_factory=SampleSettings)
+    grow: GrowSettings = field(default_factory=GrowSettings)
     format_version: int = FORMAT_VERSION
     """Version of the project.toml layout."""
 
@@ -497,7 +499,7 @@ def dumps(project: Project) -> str:
 def save(project: Project) -> Path:
     """Check every value as :func:`load` would (so a project that saves also loads), validate,
     and write ``project.toml`` atomically."""
-    for section in ("source", "prep", "tags", "reg", "train", "samples"):  # crops: validate()
+    for section in ("source", "prep", "tags", "reg", "train", "samples", "grow"):  # crops: validate()
         from_dict(type(getattr(project, section)), to_dict(getattr(project, section)),
                   f"{section}.", [])
     validate(project)

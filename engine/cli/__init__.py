@@ -14,7 +14,7 @@ from engine.errors import UserError
 
 # Each module exposes register(subparsers); handlers import heavy modules (torch) lazily.
 COMMAND_MODULES = ("project_cmds", "prep_cmds", "tag_cmds", "train_cmds", "sample_cmds",
-                   "model_cmds")
+                   "model_cmds", "grow_cmds")
 
 
 def emit(args: argparse.Namespace, payload: dict, text: str | Callable[[], str]) -> None:

@@ -229,6 +229,9 @@ def cmd_run_worker(args: argparse.Namespace) -> int:
             from engine.train import train
             train(run_dir, resume=args.resume)
             return 0
+        if kind == "grow":
+            from engine.grow import grow_worker
+            return int(grow_worker(run_dir) or 0)
         from engine import sample
         worker = {"sample": getattr(sample, "sample_run_worker", None),
                   "reg": getattr(sample, "reg_worker", None)}.get(kind)

@@ -1,0 +1,336 @@
+"""The Grow screen (round two): draw candidates with the first LoRA and keep or discard them.
+
+Drawing is a detached "grow" run (engine.grow.grow_worker in its own process) started
+through ``app.engine``; this screen follows the newest grow run for its progress line and
+shows the candidates in ``DIR/grow/candidates/`` as a keyboard gallery: keep, discard,
+next, previous, zoom on the head, and compare with the source crop side by side.  Each
+candidate shows its similarity to the nearest training crop (the overfit meter's
+thumbnails), so near-copies are easy to spot.  Decisions are saved in project.toml
+(``grow.kept`` / ``grow.discarded``).  No torch is imported here.
+"""
+
+from __future__ import annotations
+
+from PIL import Image, ImageOps
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+
+from engine import candidates as cd
+from engine import grow
+from engine import project as pj
+from engine.errors import UserError
+from tui.widgets.image_view import ImageView
+
+LIVE = ("running", "paused", "starting")
+FIELDS = ("weight", "strength", "txt2img_count", "img2img_count", "flip", "lora", "epoch",
+          "prompt", "img2img_prompt", "negative", "steps", "cfg", "width", "height", "seed",
+          "repeats")
+PREVIEW = 3
+
+
+def field_text(value) -> str:
+    """How a grow setting is shown in its field (as it would be typed)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def side_by_side(left: Image.Image, right: Image.Image, gap: int = 4) -> Image.Image:
+    """Two images at the same height next to each other (source crop | candidate)."""
+    h = max(left.height, right.height)
+    a = left.resize((max(1, round(left.width * h / left.height)), h))
+    b = right.resize((max(1, round(right.width * h / right.height)), h))
+    out = Image.new("RGB", (a.width + gap + b.width, h), (24, 24, 28))
+    out.paste(a.convert("RGB"), (0, 0))
+    out.paste(b.convert("RGB"), (a.width + gap, 0))
+    return out
+
+
+def source_image(project: pj.Project, info: dict[str, str]) -> Image.Image | None:
+    """The crop a candidate was drawn from (mirrored when it was), or for a txt2img
+    candidate the full-body crop its outfit tags came from."""
+    from engine.kohya import crop_pixels
+
+    name = info.get("source_crop", "")
+    flipped = name.endswith(" (flipped)")
+    name = name.removesuffix(" (flipped)")
+    try:
+        crop = project.crop(name) if name else grow.outfit_crop(project)
+        if crop is None:
+            return None
+        img = crop_pixels(project, crop).convert("RGB")
+    except (UserError, OSError):
+        return None
+    return ImageOps.mirror(img) if flipped else img
+
+
+class GrowScreen(Screen):
+    """Round two: new views of the character, drawn with the picked LoRA, kept by hand."""
+
+    HELP_TITLE = "Grow (round two)"
+    HELP = ("Draws new views of the character with the picked LoRA (txt2img from the grow_* "
+            "wildcards, img2img from the crops) into DIR/grow/candidates/. ctrl+g (or g) draws "
+            "a batch in the background, ctrl+n (or x) stops it. ←/→ (p/n) move, k keeps a "
+            "candidate, d discards it, u forgets the decision, z zooms on the head, c compares "
+            "with the source crop side by side. sim is the similarity to the nearest training "
+            "crop: near 1 is a copy that teaches nothing. Kept candidates train as their own "
+            "folder with grow.repeats. ctrl+o (or v) switches to the settings: LoRA weight, "
+            "img2img strength, counts, prompts (the preview shows the first ones).")
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Draw", priority=True, id="grow-generate"),
+        Binding("g", "generate", "Draw", show=False, id="grow-generate-key"),
+        Binding("ctrl+n", "stop", "Stop", priority=True, show=False, id="grow-stop"),
+        Binding("x", "stop", "Stop", show=False, id="grow-stop-key"),
+        Binding("right,n", "move(1)", "Next", id="grow-next"),
+        Binding("left,p", "move(-1)", "Prev", show=False, id="grow-prev"),
+        Binding("k", "decide('kept')", "Keep", id="grow-keep"),
+        Binding("d,delete", "decide('discarded')", "Discard", id="grow-discard"),
+        Binding("u", "decide('undecided')", "Undecide", show=False, id="grow-undecide"),
+        Binding("z", "zoom", "Zoom", show=False, id="grow-zoom"),
+        Binding("c", "compare", "Compare", id="grow-compare"),
+        Binding("ctrl+o", "toggle_view", "Settings", priority=True, id="grow-view",
+                tooltip="switch between the gallery and the settings"),
+        Binding("v", "toggle_view", "Settings/gallery", show=False, id="grow-view-key"),
+    ]
+    DEFAULT_CSS = """
+    GrowScreen #grow-head { height: 2; padding: 0 1; }
+    GrowScreen ImageView { height: 1fr; }
+    GrowScreen #grow-caption { height: 3; padding: 0 1; }
+    GrowScreen TabbedContent { height: 1fr; }
+    GrowScreen .grow-row { height: 1; }
+    GrowScreen .grow-row Label { width: 18; padding: 0 1; }
+    GrowScreen .grow-row Input { width: 1fr; height: 1; border: none; padding: 0 1; }
+    GrowScreen #grow-form { height: 1fr; }
+    GrowScreen #grow-status { height: auto; max-height: 2; padding: 0 1; color: $success; }
+    GrowScreen #grow-status.-bad { background: $error; color: $text; }
+    GrowScreen #grow-preview { height: auto; max-height: 7; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[cd.Candidate] = []
+        self.pos = 0
+        self.zoomed = False
+        self.comparing = False
+        self._last_step = -1
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="grow-head")
+        with TabbedContent(id="grow-tabs", initial="grow-gallery"):
+            with TabPane("Gallery", id="grow-gallery"):
+                with Vertical():
+                    yield ImageView(id="grow-image")
+                    yield Static("", id="grow-caption")
+            with TabPane("Settings", id="grow-settings"):
+                with VerticalScroll(id="grow-form"):
+                    for name in FIELDS:
+                        with Horizontal(classes="grow-row"):
+                            yield Label(name.replace("_", " "))
+                            yield Input(id=f"grow-{name}")
+                yield Static("", id="grow-status")
+                yield Static("", id="grow-preview")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.load_form()
+        self.refresh_gallery()
+        self.poll_run()
+        self.set_interval(1.0, self.poll_run)
+        self.query_one(ImageView).focus()
+
+    @property
+    def project(self) -> pj.Project | None:
+        return getattr(self.app, "project", None)
+
+    # -- settings ------------------------------------------------------------------------
+    def load_form(self) -> None:
+        if self.project is None:
+            return
+        for name in FIELDS:
+            value = field_text(getattr(self.project.grow, name))
+            self.query_one(f"#grow-{name}", Input).value = value
+        self.update_preview()
+
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        name = (event.input.id or "").removeprefix("grow-")
+        if name not in FIELDS or self.project is None:
+            return
+        if field_text(getattr(self.project.grow, name)) == event.value:
+            return
+        status = self.query_one("#grow-status", Static)
+        try:
+            pj.set_setting(self.project, f"grow.{name}", event.value)
+        except UserError as e:
+            status.update(str(e))
+            status.add_class("-bad")
+            return
+        status.update(f"grow.{name} saved")
+        status.remove_class("-bad")
+        self.app.save_project()
+        self.update_preview()
+        if name == "repeats":
+            self.update_head(self.latest_grow_run())
+
+    def update_preview(self) -> None:
+        if self.project is None:
+            return
+        preview = self.query_one("#grow-preview", Static)
+        g = self.project.grow
+        try:
+            from engine import wildcards as wc
+
+            wc.ensure_wildcards(self.project)
+            jobs = grow.plan(self.project, cd.next_number(self.project),
+                             min(PREVIEW, g.txt2img_count), min(PREVIEW, g.img2img_count))
+        except UserError as e:
+            preview.update(f"preview: {e}")
+            return
+        except OSError as e:
+            preview.update(f"preview: cannot read the wildcards folder ({e})")
+            return
+        preview.update("preview:\n" + "\n".join(f"  {j.mode}: {j.prompt}" for j in jobs))
+
+    def in_gallery(self) -> bool:
+        return self.query_one(TabbedContent).active == "grow-gallery"
+
+    def action_toggle_view(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "grow-settings" if self.in_gallery() else "grow-gallery"
+        if self.in_gallery():
+            self.query_one(ImageView).focus()
+            self.show_item()
+        else:
+            self.query_one("#grow-weight", Input).focus()
+
+    # -- run -----------------------------------------------------------------------------
+    def latest_grow_run(self):
+        if self.project is None:
+            return None
+        infos = [i for i in self.app.engine.list_runs(self.project.root) if i.kind == "grow"]
+        return infos[-1] if infos else None
+
+    def poll_run(self) -> None:
+        info = self.latest_grow_run()
+        if info is not None and info.step != self._last_step:
+            self._last_step = info.step
+            self.refresh_gallery()
+        self.update_head(info)
+
+    def update_head(self, info=None) -> None:
+        if self.project is None:
+            return
+        counts = {s: sum(1 for c in self.items if c.state == s)
+                  for s in ("kept", "discarded", "undecided")}
+        line1 = (f"{len(self.items)} candidates · kept {counts['kept']} · discarded "
+                 f"{counts['discarded']} · undecided {counts['undecided']} · kept ones train "
+                 f"as {cd.folder_name(self.project)}")
+        if info is None:
+            line2 = "no candidates drawn yet: ctrl+g draws a batch with the picked LoRA"
+        else:
+            line2 = f"{info.status} {info.step}/{info.total_steps}"
+            if info.reason and info.status not in LIVE:
+                line2 += f" · {info.reason}"
+        self.query_one("#grow-head", Static).update(f"{line1}\n{line2}")
+
+    def action_generate(self) -> None:
+        if self.project is None:
+            return
+        info = self.latest_grow_run()
+        if info is not None and info.status in LIVE:
+            self.notify(f"run {info.id} is already drawing", severity="warning")
+            return
+        g = self.project.grow
+        try:
+            grow.resolve_lora(self.project)
+            first = cd.next_number(self.project)
+            grow.plan(self.project, first, g.txt2img_count, g.img2img_count)
+            run_dir = self.app.engine.start_run(self.project, "grow", first=first,
+                                                txt2img=g.txt2img_count, img2img=g.img2img_count)
+        except UserError as e:
+            self.notify(str(e), title="not started", severity="error", timeout=8)
+            return
+        self.notify(f"drawing {g.txt2img_count + g.img2img_count} candidates: run {run_dir.name}")
+        self.poll_run()
+
+    def action_stop(self) -> None:
+        info = self.latest_grow_run()
+        if info is None or info.status not in LIVE:
+            self.notify("no grow run is drawing", severity="warning")
+            return
+        self.app.engine.send(info.path, "stop")
+        self.notify(f"asked run {info.id} to stop")
+
+    # -- gallery -------------------------------------------------------------------------
+    def refresh_gallery(self) -> None:
+        if self.project is None:
+            return
+        current = self.items[self.pos].number if self.items else None
+        self.items = cd.list_candidates(self.project)
+        nums = [c.number for c in self.items]
+        self.pos = nums.index(current) if current in nums else min(self.pos, max(0, len(nums) - 1))
+        self.show_item()
+        self.update_head(self.latest_grow_run())
+
+    def show_item(self) -> None:
+        view = self.query_one(ImageView)
+        caption = self.query_one("#grow-caption", Static)
+        if not self.items:
+            view.set_image(None, "no candidates yet: ctrl+g draws some")
+            caption.update("")
+            return
+        item = self.items[self.pos]
+        try:
+            with Image.open(item.path) as img:
+                shown = img.convert("RGB")
+        except OSError as e:
+            view.set_image(None, f"cannot read {item.path.name}: {e}")
+            return
+        src = source_image(self.project, item.info) if self.comparing else None
+        view.set_image(side_by_side(src, shown) if src is not None else shown)
+        w, h = view.image.size
+        view.set_region((w // 4, 0, max(1, w // 2), max(1, h // 2)) if self.zoomed else None)
+        sim = "–" if item.similarity is None else f"{item.similarity:.2f}"
+        info = item.info
+        how = info.get("mode", "?")
+        if how == "img2img":
+            how += f" {info.get('strength', '')} from {info.get('source_crop', '')}"
+        caption.update(f"{self.pos + 1}/{len(self.items)} {item.path.name} · {item.state.upper()}"
+                       f" · sim {sim} · {how} · seed {info.get('seed', '?')} · weight "
+                       f"{info.get('weight', '?')}" + (" · source | candidate" if src else "")
+                       + f"\n{item.caption}")
+
+    def action_move(self, delta: int) -> None:
+        if self.items and self.in_gallery():
+            self.pos = (self.pos + delta) % len(self.items)
+            self.show_item()
+
+    def action_decide(self, decision: str) -> None:
+        if not self.items or self.project is None or not self.in_gallery():
+            return
+        item = self.items[self.pos]
+        try:
+            cd.decide(self.project, [item.number], decision, save=False)
+        except UserError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.app.save_project()
+        item.state = decision
+        self.update_head(self.latest_grow_run())
+        if decision == "undecided":
+            self.show_item()
+        else:
+            self.action_move(1)
+
+    def action_zoom(self) -> None:
+        self.zoomed = not self.zoomed
+        self.show_item()
+
+    def action_compare(self) -> None:
+        self.comparing = not self.comparing
+        self.show_item()
+
