@@ -226,7 +226,7 @@ def test_reg_images_join_the_epoch_with_prior_loss_weight(tmp_path):
     assert batch.weights.tolist() == [0.25, 1.0] and batch.files == ["0000.png", "face"]
     run_dir = new_run(project)
     train(run_dir)
-    started = ev.read_events(run_dir)[0]
+    started = next(e for e in ev.read_events(run_dir) if e["kind"] == "started")
     assert started["reg_images"] == 2 and started["steps_per_epoch"] == 12
     from safetensors import safe_open
     with safe_open(str(run_dir / "zq_tester.safetensors"), "pt") as f:
