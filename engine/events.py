@@ -564,9 +564,13 @@ def describe(event: Event | dict) -> str:
                 line += f"; {part}"
         return line
     if isinstance(e, Step):
+        line = f"step {e.step}/{e.total_steps or '?'} epoch {e.epoch} loss {_num(e.loss)}"
+        if math.isfinite(e.loss_ema):
+            line += f" ema {_num(e.loss_ema)}"
+        if math.isfinite(e.it_s):
+            line += f" {_num(e.it_s, '.2f')} it/s"
         lrs = " ".join(f"{g}={as_float(v):.2e}" for g, v in e.lr.items())
-        return (f"step {e.step}/{e.total_steps or '?'} epoch {e.epoch} loss {_num(e.loss)} "
-                f"ema {_num(e.loss_ema)} {_num(e.it_s, '.2f')} it/s {lrs}").rstrip()
+        return f"{line} {lrs}".rstrip()
     if isinstance(e, Nonfinite):
         files = f" files {_names(e.files)}" if e.files else ""
         return f"!! NON-FINITE {e.what} at step {e.step}{files} → {e.action}"

@@ -420,10 +420,7 @@ def summarize(run_dir: Path, events: list[dict], alive: bool | None = None) -> R
 
 
 def _info(run_dir: Path, status: ev.RunStatus, alive: bool | None = None) -> RunInfo:
-    try:
-        kind = run_kind(run_dir)
-    except UserError:
-        kind = "?"
+    kind = run_kind(run_dir)  # a damaged config.toml makes the run unreadable (run_info)
     if alive is None:
         alive = process_alive(run_dir)
     state, reason, hint = status_of(status, alive, run_dir)

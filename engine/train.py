@@ -7,7 +7,7 @@ events (engine/events.py), commands come in through engine.runs.RunControl.
 Per step: batch → latents (cached or encoded) → noise (+ noise offset) → timesteps → UNet
 → loss (MSE, reg weight, min-SNR) → NaN check → backward → grad check → clip → step.
 
-NaN policy (DESIGN.md §NaN policy): a step with a non-finite loss or gradient is skipped and
+NaN policy (docs/architecture.md, "NaN policy"): a step with a non-finite loss or gradient is skipped and
 reported with its batch's files and captions; the loss average only sees finite losses.
 After ``nonfinite_patience`` bad steps in a row, or as soon as LoRA weights are non-finite,
 the last good state (kept in memory) is restored and the LR multiplied by

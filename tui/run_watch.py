@@ -1,6 +1,6 @@
 """Following a run directory from the TUI: fold events into a model, post coalesced updates.
 
-The run directory is the only contract with the run process (DESIGN.md §Boundaries 3).  A
+The run directory is the only contract with the run process (docs/architecture.md, "The run folder").  A
 :class:`RunFollower` thread reads ``events.jsonl`` — first the whole history in one pass, then
 whatever is appended — folds every event into a :class:`RunModel` under a lock, and posts a
 :class:`RunUpdated` message.  ``RunUpdated.can_replace`` lets Textual drop a stale update that

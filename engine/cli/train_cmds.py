@@ -94,7 +94,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from engine import events, runs
 
+    from engine.errors import UserError
+
     run_dir = runs.find_run(args.dir, args.run)
+    first = runs.run_info(run_dir, excerpt=True)
+    if first.status == "unreadable":
+        raise UserError(f"run {first.id} is unreadable: {first.reason}")
     show = (lambda e: print(json.dumps(e), flush=True)) if args.json else \
         (lambda e: print(format_event(e), flush=True))
     if not args.json:
