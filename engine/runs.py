@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -185,11 +186,16 @@ def take_lock(run_dir: str | os.PathLike, wait: float = 2.0) -> int:
             time.sleep(0.02)
 
 
-def hold(run_dir: Path) -> None:
-    """Hold the lock of a run this process runs itself (the foreground runner)."""
+def hold(run_dir: Path, wait: float = 2.0) -> None:
+    """Hold the lock of a run this process runs itself (no-op when it holds it already)."""
     key = str(Path(run_dir).resolve())
     if key not in _HELD:
-        _HELD[key] = take_lock(run_dir)
+        _HELD[key] = take_lock(run_dir, wait)
+
+
+def adopt(run_dir: Path, fd: int) -> None:
+    """Count a lock descriptor this process inherited (the detached worker) as held."""
+    _HELD[str(Path(run_dir).resolve())] = fd
 
 
 def release(run_dir: Path) -> None:
@@ -219,8 +225,8 @@ def running_jobs(project_root: str | os.PathLike, kind: str | None = None) -> li
     for path in _run_dirs(project_root):
         if lock_held(path) is not True:
             continue
-        info = run_info(path, excerpt=True)
-        if kind is None or info.kind == kind:
+        info = run_info(path, excerpt=True)  # ended (an end event) but still exiting: not a job
+        if info.status in ACTIVE and (kind is None or info.kind == kind):
             out.append(info)
     return out
 
@@ -258,10 +264,11 @@ def start_run(project: Project, kind: str, *, detach: bool = True, resume: str |
                 check_no_job(project, kind)
             run_dir = new_run_dir(project, kind)
             freeze_config(project, run_dir, kind, **run)
+        wait = 15.0 if resume else 2.0  # a stopped run's process may still be exiting
         if not detach:
-            hold(run_dir)
+            hold(run_dir, wait)
             return run_dir
-        fd = take_lock(run_dir)
+        fd = take_lock(run_dir, wait)
         try:
             proc = _spawn(run_dir, fd, bool(resume), Path(project.root))
         finally:
@@ -304,6 +311,21 @@ def _wait_first_event(run_dir: Path, proc: subprocess.Popen, timeout: float | No
 # The worker's side: pid, heartbeat, control
 # ---------------------------------------------------------------------------------------
 
+def write_heartbeat(run_dir: Path, now: float | None = None) -> None:
+    """Replace ``heartbeat`` with the time (a reader never sees it half written); a full disk
+    is ignored here: the lock says the run lives."""
+    path = Path(run_dir) / "heartbeat"
+    tmp = path.with_name(f".heartbeat.{os.getpid()}.{threading.get_ident()}")
+    try:
+        tmp.write_text(f"{time.time() if now is None else now:.3f}")
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 class RunControl:
     """Used inside the run process: heartbeat and commands from the UI."""
 
@@ -317,10 +339,7 @@ class RunControl:
     def beat(self, force: bool = False) -> None:
         now = time.time()
         if force or now - self._last_beat >= HEARTBEAT_EVERY:
-            try:
-                (self.run_dir / "heartbeat").write_text(f"{now:.3f}")
-            except OSError:
-                return  # a full disk must not stop the run here; the lock says it lives
+            write_heartbeat(self.run_dir, now)
             self._last_beat = now
 
     def _read(self) -> tuple[int, str]:

@@ -83,10 +83,9 @@ class Heartbeat:
         return beat
 
     def _beat(self) -> None:
-        try:
-            (self.run_dir / "heartbeat").write_text(f"{time.time():.3f}")
-        except OSError:
-            pass  # a full disk: the lock still says the run lives
+        from engine import runs
+
+        runs.write_heartbeat(self.run_dir)
 
     def _loop(self) -> None:
         from engine import runs
@@ -118,6 +117,13 @@ def supervise(run_dir: str | Path, job: Callable | str, *, resume: bool = False,
     from engine.errors import UserError
 
     run_dir = Path(run_dir)
+    try:
+        runs.hold(run_dir)  # no-op under start_run(detach=False) and in the detached worker
+    except UserError as e:  # another process runs this run: its log is not ours to write
+        if reraise:
+            raise
+        print(f"onelora: {e}", file=sys.stderr)
+        return EXIT_USER
     beat = Heartbeat.start(run_dir)
     writer: ev.EventWriter | None = None
     try:
@@ -189,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m engine.supervisor RUN_DIR [--resume]", file=sys.stderr)
         return EXIT_USER
     run_dir = Path(args[0]).resolve()
+    lock_fd = _own_lock(run_dir)  # before writing: a second worker must not touch this log
+    if lock_fd is None:
+        return EXIT_USER
     try:  # first words before anything slow: a detached start returns as soon as it sees them
         with ev.EventWriter(run_dir) as w:
             w.emit_event(ev.Loading(phase="starting", detail=f"worker pid {os.getpid()}"))
@@ -197,16 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER if _no_space(e) else EXIT_INTERNAL
     beat = Heartbeat.start(run_dir)
     try:
-        from engine import offline_env
-
-        offline_env()
-        lock_fd = _own_lock(run_dir)
-        if lock_fd is None:
-            return EXIT_USER
         import signal
 
-        from engine import runs
+        from engine import offline_env, runs
 
+        offline_env()
+        runs.adopt(run_dir, lock_fd)
         # `kill PID` (SIGTERM) asks the run to stop like the UI's stop: it saves state and ends
         signal.signal(signal.SIGTERM, lambda *_: runs.send_command(run_dir, "stop"))
         try:
@@ -222,9 +227,6 @@ def main(argv: list[str] | None = None) -> int:
 def _own_lock(run_dir: Path) -> int | None:
     """The run's lock: inherited from engine.runs.start_run, or taken here (a worker started
     by hand).  None when another process runs this run."""
-    from engine import runs
-    from engine.errors import UserError
-
     fd_text = os.environ.pop("ONELORA_LOCK_FD", "")
     if fd_text.isdigit():
         fd = int(fd_text)
@@ -234,6 +236,9 @@ def _own_lock(run_dir: Path) -> int | None:
             return fd
         except OSError:
             pass
+    from engine import runs
+    from engine.errors import UserError
+
     try:
         return runs.take_lock(run_dir)
     except UserError as e:

@@ -216,3 +216,17 @@ def test_onelora_reg_prints_progress_through_the_one_runner(project, monkeypatch
     out = capsys.readouterr().out
     assert "loading model: builtin:tiny" in out and "started reg" in out
     assert "3/3 done" in out and "FINISHED" in out
+
+
+def test_the_demo_reg_step_is_no_longer_silent(project, monkeypatch):
+    from engine import demo
+
+    slow_reg_project(project, monkeypatch, load_s=0.0)
+    project.reg.count = 2
+    pj.save(project)
+    lines: list[str] = []
+    run_dir = demo._foreground(project, "reg", lines.append)
+    assert runs.run_info(run_dir).status == "finished"
+    text = "\n".join(lines)
+    assert "loading model: builtin:tiny" in text and "started reg" in text
+    assert "2/2 done" in text and "FINISHED" in text

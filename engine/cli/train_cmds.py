@@ -160,15 +160,17 @@ def preflight(project) -> None:
     report = check_model(project.train.model, None)
     if not report["ok"]:
         raise UserError(f"train.model: {report['problem']}")
-    needs = {"AdamW8bit": "bitsandbytes", "Lion": "lion_pytorch", "Prodigy": "prodigyopt"}
-    package = needs.get(project.train.optimizer)
+    optimizer = project.train.optimizer
+    if optimizer == "AdamW8bit" and (importlib.util.find_spec("bitsandbytes") is None
+                                     or not _has_nvidia_gpu()):
+        raise UserError("AdamW8bit needs bitsandbytes and a CUDA GPU; use optimizer = AdamW "
+                        "(onelora train DIR --set optimizer=AdamW)")
+    needs = {"Lion": "lion_pytorch", "Prodigy": "prodigyopt"}
+    package = needs.get(optimizer)
     if package and importlib.util.find_spec(package) is None:
         pip = {"lion_pytorch": "lion-pytorch"}.get(package, package)
         raise UserError(f"optimizer = {project.train.optimizer} needs the {pip} package "
                         f"(pip install {pip}); or use optimizer = AdamW "
-                        "(onelora train DIR --set optimizer=AdamW)")
-    if project.train.optimizer == "AdamW8bit" and not _has_nvidia_gpu():
-        raise UserError("AdamW8bit needs bitsandbytes and a CUDA GPU; use optimizer = AdamW "
                         "(onelora train DIR --set optimizer=AdamW)")
 
 
