@@ -313,7 +313,7 @@ def parse(obj: dict | str | bytes) -> Event:
     known = {"t", "kind"}
     for name, convert, _f in _FIELDS[kind]:
         known.add(name)
-        if name in obj:
+        if name in obj and obj[name] is not None:  # null means "not given": the default
             try:
                 values[name] = convert(obj[name])
             except (TypeError, ValueError, OverflowError):

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER
     try:  # first words before anything slow: a detached start returns as soon as it sees them
         with ev.EventWriter(run_dir) as w:
-            w.emit_event(ev.Loading(phase="starting", detail=f"worker pid {os.getpid()}"))
+            w.emit_event(ev.Loading(phase="starting"))
     except OSError as e:
         print(f"onelora: cannot write to {run_dir}: {e}", file=sys.stderr)
         return EXIT_USER if _no_space(e) else EXIT_INTERNAL

@@ -71,6 +71,8 @@ def test_parse_keeps_unknown_kinds_and_fields_from_newer_versions():
     assert "grow" in ev.describe(e) and "4096" in ev.describe(e)
     s = ev.parse({"t": 5, "kind": "step", "step": 2, "loss": 0.5, "grad_norm": 3.0})
     assert s.step == 2 and s.extra == {"grad_norm": 3.0}
+    cpu = ev.parse({"t": 5, "kind": "step", "step": 2, "vram_mb": None})  # null: not given
+    assert math.isnan(cpu.vram_mb)
     status = ev.RunStatus.fold([{"t": 1, "kind": "started", "total_steps": 9},
                                 {"t": 2, "kind": "upscale_tile", "n": 1}])
     assert status.state == "running" and status.total_steps == 9
