@@ -68,7 +68,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             loss = f"{r.loss:.4f}" if r.loss is not None else "-"
             line = (f"{r.id:32} {r.kind:6} {r.status:9} {r.step:>5}/{r.total_steps:<5} "
                     f"{r.epoch:>3}/{r.epochs:<3} {loss:>8}")
-            if r.phase:
+            if r.phase and r.phase != r.status:
                 line += f"  {r.phase}"
             if r.note:
                 line += f"  ({r.note})"
@@ -111,7 +111,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     for e in reader.read_new():
         show(e)
     if not args.json:
-        info = runs.run_info(run_dir)
+        info = runs.run_info(run_dir, excerpt=True)
         print(f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else "")
               + (f" ({info.note})" if info.note else ""))
     return 0
@@ -156,9 +156,11 @@ def preflight(project) -> None:
     from engine.cli.model_cmds import check_model
     from engine.errors import UserError
 
-    report = check_model(project.train.model, None)
-    if not report["ok"]:
-        raise UserError(f"train.model: {report['problem']}")
+    spec = (project.train.model or "").strip().lower()
+    if spec not in ("", "builtin:tiny", "tiny", "builtin"):  # the built-in model needs no check
+        report = check_model(project.train.model, None)  # (engine.models imports torch)
+        if not report["ok"]:
+            raise UserError(f"train.model: {report['problem']}")
     optimizer = project.train.optimizer
     if optimizer == "AdamW8bit" and (importlib.util.find_spec("bitsandbytes") is None
                                      or not _has_nvidia_gpu()):
@@ -197,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = runs.start_run(project, "train", detach=True, resume=args.resume,
                                  force=args.force)
         info = runs.run_info(run_dir)
-        doing = f" ({info.phase})" if info.phase else ""
+        doing = f" ({info.phase})" if info.phase and info.phase != info.status else ""
         emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True,
                     "status": info.status, "phase": info.phase},
              f"started run {run_dir.name}{doing} (follow it: onelora watch {args.dir} {run_dir.name})")
@@ -217,7 +219,7 @@ def finish_line(args: argparse.Namespace, run_dir, code: int) -> int:
     """The last line of a foreground run, and its exit code (the supervisor's)."""
     from engine import runs
 
-    info = runs.run_info(run_dir)
+    info = runs.run_info(run_dir, excerpt=True)
     emit(args, {"run": info.id, "path": str(run_dir), "status": info.status, "step": info.step,
                 "epoch": info.epoch, "loss": info.loss, "reason": info.reason, "hint": info.hint},
          f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else "")
