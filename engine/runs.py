@@ -252,7 +252,7 @@ def start_run(project: Project, kind: str, *, detach: bool = True, resume: str |
     with _StartLock(runs_root(project.root)):
         if resume:
             run_dir = find_run(project.root, resume)
-            info = run_info(run_dir)
+            info = run_info(run_dir, excerpt=True)
             if info.status in ACTIVE:
                 raise UserError(f"run {info.id} is still running; stop it first "
                                 f"(onelora stop {project.root} {info.id})")

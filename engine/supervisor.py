@@ -101,8 +101,16 @@ class Heartbeat:
                 self._active.pop(str(self.run_dir.resolve()), None)
 
 
-def _no_space(e: BaseException) -> bool:
-    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+def _no_space(e: BaseException | None) -> bool:
+    """A full disk, also when a library wrapped the OSError (torch.save raises RuntimeError)."""
+    seen = 0
+    while e is not None and seen < 5:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(e):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def supervise(run_dir: str | Path, job: Callable | str, *, resume: bool = False,

@@ -175,7 +175,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
         return f"rollback, LR × {s['lr_scale']:g}"
 
     last_good = snapshot()
-    writer.emit("started", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
+    writer.emit("started", job="train", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
                 device=str(device), precision=precision_note, model=base.name,
                 model_label=base.label, images=sum(1 for it in items if not getattr(it, "is_reg", False)),
                 reg_images=sum(1 for it in items if getattr(it, "is_reg", False)),

@@ -108,6 +108,8 @@ def test_the_heartbeat_beats_from_the_start_of_every_job(tmp_path, fast_heartbea
     (RuntimeError("boom"), 1, "RuntimeError: boom"),
     (OSError(errno.ENOSPC, "No space left on device", "/p/runs/x/a.safetensors"), 2,
      "no space left on /p/runs/x/a.safetensors"),
+    (RuntimeError("[enforce fail at inline_container.cc] : No space left on device"), 2,
+     "no space left on the disk"),
 ])
 def test_every_failure_ends_with_one_failed_event_and_its_exit_code(tmp_path, error, code, words):
     def job(run_dir, writer, control, resume):
