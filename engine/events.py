@@ -356,8 +356,10 @@ class EventWriter:
         """Write one event of ``kind``; fields are checked and completed by its dataclass
         (every ``nonfinite`` line has the same fields); extra fields are kept."""
         cls = EVENT_TYPES.get(kind)
-        if cls is None:
-            raise ValueError(f"unknown event kind {kind!r}")
+        if cls is None:  # a kind without its dataclass yet: written as is, read as Unknown
+            if not kind or not isinstance(kind, str):
+                raise ValueError(f"bad event kind {kind!r}")
+            return self.emit_event(Unknown(t=round(time.time(), 3), name=kind, extra=fields))
         names = {f.name for f in dataclasses.fields(cls)} - {"t", "extra"}
         known = {k: v for k, v in fields.items() if k in names}
         event = cls(t=round(time.time(), 3), extra={k: v for k, v in fields.items() if k not in names},

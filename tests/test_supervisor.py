@@ -232,3 +232,22 @@ def test_the_demo_reg_step_is_no_longer_silent(project, monkeypatch):
     text = "\n".join(lines)
     assert "loading model: builtin:tiny" in text and "started reg" in text
     assert "2/2 done" in text and "FINISHED" in text
+
+
+@pytest.mark.slow
+def test_two_real_train_detach_then_stop(tmp_path, capsys):
+    """The reproduction as a user types it: `train --detach` twice on one project."""
+    from train_helpers import tiny_project
+
+    project = tiny_project(tmp_path, epochs=200)
+    assert main(["train", str(project.root), "--detach", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["run"]
+    assert main(["train", str(project.root), "--detach"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and first in err[0] and "onelora stop" in err[0], err
+    run_dir = project.root / "runs" / first
+    wait_until(lambda: runs.run_info(run_dir).status == "running", timeout=120)
+    assert main(["stop", str(project.root), first]) == 0
+    wait_until(lambda: runs.lock_held(run_dir) is False, timeout=120)
+    assert runs.run_info(run_dir).status == "stopped"
+    assert len([p for p in (project.root / "runs").iterdir() if p.is_dir()]) == 1
