@@ -6,11 +6,12 @@ The writer appends whole lines, ending a torn last line first; a reader tolerate
 line (it is not returned until its newline arrives), garbage lines, fields of the wrong type
 (the line is counted as bad, never raised) and kinds from newer versions (:class:`Unknown`).
 
-Three things every UI shares live here, so that a run reads the same everywhere:
-:func:`parse` (dict → event), :func:`describe` (event → one line for the CLI, the TUI log and
-the demo) and :class:`RunStatus` (events → where a run stands; ``runs``, ``watch``, the
-dashboard and the tests fold with it).  Liveness (is the process still there?) is not in the
-events: engine/runs.py adds it from the run's lock.
+Three things every UI shares, so that a run reads the same everywhere: :func:`parse` (dict →
+event, here), ``describe`` (event → one line for the CLI, the TUI log and the demo;
+engine/event_text.py) and ``RunStatus`` (events → where a run stands; ``runs``, ``watch``, the
+dashboard and the tests fold with it; engine/run_status.py); both are reachable from this
+module too.  Liveness (is the process still there?) is not in the events: engine/runs.py adds
+it from the run's lock.
 """
 
 from __future__ import annotations
@@ -519,96 +520,16 @@ def read_excerpt(path: str | os.PathLike, head: int = 16384, tail: int = 65536) 
     return Excerpt(_parse_lines(lines, bad), read, size, bad)
 
 
-# ---------------------------------------------------------------------------------------
-# One line per event
-# ---------------------------------------------------------------------------------------
-
-def stamp(event: Event | dict) -> str:
-    t = event.t if isinstance(event, Event) else as_float(event.get("t"))
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(float(t)))
-    except (TypeError, ValueError, OverflowError, OSError):
-        return "--:--:--"
-
-
-def _num(x: Any, fmt: str = ".4f") -> str:
-    x = as_float(x)
-    return format(x, fmt) if math.isfinite(x) else str(x)
-
-
-def _names(paths: Iterable[str], n: int = 3) -> str:
-    paths = list(paths)
-    shown = ", ".join(Path(p).name for p in paths[:n])
-    return shown + (f" +{len(paths) - n}" if len(paths) > n else "")
-
-
-def describe(event: Event | dict) -> str:
-    """One readable line for an event, without its time (see :func:`stamp`)."""
-    if isinstance(event, dict):
-        try:
-            event = parse(event)
-        except BadEvent as e:
-            return f"unreadable event ({e})"
-    e = event
-    if isinstance(e, Loading):
-        return f"{e.phase}" + (f": {e.detail}" if e.detail else "")
-    if isinstance(e, Started):
-        resumed = f" (resumed at step {e.resumed_from})" if e.resumed_from is not None else ""
-        if e.steps_per_epoch:
-            line = (f"started{resumed}: {e.total_steps} steps = {e.epochs} epochs × "
-                    f"{e.steps_per_epoch}")
-        else:
-            unit = e.unit + ("s" if e.total_steps != 1 and not e.unit.endswith("s") else "")
-            line = f"started {e.job or 'job'}{resumed}: {e.total_steps} {unit}"
-        for part in (e.model_label or e.model, f"{e.device} {e.precision}".strip(),
-                     f"latents {e.latents}" if e.latents else ""):
-            if part:
-                line += f"; {part}"
-        return line
-    if isinstance(e, Step):
-        line = f"step {e.step}/{e.total_steps or '?'} epoch {e.epoch} loss {_num(e.loss)}"
-        if math.isfinite(e.loss_ema):
-            line += f" ema {_num(e.loss_ema)}"
-        if math.isfinite(e.it_s):
-            line += f" {_num(e.it_s, '.2f')} it/s"
-        lrs = " ".join(f"{g}={as_float(v):.2e}" for g, v in e.lr.items())
-        return f"{line} {lrs}".rstrip()
-    if isinstance(e, Nonfinite):
-        files = f" files {_names(e.files)}" if e.files else ""
-        return f"!! NON-FINITE {e.what} at step {e.step}{files} → {e.action}"
-    if isinstance(e, Rollback):
-        return f"rolled back to the last good state (#{e.rollbacks}), LR × {e.lr_scale:g}"
-    if isinstance(e, EpochEnd):
-        return f"epoch {e.epoch} done at step {e.step}, mean loss {_num(e.loss)}"
-    if isinstance(e, Checkpoint):
-        return f"saved {Path(e.path).name}"
-    if isinstance(e, Sample):
-        return f"sample epoch {e.epoch} weight {e.weight:g}: {Path(e.path).name}"
-    if isinstance(e, Progress):
-        what = f" epoch {e.epoch}" if e.epoch is not None else ""
-        where = f" {Path(e.path).name}" if e.path else ""
-        return f"{e.step}/{e.total_steps} done{what}{where}"
-    if isinstance(e, Log):
-        return e.message
-    if isinstance(e, Paused):
-        return f"paused at step {e.step}"
-    if isinstance(e, Resumed):
-        return f"resumed at step {e.step}"
-    if isinstance(e, Finished):
-        return f"FINISHED {e.path}".rstrip()
-    if isinstance(e, Failed):
-        return f"FAILED {e.reason}" + (f" (hint: {e.hint})" if e.hint else "")
-    if isinstance(e, Stopped):
-        return f"STOPPED {e.reason}".rstrip()
-    rest = " ".join(f"{k}={v}" for k, v in e.extra.items())
-    return f"{e.kind} {rest}".rstrip()
+_ELSEWHERE = {"RunStatus": "engine.run_status", "describe": "engine.event_text",
+              "stamp": "engine.event_text"}
 
 
 def __getattr__(name: str) -> Any:
-    """``engine.events.RunStatus``: the fold lives in engine/run_status.py (this module would
-    pass 600 lines) but is part of the same contract."""
-    if name == "RunStatus":
-        from engine.run_status import RunStatus
+    """``RunStatus`` (engine/run_status.py), ``describe`` and ``stamp`` (engine/event_text.py)
+    are part of the same contract, reachable from here; they live in their own modules to keep
+    this one short."""
+    if name in _ELSEWHERE:
+        import importlib
 
-        return RunStatus
+        return getattr(importlib.import_module(_ELSEWHERE[name]), name)
     raise AttributeError(f"module 'engine.events' has no attribute {name!r}")
