@@ -329,9 +329,13 @@ def write_heartbeat(run_dir: Path, now: float | None = None) -> None:
 class RunControl:
     """Used inside the run process: heartbeat and commands from the UI."""
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, since: float | None = None):
+        """Commands written before the run started are stale; ``since`` is when its process
+        started, so a stop sent while the worker was still importing is not lost."""
         self.run_dir = Path(run_dir)
-        self._seq = self._read()[0]  # commands written before we started are stale
+        self._seq = self._read()[0]
+        if since is not None and self._seq and self._sent_at() >= since:
+            self._seq -= 1  # the pending command is this run's: poll() returns it
         self._last_beat = 0.0
         (self.run_dir / "pid").write_text(str(os.getpid()))
         self.beat(force=True)
@@ -341,6 +345,12 @@ class RunControl:
         if force or now - self._last_beat >= HEARTBEAT_EVERY:
             write_heartbeat(self.run_dir, now)
             self._last_beat = now
+
+    def _sent_at(self) -> float:
+        try:
+            return float(json.loads((self.run_dir / "control").read_text()).get("t", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0.0
 
     def _read(self) -> tuple[int, str]:
         try:

@@ -42,6 +42,8 @@ JOBS: dict[str, str] = {
 """Run kind → job function (``upscale`` and ``grow`` plug in here)."""
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+STARTED_AT = time.time()
+"""When this process imported the supervisor (the detached worker: its start)."""
 QUIET_SAY = 15.0
 """Seconds without an event before the foreground runner says what the worker is still doing."""
 
@@ -114,7 +116,7 @@ def _no_space(e: BaseException | None) -> bool:
 
 
 def supervise(run_dir: str | Path, job: Callable | str, *, resume: bool = False,
-              reraise: bool = False) -> int:
+              reraise: bool = False, since: float | None = None) -> int:
     """Run ``job`` (a function or a run kind) on a run folder; returns the exit code.
 
     The job writes its own ``started``/progress/end events; an exception becomes a ``failed``
@@ -136,7 +138,7 @@ def supervise(run_dir: str | Path, job: Callable | str, *, resume: bool = False,
     writer: ev.EventWriter | None = None
     try:
         writer = ev.EventWriter(run_dir)
-        control = runs.RunControl(run_dir)
+        control = runs.RunControl(run_dir, since=since)  # since: a stop sent while starting counts
         if isinstance(job, str):
             job = job_for(job)
         job(run_dir, writer, control, resume)
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001
             _best_effort_failed(run_dir, None, str(e), "the run folder is damaged")
             return EXIT_USER
-        return supervise(run_dir, kind, resume=resume)
+        return supervise(run_dir, kind, resume=resume, since=STARTED_AT)
     finally:
         beat.stop()
 
@@ -299,6 +301,7 @@ def run_here(run_dir: Path, kind: str | None = None, *, resume: bool = False,
     from engine import runs
 
     run_dir = Path(run_dir)
+    since = time.time()
     on_event = on_event or Printer(say)
     if job is None:
         job = job_for(kind or runs.run_kind(run_dir))
@@ -307,7 +310,7 @@ def run_here(run_dir: Path, kind: str | None = None, *, resume: bool = False,
 
     def target() -> None:
         try:
-            result.append(supervise(run_dir, job, resume=resume))
+            result.append(supervise(run_dir, job, resume=resume, since=since))
         except BaseException as e:  # noqa: BLE001 — re-raised in the calling thread
             errors.append(e)
 

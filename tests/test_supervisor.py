@@ -103,6 +103,20 @@ def test_the_heartbeat_beats_from_the_start_of_every_job(tmp_path, fast_heartbea
     assert ev.read_events(tmp_path)[-1]["kind"] == "finished"
 
 
+def test_a_stop_sent_while_the_worker_is_still_starting_is_not_lost(tmp_path):
+    runs.send_command(tmp_path, "pause")  # older than the run: stale
+    since = time.time()
+    runs.send_command(tmp_path, "stop")   # `onelora stop` right after `--detach` returned
+    seen = []
+
+    def job(run_dir, writer, control, resume):
+        seen.append(control.poll())
+        writer.emit_event(ev.Stopped(reason="stopped by the user"))
+
+    assert supervisor.supervise(tmp_path, job, since=since) == 0
+    assert seen == ["stop"] and ev.read_events(tmp_path)[-1]["kind"] == "stopped"
+
+
 @pytest.mark.parametrize("error, code, words", [
     (UserError("train.epochs: must be at least 1"), 2, "train.epochs"),
     (RuntimeError("boom"), 1, "RuntimeError: boom"),
