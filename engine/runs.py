@@ -359,6 +359,11 @@ class RunControl:
         except (OSError, ValueError, TypeError, AttributeError):
             return 0, ""
 
+    def peek(self) -> str | None:
+        """The newest unseen command, left for :meth:`poll` (no heartbeat)."""
+        seq, command = self._read()
+        return command if seq > self._seq and command in CONTROL_COMMANDS else None
+
     def poll(self) -> str | None:
         """The newest unseen command, or None."""
         self.beat()

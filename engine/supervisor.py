@@ -116,13 +116,18 @@ def _no_space(e: BaseException | None) -> bool:
 
 
 def supervise(run_dir: str | Path, job: Callable | str, *, resume: bool = False,
-              reraise: bool = False, since: float | None = None) -> int:
+              reraise: bool = False, since: float | None = None,
+              stop_while_starting: bool = False) -> int:
     """Run ``job`` (a function or a run kind) on a run folder; returns the exit code.
 
     The job writes its own ``started``/progress/end events; an exception becomes a ``failed``
     event (an exception with ``reason``/``hint`` attributes, such as engine.train.RunFailed,
     gives them; a UserError gives its message).  With ``reraise`` a UserError or an internal
-    error is raised again after its event (engine.train.train keeps its old contract)."""
+    error is raised again after its event (engine.train.train keeps its old contract).
+
+    ``stop_while_starting`` (the detached worker): a ``stop`` that arrives before the job has
+    written ``started`` — while it imports torch or loads a model, when it polls no commands
+    and has nothing to save — ends the process at once with a ``stopped`` event."""
     from engine import runs
     from engine.errors import UserError
 
@@ -139,6 +144,9 @@ def supervise(run_dir: str | Path, job: Callable | str, *, resume: bool = False,
     try:
         writer = ev.EventWriter(run_dir)
         control = runs.RunControl(run_dir, since=since)  # since: a stop sent while starting counts
+        if stop_while_starting:
+            threading.Thread(target=_stop_while_starting, args=(writer, control, beat),
+                             name="onelora-early-stop", daemon=True).start()
         if isinstance(job, str):
             job = job_for(job)
         job(run_dir, writer, control, resume)
@@ -160,6 +168,28 @@ def supervise(run_dir: str | Path, job: Callable | str, *, resume: bool = False,
             writer.close()
         beat.stop()
         runs.release(run_dir)  # the lock start_run(detach=False) took for this process
+
+
+STARTING_KINDS = ("", "loading", "log")
+
+
+def _hard_exit(code: int) -> None:
+    os._exit(code)  # the job's thread is inside a C call (a model load); nothing to save
+
+
+def _stop_while_starting(writer: ev.EventWriter, control, beat: Heartbeat) -> None:
+    """Watch for ``stop`` until the job writes ``started`` (from then on the job polls)."""
+    while writer.last_kind in STARTING_KINDS and not beat._done.wait(0.2):
+        if control.peek() != "stop":
+            continue
+        if writer.last_kind not in STARTING_KINDS:
+            return  # started meanwhile: the job will see the stop itself
+        try:
+            writer.emit_event(ev.Stopped(reason="stopped by the user while the run was starting"))
+        except OSError:
+            pass
+        _hard_exit(EXIT_OK)
+        return
 
 
 def _classify(e: BaseException) -> tuple[int, str, str]:
@@ -229,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001
             _best_effort_failed(run_dir, None, str(e), "the run folder is damaged")
             return EXIT_USER
-        return supervise(run_dir, kind, resume=resume, since=STARTED_AT)
+        return supervise(run_dir, kind, resume=resume, since=STARTED_AT,
+                         stop_while_starting=True)
     finally:
         beat.stop()
 

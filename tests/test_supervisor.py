@@ -117,6 +117,25 @@ def test_a_stop_sent_while_the_worker_is_still_starting_is_not_lost(tmp_path):
     assert seen == ["stop"] and ev.read_events(tmp_path)[-1]["kind"] == "stopped"
 
 
+def test_a_detached_worker_stopped_while_loading_ends_at_once(tmp_path, monkeypatch):
+    """A stop during a long model load does not wait for the load (the detached worker
+    exits; here the exit is recorded instead)."""
+    exits = []
+    monkeypatch.setattr(supervisor, "_hard_exit", exits.append)
+    t_stop = []
+
+    def job(run_dir, writer, control, resume):
+        writer.emit_event(ev.Loading(phase="loading model", detail="a big checkpoint"))
+        threading.Timer(0.3, lambda: (runs.send_command(run_dir, "stop"),
+                                      t_stop.append(time.time()))).start()
+        time.sleep(2.0)  # the load, deaf to commands
+
+    assert supervisor.supervise(tmp_path, job, stop_while_starting=True) == 0
+    events = ev.read_events(tmp_path)
+    assert exits == [0] and [e["kind"] for e in events] == ["loading", "stopped"]
+    assert events[-1]["t"] - t_stop[0] < 1.0  # not after the load
+
+
 @pytest.mark.parametrize("error, code, words", [
     (UserError("train.epochs: must be at least 1"), 2, "train.epochs"),
     (RuntimeError("boom"), 1, "RuntimeError: boom"),
