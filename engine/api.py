@@ -23,13 +23,18 @@ class Engine:
     def save(self, project: pj.Project) -> Path:
         return pj.save(project)
 
-    def start_run(self, project: pj.Project, kind: str = "train", **run: object) -> Path:
-        """Start a detached run process (train, sample or reg); returns its directory."""
-        pj.save(project)
-        return runs.start_run(project, kind, detach=True, **run)
+    def start_run(self, project: pj.Project, kind: str = "train", force: bool = False,
+                  **run: object) -> Path:
+        """Start a detached run process (train, sample or reg); returns its directory.
 
-    def resume_run(self, project: pj.Project, run_id: str) -> Path:
-        return runs.start_run(project, "train", detach=True, resume=run_id)
+        Raises :class:`engine.runs.JobRunning` (a UserError with ``.run_id`` and ``.kind``)
+        when a job of this kind already runs on the project; ask the user, then call again
+        with ``force=True`` to run both.  ``force`` is not saved with the run."""
+        pj.save(project)
+        return runs.start_run(project, kind, detach=True, force=force, **run)
+
+    def resume_run(self, project: pj.Project, run_id: str, force: bool = False) -> Path:
+        return runs.start_run(project, "train", detach=True, resume=run_id, force=force)
 
     def list_runs(self, root: str | os.PathLike) -> list[runs.RunInfo]:
         return runs.list_runs(root)

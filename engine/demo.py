@@ -134,37 +134,11 @@ def run_demo(root: str | os.PathLike, *, say: Callable[[str], None] = print,
 
 
 def _foreground(project: pj.Project, kind: str, say: Callable[[str], None]) -> Path:
-    """Run a train/reg run in this process, through its run directory, printing progress."""
-    from engine import runs
+    """Run a train/reg run in this process, through its run folder and the one supervisor
+    (engine/supervisor.py), printing a progress line every few seconds."""
+    from engine import runs, supervisor
 
     run_dir = runs.start_run(project, kind, detach=False)
-    if kind == "train":
-        from engine.train import train
-
-        def work() -> None:
-            train(run_dir)
-    else:
-        from engine.sample import reg_worker
-
-        def work() -> None:
-            reg_worker(run_dir)
-
-    runs.run_foreground(run_dir, work, lambda e: _progress(e, say))
+    printer = supervisor.Printer(lambda line: say(f"           {line}"), every=5.0, stamps=False)
+    supervisor.run_here(run_dir, kind, on_event=printer, say=lambda line: say(f"           {line}"))
     return run_dir
-
-
-def _progress(e: dict, say: Callable[[str], None]) -> None:
-    """A few lines per epoch, not one per step."""
-    from engine.events import as_float
-
-    kind = e.get("kind")
-    if kind == "started" and e.get("epochs"):
-        say(f"           training {e.get('total_steps')} steps over {e.get('epochs')} epochs "
-            f"on {e.get('device')} ({e.get('precision')})")
-    elif kind == "epoch_end":
-        say(f"           epoch {e.get('epoch')} done at step {e.get('step')}, "
-            f"mean loss {as_float(e.get('loss')):.4f}")
-    elif kind == "nonfinite":
-        say(f"           !! non-finite {e.get('what')} at step {e.get('step')}: {e.get('action')}")
-    elif kind in ("failed", "stopped"):
-        say(f"           {kind}: {e.get('reason', '')} {e.get('hint', '')}".rstrip())

@@ -178,118 +178,88 @@ def clear_temps(project: Project) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------
-# The worker (a separate process started by engine.runs)
+# The job (run kind "grow", run by engine/supervisor.py)
 # ---------------------------------------------------------------------------------------
 
-def grow_worker(run_dir) -> int:
-    """Draw the run's candidates into ``DIR/grow/candidates/`` (run kind "grow").
+def grow_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None:
+    """The supervisor's job for run kind "grow" (engine/supervisor.py): draw the run's
+    candidates into ``DIR/grow/candidates/``.
 
     ``[run]`` options: ``first`` (first candidate number, frozen at start), ``txt2img`` and
-    ``img2img`` (counts), ``model``."""
+    ``img2img`` (counts), ``model``.  A resume draws the numbers still missing."""
+    import torch
+    from PIL import ImageOps
+
+    from engine import img2img, runs
     from engine import sample as sm
+    from engine.kohya import crop_pixels
 
     run_dir = Path(run_dir)
-
-    def body(writer: EventWriter, control) -> None:
-        import torch
-        from PIL import ImageOps
-
-        from engine import img2img
-        from engine.kohya import crop_pixels
-
-        project, run = _load_run(run_dir)
-        g = project.grow
-        wc.ensure_wildcards(project)
-        first = int(run.get("first") or cd.next_number(project))
-        txt_n = int(run.get("txt2img", g.txt2img_count))
-        img_n = int(run.get("img2img", g.img2img_count))
-        jobs = plan(project, first, txt_n, img_n)
-        clear_temps(project)
-        todo = [j for j in jobs if not cd.candidate_path(project, j.number).exists()
-                and j.number not in g.discarded]
-        writer.emit("started", total_steps=len(jobs), epochs=0, todo=len(todo), first=first,
-                    folder=str(cd.candidates_dir(project)))
-        done = len(jobs) - len(todo)
+    project, run = runs.load_run_project(run_dir)
+    g = project.grow
+    wc.ensure_wildcards(project)
+    first = int(run.get("first") or cd.next_number(project))
+    txt_n = int(run.get("txt2img", g.txt2img_count))
+    img_n = int(run.get("img2img", g.img2img_count))
+    jobs = plan(project, first, txt_n, img_n)
+    clear_temps(project)
+    todo = [j for j in jobs if not cd.candidate_path(project, j.number).exists()
+            and j.number not in g.discarded]
+    done = len(jobs) - len(todo)
+    folder = str(cd.candidates_dir(project))
+    if not todo:
+        writer.emit("started", job="grow", total_steps=len(jobs), unit="image", todo=0,
+                    first=first, folder=folder)
         writer.emit("progress", step=done, total_steps=len(jobs))
-        if not todo:
-            writer.emit("finished", path=str(cd.candidates_dir(project)), images=done)
-            return
-        lora_path = resolve_lora(project)
-        device, dtype = sm.pick_device(project.train.mixed_precision)
-        base = sm.load_base_cached(run.get("model") or project.train.model, device, dtype)
-        tagger, note = _tagger(project)
-        if note:
-            writer.emit("log", message=note)
-        sources = {c.name: c for c in project.crops.items}
-        network = sm.load_network(base, lora_path)
-        try:
-            network.set_multiplier(float(g.weight))
-            for job in todo:
-                if control.poll() == "stop":
-                    writer.emit("stopped", reason="stopped by the user", step=done)
-                    return
-                source = None
-                if job.mode == "img2img":
-                    source = crop_pixels(project, sources[job.crop]).convert("RGB")
-                    if job.flipped:
-                        source = ImageOps.mirror(source)
-                with torch.no_grad():
-                    img = img2img.generate(
-                        base, job.prompt, negative=g.negative, seed=job.seed, steps=g.steps,
-                        cfg=g.cfg, sampler=g.sampler, width=g.width, height=g.height,
-                        clip_skip=project.train.clip_skip, source=source,
-                        strength=g.strength if source is not None else 1.0)
-                path = cd.candidate_path(project, job.number)
-                text = caption(project, job.prompt, tagger(img) if tagger else None)
-                # caption first: a candidate PNG on disk always has its caption
-                atomic_write_text(path.with_suffix(".txt"), text + "\n")
-                sm.save_png(path, img, {
-                    "prompt": job.prompt, "negative": g.negative, "seed": job.seed,
-                    "weight": g.weight, "mode": job.mode,
-                    "strength": g.strength if job.mode == "img2img" else 1.0,
-                    "source_crop": job.crop + (" (flipped)" if job.flipped else ""),
-                    "lora": str(lora_path), "run": run_dir.name, "steps": g.steps, "cfg": g.cfg,
-                    "sampler": g.sampler})
-                done += 1
-                writer.emit("progress", step=done, total_steps=len(jobs), path=str(path),
-                            prompt=job.prompt)
-        finally:
-            network.restore()  # the cached base model goes back to its own weights
-        writer.emit("finished", path=str(cd.candidates_dir(project)), images=done)
-
-    return _with_events(run_dir, body)
-
-
-def _load_run(run_dir: Path) -> tuple[Project, dict]:
-    from engine import runs
-    from engine.project import project_from_dict
-
-    data = runs.read_config(run_dir)
-    run = dict(data.pop("run", {}) or {})
-    root = Path(run.get("project") or run_dir.parent.parent)
-    return project_from_dict(data, root), run
-
-
-def _with_events(run_dir: Path, body) -> int:
-    """Run ``body(writer, control)``; a failure becomes a ``failed`` event with a hint."""
-    from engine.runs import RunControl
-
-    writer = EventWriter(run_dir)
+        writer.emit("finished", path=folder, images=done)
+        return
+    lora_path = resolve_lora(project)
+    device, dtype = sm.pick_device(project.train.mixed_precision)
+    model = run.get("model") or project.train.model
+    writer.emit("loading", phase="loading model", detail=str(model))
+    base = sm.load_base_cached(model, device, dtype)
+    writer.emit("started", job="grow", total_steps=len(jobs), unit="image", todo=len(todo),
+                first=first, folder=folder, device=str(device), model=str(model))
+    writer.emit("progress", step=done, total_steps=len(jobs))
+    tagger, note = _tagger(project)
+    if note:
+        writer.emit("log", message=note)
+    sources = {c.name: c for c in project.crops.items}
+    network = sm.load_network(base, lora_path)
     try:
-        body(writer, RunControl(run_dir))
-        return 0
-    except UserError as e:
-        writer.emit("failed", reason=str(e), hint="fix the setting named above and start again")
-        return 2
-    except Exception as e:  # internal error: keep the traceback in worker.log
-        import traceback
-
-        traceback.print_exc()
-        writer.emit("failed", reason=f"{type(e).__name__}: {e}",
-                    hint="see worker.log in the run folder; this is a bug")
-        return 1
+        network.set_multiplier(float(g.weight))
+        for job in todo:
+            if control.poll() == "stop":
+                writer.emit("stopped", reason="stopped by the user", step=done)
+                return
+            source = None
+            if job.mode == "img2img":
+                source = crop_pixels(project, sources[job.crop]).convert("RGB")
+                if job.flipped:
+                    source = ImageOps.mirror(source)
+            with torch.no_grad():
+                img = img2img.generate(
+                    base, job.prompt, negative=g.negative, seed=job.seed, steps=g.steps,
+                    cfg=g.cfg, sampler=g.sampler, width=g.width, height=g.height,
+                    clip_skip=project.train.clip_skip, source=source,
+                    strength=g.strength if source is not None else 1.0)
+            path = cd.candidate_path(project, job.number)
+            text = caption(project, job.prompt, tagger(img) if tagger else None)
+            # caption first: a candidate PNG on disk always has its caption
+            atomic_write_text(path.with_suffix(".txt"), text + "\n")
+            sm.save_png(path, img, {
+                "prompt": job.prompt, "negative": g.negative, "seed": job.seed,
+                "weight": g.weight, "mode": job.mode,
+                "strength": g.strength if job.mode == "img2img" else 1.0,
+                "source_crop": job.crop + (" (flipped)" if job.flipped else ""),
+                "lora": str(lora_path), "run": run_dir.name, "steps": g.steps, "cfg": g.cfg,
+                "sampler": g.sampler})
+            done += 1
+            writer.emit("progress", step=done, total_steps=len(jobs), path=str(path),
+                        prompt=job.prompt)
     finally:
-        writer.close()
+        network.restore()  # the cached base model goes back to its own weights
+    writer.emit("finished", path=str(cd.candidates_dir(project)), images=done)
 
 
 def _tagger(project: Project):

@@ -357,12 +357,8 @@ def load_base_cached(spec: str, device: str, dtype: torch.dtype):
 
 def _load_run(run_dir: Path) -> tuple[Project, dict]:
     from engine import runs
-    from engine.project import project_from_dict
 
-    data = runs.read_config(run_dir)
-    run = dict(data.pop("run", {}) or {})
-    root = Path(run.get("project") or run_dir.parent.parent)
-    return project_from_dict(data, root), run
+    return runs.load_run_project(run_dir)  # rooted at runs/<id>/../.. (a moved project works)
 
 
 def _parse_list(value, kind=float) -> list:
@@ -408,34 +404,18 @@ def load_network(base, path: Path, network=None):
     return network
 
 
-def _with_events(run_dir: Path, body) -> int:
-    """Run ``body(writer, control)``; a failure becomes a ``failed`` event with a hint."""
-    from engine.runs import RunControl
-
-    writer = EventWriter(run_dir)
-    try:
-        control = RunControl(run_dir)
-        body(writer, control)
-        return 0
-    except UserError as e:
-        writer.emit("failed", reason=str(e), hint="fix the setting named above and start again")
-        return 2
-    except Exception as e:  # internal error: keep the traceback in worker.log
-        import traceback
-
-        traceback.print_exc()
-        writer.emit("failed", reason=f"{type(e).__name__}: {e}",
-                    hint="see worker.log in the run folder; this is a bug")
-        return 1
-    finally:
-        writer.close()
-
-
 def sample_run_worker(run_dir) -> int:
     """Sample a finished training run from its saved per-epoch LoRAs (run kind "sample").
 
     ``[run]`` options: ``source_run`` (id of the training run), ``epochs`` and ``weights``
     (lists; default all saved epochs and project.samples.weights), ``model``."""
+    from engine.supervisor import supervise
+
+    return supervise(run_dir, sample_job)
+
+
+def sample_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None:
+    """The supervisor's job function for run kind ``sample`` (see :func:`sample_run_worker`)."""
     run_dir = Path(run_dir)
 
     def body(writer: EventWriter, control) -> None:
@@ -450,10 +430,12 @@ def sample_run_worker(run_dir) -> int:
                             f"{', '.join(map(str, files)) or 'none'}")
         weights = ep.check_lora_weights(_parse_list(run.get("weights"), float)
                                         or list(project.samples.weights), "sampling weights")
-        writer.emit("started", epochs=len(wanted), total_steps=len(wanted),
-                    source_run=source.name, weights=weights)
         device, dtype = pick_device(project.train.mixed_precision)
-        base = load_base_cached(run.get("model") or project.train.model, device, dtype)
+        model = run.get("model") or project.train.model
+        writer.emit("loading", phase="loading model", detail=str(model))
+        base = load_base_cached(model, device, dtype)
+        writer.emit("started", job="sample", total_steps=len(wanted), unit="epoch",
+                    device=str(device), model=str(model), source_run=source.name, weights=weights)
         network = None
         try:
             for i, epoch in enumerate(wanted):
@@ -468,7 +450,7 @@ def sample_run_worker(run_dir) -> int:
                 network.restore()  # the base model goes back to its own weights
         writer.emit("finished", path=str(ep.epoch_dir(source, wanted[-1]).parent))
 
-    return _with_events(run_dir, body)
+    body(writer, control)
 
 
 # ---------------------------------------------------------------------------------------
@@ -480,6 +462,13 @@ def reg_worker(run_dir) -> int:
     drawn from prompt ``NNNN`` with seed ``reg.seed + NNNN``; existing and removed images are
     skipped.  ``[run]`` options: ``count``, ``prompt``, ``negative``, ``model`` override the
     project's reg settings."""
+    from engine.supervisor import supervise
+
+    return supervise(run_dir, reg_job)
+
+
+def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None:
+    """The supervisor's job function for run kind ``reg`` (see :func:`reg_worker`)."""
     run_dir = Path(run_dir)
 
     def body(writer: EventWriter, control) -> None:
@@ -496,15 +485,20 @@ def reg_worker(run_dir) -> int:
         folder = rg.reg_folder(project)
         todo = [i for i in range(reg.count)
                 if not (folder / f"{i:04d}.png").exists() and not rg.is_removed(project, i)]
-        writer.emit("started", total_steps=reg.count, epochs=0, folder=str(folder),
-                    todo=len(todo))
         done = reg.count - len(todo)
-        writer.emit("progress", step=done, total_steps=reg.count)
         if not todo:
+            writer.emit("started", job="reg", total_steps=reg.count, unit="image",
+                        folder=str(folder), todo=0)
+            writer.emit("progress", step=done, total_steps=reg.count)
             writer.emit("finished", path=str(folder), images=done)
             return
         device, dtype = pick_device(project.train.mixed_precision)
-        base = load_base_cached(run.get("model") or project.train.model, device, dtype)
+        model = run.get("model") or project.train.model
+        writer.emit("loading", phase="loading model", detail=str(model))
+        base = load_base_cached(model, device, dtype)
+        writer.emit("started", job="reg", total_steps=reg.count, unit="image", device=str(device),
+                    model=str(model), folder=str(folder), todo=len(todo))
+        writer.emit("progress", step=done, total_steps=reg.count)
         tagger, note = _reg_tagger(project)
         if note:
             writer.emit("log", message=note)
@@ -533,7 +527,7 @@ def reg_worker(run_dir) -> int:
                             prompt=prompts[i])
         writer.emit("finished", path=str(folder), images=done)
 
-    return _with_events(run_dir, body)
+    body(writer, control)
 
 
 def _reg_tagger(project: Project):

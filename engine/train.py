@@ -7,7 +7,7 @@ events (engine/events.py), commands come in through engine.runs.RunControl.
 Per step: batch → latents (cached or encoded) → noise (+ noise offset) → timesteps → UNet
 → loss (MSE, reg weight, min-SNR) → NaN check → backward → grad check → clip → step.
 
-NaN policy (DESIGN.md §NaN policy): a step with a non-finite loss or gradient is skipped and
+NaN policy (docs/architecture.md, "NaN policy"): a step with a non-finite loss or gradient is skipped and
 reported with its batch's files and captions; the loss average only sees finite losses.
 After ``nonfinite_patience`` bad steps in a row, or as soon as LoRA weights are non-finite,
 the last good state (kept in memory) is restored and the LR multiplied by
@@ -34,7 +34,6 @@ import io
 import json
 import math
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +48,8 @@ from engine.divergence import diagnose_divergence, epoch_verdict, lora_norm, low
 from engine import training_utils as tu
 from engine.errors import UserError
 from engine.events import EventWriter
-from engine.project import atomic_write_bytes, atomic_write_text, project_from_dict
-from engine.runs import HEARTBEAT_EVERY, RunControl, read_config
+from engine.project import atomic_write_bytes, atomic_write_text
+from engine.runs import RunControl, load_run_project
 
 STATE_DIR = "state"
 STATE_FILE = "state.pt"
@@ -72,44 +71,28 @@ class RunFailed(Exception):
 
 
 def train(run_dir: str | Path, resume: bool = False) -> None:
-    """Train the LoRA a run directory describes; ends with a finished/failed/stopped event."""
-    run_dir = Path(run_dir)
-    writer = EventWriter(run_dir)
-    control = RunControl(run_dir)
-    done = threading.Event()
-    # Model loading, latent caching and sampling can each outlast HEARTBEAT_STALE: beat from a
-    # thread so readers never mistake a busy run for a dead one.
-    def heartbeat() -> None:
-        while not done.wait(HEARTBEAT_EVERY):
-            control.beat(force=True)
+    """Train the LoRA a run directory describes; ends with a finished/failed/stopped event.
+    engine/supervisor.py owns the heartbeat, the ``failed`` event and the exit code; a
+    UserError or an internal error is raised again after its event."""
+    from engine.supervisor import supervise
 
-    threading.Thread(target=heartbeat, name="onelora-heartbeat", daemon=True).start()
-    try:
-        _train(run_dir, resume, writer, control)
-    except RunFailed as e:
-        writer.emit("failed", reason=e.reason, hint=e.hint)
-    except UserError as e:
-        writer.emit("failed", reason=str(e), hint="fix the setting and start the run again")
-        raise
-    except Exception as e:
-        writer.emit("failed", reason=f"{type(e).__name__}: {e}",
-                    hint="an internal error; worker.log has the traceback")
-        raise
-    finally:
-        done.set()
-        writer.close()
+    supervise(run_dir, train_job, resume=resume, reraise=True)
+
+
+def train_job(run_dir: Path, writer: EventWriter, control: RunControl, resume: bool = False) -> None:
+    """The supervisor's job function for run kind ``train``."""
+    _train(Path(run_dir), resume, writer, control)
 
 
 def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl) -> None:
     # ---------------------------------------------------------------- settings and device
-    config = read_config(run_dir)
-    run_meta = config.pop("run", {})
-    project = project_from_dict(config, Path(run_meta.get("project", ".")))
+    project, _run_meta = load_run_project(run_dir)  # rooted at runs/<id>/../.. (a moved project resumes)
     t = project.train
     device, compute_dtype, precision_note = choose_precision(t.mixed_precision)
     torch.manual_seed(t.seed)
 
     # ---------------------------------------------------------------- model, data, LoRA
+    writer.emit("loading", phase="loading model", detail=str(t.model))
     base = models.load_base(t.model, device=device, dtype=compute_dtype)
     cpu_threads = set_cpu_threads(device, base.is_builtin)
     base.vae.to(torch.float32)  # an SD1.x VAE overflows in fp16; it only encodes here
@@ -117,6 +100,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
     data = data_mod.TrainData.from_settings(items, t, prior_loss_weight=project.reg.prior_loss_weight)
     cached = t.cache_latents and data.cacheable
     if cached:
+        writer.emit("loading", phase="caching latents", detail=f"{len(items)} images")
         data.cache_latents(base.vae)
 
     from engine import lora
@@ -211,7 +195,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
         return f"rollback, LR × {s['lr_scale']:g}"
 
     last_good = snapshot()
-    writer.emit("started", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
+    writer.emit("started", job="train", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
                 device=str(device), precision=precision_note, model=base.name,
                 model_label=base.label, images=sum(1 for it in items if not getattr(it, "is_reg", False)),
                 reg_images=sum(1 for it in items if getattr(it, "is_reg", False)),
@@ -393,6 +377,7 @@ def prepare_unet(unet: torch.nn.Module, t, device: torch.device,
     if not t.compile:
         return unet
     mode = compile_mode()
+    emit("loading", phase="compiling", detail=f"torch.compile mode {mode}; the first steps are slow")
     compiled = torch.compile(unet, mode=None if mode == "default" else mode)
     emit("log", message=f"UNet compiled with torch.compile (mode {mode}); the first steps of each "
                         "bucket size are slow while it compiles")

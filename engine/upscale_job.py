@@ -2,7 +2,7 @@
 process, never in the TUI's.
 
 ``prep`` with a model upscaler (``prep.upscaler_model``) loads an ESRGAN-family network through
-spandrel, i.e. torch. The TUI must never import torch (docs: DESIGN §Boundaries 1), so the TUI
+spandrel, i.e. torch. The TUI must never import torch (docs/architecture.md, boundaries), so the TUI
 calls :func:`prepare` / :func:`load_prepared` here instead of ``engine.images``: when no model
 upscale is needed they are ``engine.images``' own functions, in this process; when one is, the
 whole prep step runs in a child process with a run folder (``runs/<id>-upscale/``: config.toml,
@@ -10,18 +10,13 @@ events.jsonl with ``started``/``progress``/``finished``|``failed``), and this pr
 its (worker) thread, passing the progress on, then takes the recorded choices back from
 ``project.toml``.
 
-:func:`upscale_worker` is the job itself, self-contained (the run supervisor's registry maps the
-kind ``upscale`` to it). Until it is registered there, :func:`start` runs it through this
-module's ``__main__``.
+:func:`upscale_job` is the job itself; engine.supervisor's registry maps the kind ``upscale`` to
+it, so the worker gets the same heartbeat, lock, ``failed`` event and exit codes as every run.
 """
 
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -101,112 +96,60 @@ def load_prepared(project: pj.Project, progress: Callable[[str], None] | None = 
 # Starting the job and waiting for it
 # ---------------------------------------------------------------------------------------
 
-def start(project: pj.Project, changes: dict) -> tuple[Path, subprocess.Popen]:
-    """A run folder for the job and its process (``python -m engine.upscale_job RUN_DIR``)."""
-    from engine import runs
-
-    run_dir = runs.new_run_dir(project, KIND)
-    runs.freeze_config(project, run_dir, KIND, **changes)
-    log = open(run_dir / "worker.log", "ab")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent)] + [p for p in [env.get("PYTHONPATH")] if p])
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.upscale_job", str(run_dir.resolve())],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env, cwd=str(project.root))
-    finally:
-        log.close()
-    (run_dir / "pid").write_text(str(proc.pid))
-    return run_dir, proc
-
-
 def run(project: pj.Project, changes: dict, progress: Callable[[str], None] | None = None,
         poll: float = 0.2) -> dict:
-    """Start the job and wait for it, passing each progress message on; its ``finished``
-    result, or ``UserError`` with the reason it failed."""
+    """Start the job as a detached run (engine.supervisor) and wait for it, passing each
+    progress message on; its ``finished`` result, or ``UserError`` with the reason it failed."""
+    from engine import runs
+
     say = progress or (lambda _msg: None)
-    run_dir, proc = start(project, changes)
+    say("starting the upscaler process")
+    run_dir = runs.start_run(project, KIND, detach=True, **changes)
     reader = ev.EventReader.for_run(run_dir)
     end: dict = {}
-    say("starting the upscaler process")
-    while True:
-        done = proc.poll() is not None
+    while not end:
         for e in reader.read_new():
             if e.get("kind") == "progress" and e.get("message"):
                 say(str(e["message"]))
             elif e.get("kind") in ev.END_KINDS:
                 end = e
-        if done:
+        if not end and runs.run_info(run_dir).status not in runs.ACTIVE:
+            end = next((e for e in reader.read_new() if e.get("kind") in ev.END_KINDS), {})
             break
         time.sleep(poll)
     if end.get("kind") == "finished" and isinstance(end.get("result"), dict):
         return end["result"]
     if end.get("kind") == "failed":
         raise UserError(str(end.get("reason") or "the upscaler failed"))
-    raise UserError(f"the upscaler process ended (exit code {proc.returncode}) without a result; "
-                    f"see {run_dir / 'worker.log'}")
+    raise UserError(f"the upscaler process ended without a result; see {run_dir / 'worker.log'}")
 
 
 # ---------------------------------------------------------------------------------------
 # The job (in its own process)
 # ---------------------------------------------------------------------------------------
 
-def upscale_worker(run_dir: str | os.PathLike) -> int:
-    """Run kind ``upscale``: apply the ``[run]`` prep choices to the project and rebuild
-    ``source/prepared.png`` (model upscaler included), as ``images.prepare`` does. Events:
-    ``started``, ``progress`` (step, total_steps, message) per phase, ``finished`` with
-    ``result`` (the PrepResult as JSON). A refused choice raises ``UserError`` (nothing recorded)."""
+def upscale_job(run_dir, writer: ev.EventWriter, control, resume: bool = False) -> None:
+    """Run kind ``upscale`` (engine/supervisor.py): apply the ``[run]`` prep choices to the
+    project and rebuild ``source/prepared.png`` (model upscaler included), as ``images.prepare``
+    does. Events: ``started``, ``progress`` (step, total_steps, message) per phase, ``finished``
+    with ``result`` (the PrepResult as JSON). A refused choice raises ``UserError`` (nothing
+    recorded)."""
     from engine import runs
 
     run_dir = Path(run_dir).resolve()
     run = runs.read_config(run_dir).get("run", {})
-    project = pj.load(run_dir.parent.parent)  # <project>/runs/<id>: the project the run belongs to
+    project = pj.load(runs.project_root_of(run_dir))
     changes = {k: run[k] for k in _PREP_KEYS if k in run}
-    with ev.EventWriter(run_dir) as w:
-        w.emit("started", total_steps=len(STEPS), epochs=0, model=project.prep.upscaler_model)
-        seen: list[str] = []
+    writer.emit("started", job=KIND, total_steps=len(STEPS), unit="phase",
+                model=project.prep.upscaler_model)
+    seen: list[str] = []
 
-        def progress(text: str) -> None:
-            seen.append(text)
-            w.emit("progress", step=min(len(seen), len(STEPS)), total_steps=len(STEPS), message=text)
+    def progress(text: str) -> None:
+        seen.append(text)
+        writer.emit("progress", step=min(len(seen), len(STEPS)), total_steps=len(STEPS),
+                    message=text)
 
-        result = images.prepare(project, progress=progress, **changes)
-        w.emit("progress", step=len(STEPS), total_steps=len(STEPS))
-        w.emit("finished", path=str(result.prepared),
-               result={**result.to_json(), "warnings": list(result.warnings)})
-    return 0
-
-
-def _beat(run_dir: Path, stop: threading.Event, every: float = 2.0) -> None:
-    while not stop.is_set():
-        (run_dir / "heartbeat").write_text(f"{time.time():.3f}")
-        stop.wait(every)
-
-
-def main(run_dir: str) -> int:
-    """The process around :func:`upscale_worker` until the supervisor owns it: pid, heartbeat,
-    a ``failed`` event for any error, exit code 2 for a user mistake and 1 for a bug."""
-    import traceback
-
-    path = Path(run_dir)
-    (path / "pid").write_text(str(os.getpid()))
-    stop = threading.Event()
-    threading.Thread(target=_beat, args=(path, stop), daemon=True).start()
-    try:
-        return upscale_worker(path)
-    except BaseException as e:  # noqa: BLE001 — the run must end with an event
-        user = isinstance(e, UserError)
-        if not user:
-            traceback.print_exc()
-        with ev.EventWriter(path) as w:
-            w.emit("failed", reason=str(e) if user else f"{type(e).__name__}: {e}",
-                   hint="fix the setting and try again" if user else
-                   "see worker.log in the run folder; this is a bug")
-        return 2 if user else 1
-    finally:
-        stop.set()
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    result = images.prepare(project, progress=progress, **changes)
+    writer.emit("progress", step=len(STEPS), total_steps=len(STEPS))
+    writer.emit("finished", path=str(result.prepared),
+                result={**result.to_json(), "warnings": list(result.warnings)})

@@ -35,7 +35,9 @@ def test_reg_generates_images_and_captions_in_repeats_class_folder(reg_project):
         assert cap.startswith("1woman, solo, ") and "masterpiece" not in cap
         assert cap.endswith("indoors") or cap.endswith("outdoors")
     evs = events.read_events(run_dir)
-    assert evs[0]["kind"] == "started" and evs[-1]["kind"] == "finished"
+    # the model load is announced before it starts, so `runs` can say what the worker does
+    assert [e["kind"] for e in evs[:2]] == ["loading", "started"] and evs[-1]["kind"] == "finished"
+    assert evs[0]["phase"] == "loading model" and evs[1]["job"] == "reg"
     steps = [e["step"] for e in evs if e["kind"] == "progress"]
     assert steps[-1] == 4 and steps == sorted(steps)
     assert (reg_project.root / "wildcards" / "expression.txt").exists()
@@ -54,7 +56,7 @@ def test_reg_resume_keeps_existing_images_and_skips_removed(reg_project):
     save(reg_project)
     run2 = runs.start_run(reg_project, "reg", detach=False)
     assert sample.reg_worker(run2) == 0
-    started = events.read_events(run2)[0]
+    started = next(e for e in events.read_events(run2) if e["kind"] == "started")
     assert started["todo"] == 2  # 0002 and 0004; 0001 was pruned, 0000/0003 exist
     assert sorted(p.name for p in folder.glob("*.png")) == ["0000.png", "0002.png", "0003.png",
                                                             "0004.png"]

@@ -1,4 +1,4 @@
-"""The run directory contract (DESIGN.md §Boundaries 3): events, control, pid/heartbeat."""
+"""The run directory contract (docs/architecture.md, "The run folder"): events, control, pid/heartbeat."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def test_training_loss_falls_and_a_lora_is_written_per_epoch(tmp_path):
     run_dir = new_run(project)
     train(run_dir)
     events = ev.read_events(run_dir)
-    started = events[0]
+    started = next(e for e in events if e["kind"] != "loading")  # loading model, caching latents
     assert started["kind"] == "started" and started["total_steps"] == 16
     assert started["steps_per_epoch"] == 8 and started["latents"] == "cached"
     steps = [e for e in events if e["kind"] == "step"]
@@ -195,7 +195,8 @@ def test_gradient_checkpointing_still_trains_text_encoder_and_unet_loras(tmp_pat
     run_dir = new_run(project)
     train(run_dir)
     events = ev.read_events(run_dir)
-    assert events[0]["latents"].startswith("encoded every step")
+    started = next(e for e in events if e["kind"] == "started")
+    assert started["latents"].startswith("encoded every step")
     assert events[-1]["kind"] == "finished"
     sd = load_file(str(run_dir / "zq_tester.safetensors"))
     te_up = [v for k, v in sd.items() if k.startswith("lora_te_") and k.endswith("lora_up.weight")]
@@ -226,7 +227,7 @@ def test_reg_images_join_the_epoch_with_prior_loss_weight(tmp_path):
     assert batch.weights.tolist() == [0.25, 1.0] and batch.files == ["0000.png", "face"]
     run_dir = new_run(project)
     train(run_dir)
-    started = ev.read_events(run_dir)[0]
+    started = next(e for e in ev.read_events(run_dir) if e["kind"] == "started")
     assert started["reg_images"] == 2 and started["steps_per_epoch"] == 12
     from safetensors import safe_open
     with safe_open(str(run_dir / "zq_tester.safetensors"), "pt") as f:

@@ -80,8 +80,12 @@ async def test_tui_reg_form_saves_and_previews_and_generate_starts_a_run(project
         await pilot.pause()
         assert len(engine.started) == 1
         assert runs.read_config(engine.started[0])["run"]["kind"] == "reg"
-        screen.poll_run()
-        head = str(screen.query_one("#reg-head", Static).render())
+        screen.poll_run()  # a thread worker: the head changes a moment later
+        for _ in range(60):
+            head = str(screen.query_one("#reg-head", Static).render())
+            if "1/12" in head:
+                break
+            await pilot.pause(0.05)
         assert "running" in head and "1/12" in head
         await pilot.press("ctrl+n")
         await pilot.pause()

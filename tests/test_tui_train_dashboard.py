@@ -14,7 +14,7 @@ import pytest
 from engine import project as pj
 from engine import runs
 from engine.api import Engine
-from engine.events import EventWriter
+from engine.events import EventWriter, Nonfinite, Step
 from tui.run_watch import RunModel, read_history, status_of
 from tui.screens.train import TrainScreen
 from tui.widgets.loss_chart import LossChart
@@ -113,15 +113,16 @@ async def test_nonfinite_event_shows_in_the_nan_panel(project):
         await wait_for(pilot, lambda: screen.snapshot.get("step") == 3)
         assert not panel.has_class("-has-nan") and panel.display is False or \
             not panel.has_class("-has-nan")
-        w.emit("step", step=4, epoch=1, total_steps=50, loss=math.nan, loss_ema=0.3,
-               lr={"unet": 1e-3}, it_s=4.0, vram_mb=3000.0)
-        w.emit("nonfinite", step=4, what="loss", files=["crops/bangs.png"],
-               captions=["zq_tester, girl, blunt bangs"], action="skipped update")
+        w.emit_event(Step(step=4, epoch=1, total_steps=50, loss=math.nan, loss_ema=0.3,
+                          lr={"unet": 1e-3}, it_s=4.0, vram_mb=3000.0))
+        # the action the trainer writes for a skipped step (engine/train.py's NaN policy)
+        w.emit_event(Nonfinite(step=4, epoch=1, what="loss", files=["crops/bangs.png"],
+                               captions=["zq_tester, girl, blunt bangs"], action="skipped"))
         await wait_for(pilot, lambda: screen.snapshot.get("nonfinite_total") == 1)
         await pilot.pause()
         assert panel.has_class("-has-nan") and panel.display
         text = str(panel.render())
-        assert "step 4" in text and "bangs.png" in text and "skipped update" in text
+        assert "step 4" in text and "bangs.png" in text and "skipped" in text
         assert "zq_tester, girl, blunt bangs" in text
         assert not math.isfinite(screen.query_one(LossChart).raw[-1])
     w.close()

@@ -45,5 +45,8 @@ def tiny_project(root: Path, **train) -> pj.Project:
 
 
 def new_run(project: pj.Project) -> Path:
-    """A run directory with the frozen config, no process started."""
-    return runs.start_run(project, "train", detach=False)
+    """A run directory with the frozen config, no process started (and no lock held: a
+    worker started by the test, or train() in this process, takes it)."""
+    run_dir = runs.new_run_dir(project, "train")
+    runs.freeze_config(project, run_dir, "train")
+    return run_dir

@@ -1,6 +1,6 @@
 """Following a run directory from the TUI: fold events into a model, post coalesced updates.
 
-The run directory is the only contract with the run process (DESIGN.md §Boundaries 3).  A
+The run directory is the only contract with the run process (docs/architecture.md, "The run folder").  A
 :class:`RunFollower` thread reads ``events.jsonl`` — first the whole history in one pass, then
 whatever is appended — folds every event into a :class:`RunModel` under a lock, and posts a
 :class:`RunUpdated` message.  ``RunUpdated.can_replace`` lets Textual drop a stale update that
@@ -41,33 +41,9 @@ _f = ev.as_float
 
 
 def format_event(e: dict) -> str:
-    """One short line per event for the dashboard's event list (fits 80 columns)."""
-    k = e.get("kind", "?")
-    try:
-        stamp = time.strftime("%H:%M:%S", time.localtime(float(e.get("t", 0))))
-    except (TypeError, ValueError, OverflowError):
-        stamp = "--:--:--"
-    if k == "step":
-        return (f"{stamp} step {e.get('step')}/{e.get('total_steps', '?')} "
-                f"loss {_f(e.get('loss')):.4f} ema {_f(e.get('loss_ema')):.4f}")
-    if k == "nonfinite":
-        return (f"{stamp} NON-FINITE {e.get('what', '?')} at step {e.get('step')} "
-                f"→ {e.get('action', '?')}")
-    if k == "started":
-        return (f"{stamp} started: {e.get('total_steps')} steps, {e.get('epochs')} epochs, "
-                f"{e.get('device', '?')} {e.get('precision', '')}").rstrip()
-    if k == "epoch_end":
-        return f"{stamp} epoch {e.get('epoch')} done, loss {_f(e.get('loss')):.4f}"
-    if k == "checkpoint":
-        return f"{stamp} saved {Path(str(e.get('path', ''))).name}"
-    if k == "sample":
-        return (f"{stamp} sample epoch {e.get('epoch')} weight {e.get('weight')} "
-                f"{Path(str(e.get('path', ''))).name}")
-    if k in ("failed", "stopped", "finished"):
-        extra = " ".join(str(e[key]) for key in ("reason", "path") if e.get(key))
-        return f"{stamp} {k.upper()} {extra}".rstrip()
-    rest = " ".join(f"{key}={v}" for key, v in e.items() if key not in ("t", "kind"))
-    return f"{stamp} {k} {rest}".rstrip()
+    """One line per event for the dashboard's event list: its time and engine.events.describe
+    (the same words as `onelora watch` and the demo)."""
+    return f"{ev.stamp(e)} {ev.describe(e)}"
 
 
 @dataclass
@@ -84,99 +60,70 @@ class NanRecord:
 
 @dataclass
 class RunModel:
-    """Everything the dashboard shows about one run, folded from its events."""
+    """Everything the dashboard shows about one run: where it stands (the shared
+    engine.events.RunStatus fold) plus the chart's history and the NaN panel's records."""
 
     run_dir: Path
+    status: ev.RunStatus = field(default_factory=ev.RunStatus)
     steps: array = field(default_factory=lambda: array("d"))
     loss: array = field(default_factory=lambda: array("d"))
     loss_ema: array = field(default_factory=lambda: array("d"))
     lr: dict[str, float] = field(default_factory=dict)
-    step: int = 0
-    total_steps: int = 0
-    epoch: int = 0
-    epochs: int = 0
-    steps_per_epoch: int = 0
     it_s: float = math.nan
     vram_mb: float = math.nan
-    device: str = ""
-    precision: str = ""
-    started_t: float = 0.0
     first_step_t: float = 0.0
     first_step: int = 0
-    last_t: float = 0.0
-    paused: bool = False
-    end_kind: str = ""
-    reason: str = ""
-    hint: str = ""
-    final_path: str = ""
-    last_checkpoint: str = ""
-    samples: int = 0
-    rollbacks: int = 0
     nonfinite: list[NanRecord] = field(default_factory=list)
-    nonfinite_total: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     events_seen: int = 0
     version: int = 0
 
+    # the fold's numbers, under the names the dashboard has always used
+    step = property(lambda self: self.status.step)
+    total_steps = property(lambda self: self.status.total_steps)
+    epoch = property(lambda self: self.status.epoch)
+    epochs = property(lambda self: self.status.epochs)
+    steps_per_epoch = property(lambda self: self.status.steps_per_epoch)
+    device = property(lambda self: self.status.device)
+    precision = property(lambda self: self.status.precision)
+    last_t = property(lambda self: self.status.last_t)
+    paused = property(lambda self: self.status.state == "paused")
+    end_kind = property(lambda self: self.status.state if self.status.ended else "")
+    final_path = property(lambda self: self.status.path)
+    last_checkpoint = property(lambda self: self.status.last_checkpoint)
+    samples = property(lambda self: self.status.samples)
+    rollbacks = property(lambda self: self.status.rollbacks)
+    nonfinite_total = property(lambda self: self.status.nonfinite)
+
     def fold(self, e: dict) -> None:
-        """Apply one event (any order of kinds is tolerated; unknown kinds are listed only)."""
-        k = e.get("kind")
+        """Apply one event (any order of kinds is tolerated; unknown kinds are listed only,
+        unreadable ones are counted by the status and skipped)."""
+        try:
+            event = ev.parse(e)
+        except ev.BadEvent:
+            self.status.apply(e)  # counts it
+            return
         self.events_seen += 1
-        t = e.get("t")
-        if isinstance(t, (int, float)):
-            self.last_t = float(t)
-        if k == "step":
-            step = int(e.get("step", 0) or 0)
+        self.status.apply(event)
+        if isinstance(event, ev.Step):
             if not self.first_step_t:
-                self.first_step_t, self.first_step = self.last_t, step
-            self.step = step
-            self.epoch = int(e.get("epoch", self.epoch) or 0)
-            self.total_steps = int(e.get("total_steps", self.total_steps) or 0)
-            self.steps.append(step)
-            self.loss.append(_f(e.get("loss")))
-            self.loss_ema.append(_f(e.get("loss_ema")))
-            lr = e.get("lr")
-            if isinstance(lr, dict):
-                self.lr = {str(g): _f(v) for g, v in lr.items()}
+                self.first_step_t, self.first_step = event.t, event.step
+            self.steps.append(event.step)
+            self.loss.append(event.loss)
+            self.loss_ema.append(event.loss_ema)
+            if event.lr:
+                self.lr = dict(event.lr)
             if "it_s" in e:
-                self.it_s = _f(e.get("it_s"))
+                self.it_s = event.it_s
             if "vram_mb" in e:
-                self.vram_mb = _f(e.get("vram_mb"))
+                self.vram_mb = event.vram_mb
             return  # steps are too many for the event list; the chart shows them
         self.recent.append(e)
-        if k == "started":
-            self.total_steps = int(e.get("total_steps", 0) or 0)
-            self.epochs = int(e.get("epochs", 0) or 0)
-            self.steps_per_epoch = int(e.get("steps_per_epoch", 0) or 0)
-            self.device = str(e.get("device", ""))
-            self.precision = str(e.get("precision", ""))
-            self.started_t = self.last_t
-            self.end_kind, self.paused = "", False
-        elif k == "nonfinite":
-            self.nonfinite_total += 1
+        if isinstance(event, ev.Nonfinite):
             self.nonfinite.append(NanRecord(
-                step=int(e.get("step", 0) or 0), what=str(e.get("what", "loss")),
-                files=[str(x) for x in e.get("files") or []],
-                captions=[str(x) for x in e.get("captions") or []],
-                action=str(e.get("action", "")), t=self.last_t))
+                step=event.step, what=event.what, files=list(event.files),
+                captions=list(event.captions), action=event.action, t=event.t))
             del self.nonfinite[:-NAN_KEEP]
-        elif k == "rollback":
-            self.rollbacks += 1
-        elif k == "epoch_end":
-            self.epoch = int(e.get("epoch", self.epoch) or 0)
-        elif k == "checkpoint":
-            self.last_checkpoint = str(e.get("path", ""))
-        elif k == "sample":
-            self.samples += 1
-        elif k == "paused":
-            self.paused = True
-        elif k == "resumed":
-            self.paused = False
-        elif k in ev.END_KINDS:
-            self.end_kind = str(k)
-            self.reason = str(e.get("reason", ""))
-            self.hint = str(e.get("hint", ""))
-            self.final_path = str(e.get("path", ""))
 
     def fold_all(self, batch: list[dict]) -> None:
         for e in batch:
@@ -199,18 +146,11 @@ class RunModel:
 
 
 def status_of(model: RunModel, alive: bool) -> tuple[str, str, str]:
-    """(status, reason, hint) for a run: the end event wins; a dead process without one is a
-    crash (same rule as engine.runs.summarize)."""
-    if model.end_kind:
-        return model.end_kind, model.reason, model.hint
-    if not alive:
-        if model.events_seen or (model.run_dir / "pid").exists():
-            return ("crashed", "the run process ended without a finished or failed event",
-                    "press u to resume it from its last saved state, or read worker.log")
-        return "starting", "", ""
-    if model.paused:
-        return "paused", "", ""
-    return ("running" if model.events_seen else "starting"), "", ""
+    """(status, reason, hint) for a run: engine.runs.status_of, with the TUI's resume key."""
+    status, reason, hint = runs.status_of(model.status, alive, model.run_dir)
+    if status == "crashed":
+        hint = "press u to resume it from its last saved state, or read worker.log"
+    return status, reason, hint
 
 
 def _parse_lines(lines: list[bytes]) -> list[dict]:

@@ -138,14 +138,11 @@ def _start(args: argparse.Namespace, project) -> int:
              f"drawing candidates in the background: {run_dir.name}\n"
              f"follow it with: onelora watch {args.dir} {run_dir.name}")
         return 0
-    from engine.cli.train_cmds import format_event
+    from engine import supervisor
 
-    def show(e: dict) -> None:
-        if not args.json:
-            print(format_event(e), flush=True)
-
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
     # in a thread of this process, each event printed as it comes; Ctrl-C asks it to stop
-    runs.run_foreground(run_dir, lambda: grow.grow_worker(run_dir), show)
+    supervisor.run_here(run_dir, "grow", on_event=supervisor.Printer(say, every=2.0), say=say)
     info = runs.run_info(run_dir)
     if info.status == "failed":
         raise UserError(f"run {info.id} failed: {info.reason}"

@@ -20,6 +20,8 @@ def register(sub) -> None:
                                      "(default: samples.weights)")
     p.add_argument("--model", help="base model (default: train.model)")
     p.add_argument("--detach", action="store_true", help="run in the background and return")
+    p.add_argument("--force", action="store_true",
+                   help="start even though a sampling job of this project is running")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sample)
 
@@ -43,6 +45,8 @@ def register(sub) -> None:
     p.add_argument("--remove", nargs="+", metavar="IMAGE",
                    help="prune these images (file names such as 0003.png, or numbers)")
     p.add_argument("--detach", action="store_true", help="run in the background and return")
+    p.add_argument("--force", action="store_true",
+                   help="start even though a generation job of this project is running")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reg)
 
@@ -61,11 +65,14 @@ def _numbers(text: str | None, kind, what: str) -> list | None:
                         f"e.g. {example}") from None
 
 
-def _finish(run_dir: Path, worker) -> dict:
-    """Run a worker in this process (not detached) and turn its end into an exit status."""
-    from engine import runs
+def _finish(args: argparse.Namespace, run_dir: Path, kind: str) -> dict:
+    """Run a job in this process (not detached) with progress lines, through the supervisor,
+    and turn its end into an exit status."""
+    from engine import runs, supervisor
 
-    worker(run_dir)
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    say(f"# run {run_dir.name} (Ctrl-C stops it)")
+    supervisor.run_here(run_dir, kind, on_event=supervisor.Printer(say, every=2.0), say=say)
     info = runs.run_info(run_dir)
     if info.status == "failed":
         raise UserError(f"run {info.id} failed: {info.reason}" + (f" ({info.hint})" if info.hint else ""))
@@ -92,16 +99,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if e not in saved:
             raise UserError(f"run {source.name} has no LoRA for epoch {e}; saved: "
                             f"{', '.join(map(str, saved))}")
-    run_dir = runs.start_run(project, "sample", detach=args.detach, source_run=source.name,
-                             epochs=epochs, weights=weights, model=args.model)
+    run_dir = runs.start_run(project, "sample", detach=args.detach, force=args.force,
+                             source_run=source.name, epochs=epochs, weights=weights,
+                             model=args.model)
     if args.detach:
         emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
              f"sampling run {source.name} in the background: {run_dir.name}\n"
              f"follow it with: onelora watch {args.dir} {run_dir.name}")
         return 0
-    from engine import sample
-
-    result = _finish(run_dir, sample.sample_run_worker)
+    result = _finish(args, run_dir, "sample")
     meter = overfit.read(source)
     grids = [str(ep.epoch_dir(source, e) / ep.GRID_FILE) for e in ep.sampled_epochs(source)]
     payload = {**result, "source_run": source.name, "grids": grids,
@@ -169,15 +175,13 @@ def cmd_reg(args: argparse.Namespace) -> int:
     wc.preview(project, 1)  # a bad prompt fails here, before a process starts
     if changed:
         save(project)
-    run_dir = runs.start_run(project, "reg", detach=args.detach, model=args.model)
+    run_dir = runs.start_run(project, "reg", detach=args.detach, force=args.force, model=args.model)
     if args.detach:
         emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
              f"generating {project.reg.count} regularization images in the background: "
              f"{run_dir.name}\nfollow it with: onelora watch {args.dir} {run_dir.name}")
         return 0
-    from engine import sample
-
-    result = _finish(run_dir, sample.reg_worker)
+    result = _finish(args, run_dir, "reg")
     images = rg.images(project)
     emit(args, {**result, "folder": str(rg.reg_folder(project)), "images": len(images)},
          f"{len(images)} regularization images in {rg.reg_folder(project)}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 
 from engine.cli import emit
 
@@ -21,6 +20,8 @@ def register(sub) -> None:
                    help="start the run in the background, print its id and return at once")
     p.add_argument("--resume", default=None, metavar="RUN",
                    help="continue a stopped or crashed run from its last saved state")
+    p.add_argument("--force", action="store_true",
+                   help="start even though a training run of this project is running")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -61,9 +62,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
             return f"no runs in {args.dir}/runs"
         lines = [f"{'run':32} {'kind':6} {'status':9} {'step':>11} {'epoch':>7} {'loss':>8}"]
         for r in infos:
+            if r.status == "unreadable":
+                lines.append(f"{r.id:32} {r.kind:6} unreadable: {r.reason}")
+                continue
             loss = f"{r.loss:.4f}" if r.loss is not None else "-"
-            lines.append(f"{r.id:32} {r.kind:6} {r.status:9} {r.step:>5}/{r.total_steps:<5} "
-                         f"{r.epoch:>3}/{r.epochs:<3} {loss:>8}")
+            line = (f"{r.id:32} {r.kind:6} {r.status:9} {r.step:>5}/{r.total_steps:<5} "
+                    f"{r.epoch:>3}/{r.epochs:<3} {loss:>8}")
+            if r.phase and r.phase != r.status:
+                line += f"  {r.phase}"
+            if r.note:
+                line += f"  ({r.note})"
+            lines.append(line)
         return "\n".join(lines)
 
     payload = {"runs": [{k: (str(v) if k == "path" else v)
@@ -73,29 +82,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def format_event(e: dict) -> str:
-    """One readable line per event (shared by `watch` and the TUI's event list)."""
-    from engine.events import as_float
+    """One readable line per event: its time and engine.events.describe."""
+    from engine.events import describe, stamp
 
-    k = e.get("kind", "?")
-    stamp = time.strftime("%H:%M:%S", time.localtime(float(e.get("t", 0))))
-    if k == "step":
-        lrs = " ".join(f"{g}={as_float(v):.2e}" for g, v in (e.get("lr") or {}).items())
-        return (f"{stamp} step {e.get('step')}/{e.get('total_steps', '?')} epoch {e.get('epoch')} "
-                f"loss {as_float(e.get('loss')):.4f} ema {as_float(e.get('loss_ema')):.4f} "
-                f"{as_float(e.get('it_s')):.2f} it/s {lrs}")
-    if k == "nonfinite":
-        return (f"{stamp} !! NON-FINITE {e.get('what')} at step {e.get('step')} "
-                f"files {', '.join(map(str, e.get('files', [])))} -> {e.get('action')}")
-    if k == "started" and "steps_per_epoch" in e:
-        resumed = f" (resumed at step {e['resumed_from']})" if e.get("resumed_from") is not None else ""
-        return (f"{stamp} started{resumed}: {e.get('total_steps')} steps = {e.get('epochs')} epochs × "
-                f"{e.get('steps_per_epoch')}; {e.get('model_label') or e.get('model')}; "
-                f"{e.get('device')} {e.get('precision')}; latents {e.get('latents')}")
-    if k in ("failed", "stopped", "finished"):
-        extra = " ".join(f"{key}={e[key]}" for key in ("reason", "hint", "path") if e.get(key))
-        return f"{stamp} {k.upper()} {extra}".rstrip()
-    rest = " ".join(f"{key}={v}" for key, v in e.items() if key not in ("t", "kind"))
-    return f"{stamp} {k} {rest}".rstrip()
+    return f"{stamp(e)} {describe(e)}"
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -103,21 +93,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from engine import events, runs
 
+    from engine.errors import UserError
+
     run_dir = runs.find_run(args.dir, args.run)
+    first = runs.run_info(run_dir, excerpt=True)
+    if first.status == "unreadable":
+        raise UserError(f"run {first.id} is unreadable: {first.reason}")
     show = (lambda e: print(json.dumps(e), flush=True)) if args.json else \
         (lambda e: print(format_event(e), flush=True))
     if not args.json:
         print(f"# {run_dir}")
     reader = events.EventReader.for_run(run_dir)
     if not args.no_follow:
-        stop = lambda: runs.run_info(run_dir).status not in ("running", "paused", "starting")  # noqa: E731
+        stop = lambda: runs.run_info(run_dir, excerpt=True).status not in runs.ACTIVE  # noqa: E731
         for e in reader.follow(poll=0.5, stop=stop):
             show(e)
     for e in reader.read_new():
         show(e)
     if not args.json:
-        info = runs.run_info(run_dir)
-        print(f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else ""))
+        info = runs.run_info(run_dir, excerpt=True)
+        print(f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else "")
+              + (f" ({info.note})" if info.note else ""))
     return 0
 
 
@@ -153,98 +149,93 @@ def training_project(args: argparse.Namespace):
 
 def preflight(project) -> None:
     """Refuse, before a run folder is made, a run that would fail at once: a model file that
-    is missing or not SD1.x, or an optimizer this machine cannot run (AdamW8bit without a GPU)."""
-    import torch
+    is missing or not SD1.x, or an optimizer this machine cannot run.  The optimizer is checked
+    without importing torch (the worker checks it again for real)."""
+    import importlib.util
 
-    from engine import training_utils as tu
     from engine.cli.model_cmds import check_model
     from engine.errors import UserError
 
-    report = check_model(project.train.model, None)
-    if not report["ok"]:
-        raise UserError(f"train.model: {report['problem']}")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    probe = [{"params": [torch.zeros(1, requires_grad=True)]}]
-    tu.make_optimizer(project.train.optimizer, probe, 1e-3, 0.0, device)
+    spec = (project.train.model or "").strip().lower()
+    if spec not in ("", "builtin:tiny", "tiny", "builtin"):  # the built-in model needs no check
+        report = check_model(project.train.model, None)  # (engine.models imports torch)
+        if not report["ok"]:
+            raise UserError(f"train.model: {report['problem']}")
+    optimizer = project.train.optimizer
+    if optimizer == "AdamW8bit" and (importlib.util.find_spec("bitsandbytes") is None
+                                     or not _has_nvidia_gpu()):
+        raise UserError("AdamW8bit needs bitsandbytes and a CUDA GPU; use optimizer = AdamW "
+                        "(onelora train DIR --set optimizer=AdamW)")
+    needs = {"Lion": "lion_pytorch", "Prodigy": "prodigyopt"}
+    package = needs.get(optimizer)
+    if package and importlib.util.find_spec(package) is None:
+        pip = {"lion_pytorch": "lion-pytorch"}.get(package, package)
+        raise UserError(f"optimizer = {project.train.optimizer} needs the {pip} package "
+                        f"(pip install {pip}); or use optimizer = AdamW "
+                        "(onelora train DIR --set optimizer=AdamW)")
+
+
+def _has_nvidia_gpu() -> bool:
+    import os
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from engine import runs
+    from engine import runs, supervisor
     from engine.errors import UserError
 
     project = training_project(args)
     if args.resume and (args.model or args.settings):
         raise UserError("--resume continues a run with its frozen settings; drop --model/--set "
                         "(or start a new run)")
+    if not args.force and not args.resume:
+        runs.check_no_job(project, "train")  # refuse at once, before the model check
     if not args.resume:
         preflight(project)
     else:  # a damaged state is one line here, before a process starts
         from engine.train import read_state
         read_state(runs.find_run(project.root, args.resume))
     if args.detach:
-        run_dir = runs.start_run(project, "train", detach=True, resume=args.resume)
-        emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True},
-             f"started run {run_dir.name} (follow it: onelora watch {args.dir} {run_dir.name})")
+        run_dir = runs.start_run(project, "train", detach=True, resume=args.resume,
+                                 force=args.force)
+        info = runs.run_info(run_dir)
+        doing = f" ({info.phase})" if info.phase and info.phase != info.status else ""
+        emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True,
+                    "status": info.status, "phase": info.phase},
+             f"started run {run_dir.name}{doing} (follow it: onelora watch {args.dir} {run_dir.name})")
         return 0
 
-    run_dir = runs.start_run(project, "train", detach=False, resume=args.resume)
+    run_dir = runs.start_run(project, "train", detach=False, resume=args.resume, force=args.force)
     if not args.json:
         print(f"# run {run_dir.name} (Ctrl-C stops it after the current step; "
               f"resume with --resume {run_dir.name})", flush=True)
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    code = supervisor.run_here(run_dir, "train", resume=bool(args.resume),
+                               on_event=supervisor.Printer(say), say=say)
+    return finish_line(args, run_dir, code)
 
-    def work() -> None:
-        from engine.train import train
 
-        train(run_dir, resume=bool(args.resume))
+def finish_line(args: argparse.Namespace, run_dir, code: int) -> int:
+    """The last line of a foreground run, and its exit code (the supervisor's)."""
+    from engine import runs
 
-    def show(e: dict) -> None:
-        if not args.json:
-            print(format_event(e), flush=True)
-
-    runs.run_foreground(run_dir, work, show)
-    info = runs.run_info(run_dir)
+    info = runs.run_info(run_dir, excerpt=True)
     emit(args, {"run": info.id, "path": str(run_dir), "status": info.status, "step": info.step,
                 "epoch": info.epoch, "loss": info.loss, "reason": info.reason, "hint": info.hint},
          f"# run {info.id} is {info.status}" + (f": {info.reason}" if info.reason else "")
          + (f"\n# hint: {info.hint}" if info.hint and info.status == "failed" else ""))
-    return 1 if info.status == "failed" else 0
+    if info.status == "failed" and not getattr(args, "json", False):
+        import sys
+
+        print(f"onelora: run {info.id} failed: {info.reason}", file=sys.stderr)
+    return code
 
 
 def cmd_run_worker(args: argparse.Namespace) -> int:
-    """The detached run process: dispatch on the run's kind; any error ends as a `failed`
-    event (train() writes its own) and exit status 1."""
-    import signal
-    import traceback
-    from pathlib import Path
+    """The detached run process (engine/supervisor.py); kept for scripts that start it by hand."""
+    from engine import supervisor
 
-    from engine import events, runs
-    from engine.errors import UserError
-
-    run_dir = Path(args.run_dir)
-    kind = runs.read_config(run_dir).get("run", {}).get("kind", "train")
-    # `kill PID` (SIGTERM) asks the run to stop like the UI's stop: it saves state and ends cleanly.
-    signal.signal(signal.SIGTERM, lambda *_: runs.send_command(run_dir, "stop"))
-    try:
-        if kind == "train":
-            from engine.train import train
-            train(run_dir, resume=args.resume)
-            return 0
-        if kind == "grow":
-            from engine.grow import grow_worker
-            return int(grow_worker(run_dir) or 0)
-        from engine import sample
-        worker = {"sample": getattr(sample, "sample_run_worker", None),
-                  "reg": getattr(sample, "reg_worker", None)}.get(kind)
-        if worker is None:
-            raise UserError(f"run kind {kind!r} is not known to this onelora")
-        return int(worker(run_dir) or 0)
-    except BaseException as e:  # noqa: BLE001 — the run must end with an event
-        traceback.print_exc()
-        last = events.read_events(run_dir)[-1:] or [{}]
-        if last[0].get("kind") not in events.END_KINDS:
-            with events.EventWriter(run_dir) as w:
-                hint = ("fix the setting and start again" if isinstance(e, UserError)
-                        else "see worker.log in the run folder; this is a bug")
-                w.emit("failed", reason=f"{type(e).__name__}: {e}" if not isinstance(e, UserError)
-                       else str(e), hint=hint)
-        return 1
+    return supervisor.main([args.run_dir] + (["--resume"] if args.resume else []))

@@ -191,7 +191,16 @@ class RegScreen(Screen):
         return infos[-1] if infos else None
 
     def poll_run(self) -> None:
+        """Look for the newest reg run in a thread: list_runs reads files, never on the event
+        loop (it runs every second)."""
+        self.run_worker(self._poll_in_thread, thread=True, group="reg-poll", exclusive=True,
+                        exit_on_error=False)
+
+    def _poll_in_thread(self) -> None:
         info = self.latest_reg_run()
+        self.app.call_from_thread(self.show_run, info)
+
+    def show_run(self, info) -> None:
         if info is not None:
             self.run_dir = Path(info.path)
             self.run_status = info.status

@@ -129,12 +129,20 @@ class SamplesScreen(Screen):
         return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
 
     def reload_if_changed(self) -> None:
-        if self.run_dir is None:
-            if self.runs_with_samples():
-                self.choose_run(None)
+        if self.run_dir is None:  # list_runs reads files: ask a thread, never the event loop
+            self.run_worker(self._find_samples_in_thread, thread=True, group="samples-poll",
+                            exclusive=True, exit_on_error=False)
             return
         if self._current_stamp() != self._stamp:
             self.reload()
+
+    def _find_samples_in_thread(self) -> None:
+        if self.runs_with_samples():
+            self.app.call_from_thread(self._first_samples_appeared)
+
+    def _first_samples_appeared(self) -> None:
+        if self.run_dir is None:
+            self.choose_run(None)
 
     def reload(self) -> None:
         if self.run_dir is None:
