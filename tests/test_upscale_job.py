@@ -40,7 +40,7 @@ def test_model_upscale_runs_in_a_worker_process_with_progress(project, tmp_path,
     assert project.prep.upscale_to == 640                              # the caller's project follows
     [info] = [r for r in runs.list_runs(project.root) if r.id.endswith("-upscale")]
     kinds = [e["kind"] for e in events.read_events(info.path)]
-    assert kinds[0] == "started" and "progress" in kinds and kinds[-1] == "finished"
+    assert kinds[:2] == ["loading", "started"] and "progress" in kinds and kinds[-1] == "finished"
     assert upscale_job.load_prepared(project).size == (384, 640)      # up to date: no second job
     assert len([r for r in runs.list_runs(project.root) if r.id.endswith("-upscale")]) == 1
 
