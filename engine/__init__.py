@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 def offline_env() -> None:
     """Never reach the Hugging Face hub, and keep library chatter out of the output: runs report
     through their events.  Must run before huggingface_hub/transformers/diffusers are imported
-    (DESIGN.md: nothing may download at run time)."""
+    (docs/architecture.md: nothing may download at run time)."""
     import os
 
     for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),

@@ -34,7 +34,7 @@ def block_index(lora_name: str) -> int:
         return 1 + idx if kind == "down" else NUM_BLOCKS + 1 + idx
     return MID_INDEX if "mid_block_" in lora_name else -1
 
-# LoRA Block Weight's 17-slot order (reference §2.2): BASE, IN01, IN02, IN04, IN05, IN07, IN08, M00, OUT03–OUT11.
+# LoRA Block Weight's 17-slot order (docs/lora-format.md §3): BASE, IN01, IN02, IN04, IN05, IN07, IN08, M00, OUT03–OUT11.
 LBW17_BLOCKS = ["BASE", "IN01", "IN02", "IN04", "IN05", "IN07", "IN08", "M00"] + \
     [f"OUT{i:02d}" for i in range(3, 12)]
 LBW_PRESETS = {

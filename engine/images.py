@@ -2,7 +2,7 @@
 flatten a plain background, upscale, and keep ``source/prepared.png`` in step with project.toml.
 
 The prepared image is always rebuilt from the project's copy of the original plus the steps
-recorded in ``project.prep`` (DESIGN.md §Boundaries 4): the original is only ever read, the
+recorded in ``project.prep`` (docs/architecture.md, Boundaries 4): the original is only ever read, the
 prepared PNG carries the recipe it was made from (a PNG text chunk) so a stale one is noticed and
 rebuilt, and the same recipe gives the same bytes.
 

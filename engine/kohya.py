@@ -1,7 +1,7 @@
 """kohya sd-scripts dataset folders: export a project, import an existing dataset, and the dataset rows
 the training engine reads.
 
-Export layout (reference/kohya-sd-scripts.md §3)::
+Export layout (docs/lora-format.md §4)::
 
     DEST/img/<repeats>_<trigger> <class>/<crop>.png + <crop>.txt
     DEST/img/<grow.repeats>_<trigger> <class> grown/NNNN.png + NNNN.txt  (kept grow candidates)

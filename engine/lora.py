@@ -1,4 +1,4 @@
-"""LoRA for SD1.x, written exactly as kohya-ss/sd-scripts writes it (reference/kohya-sd-scripts.md §1, §2).
+"""LoRA for SD1.x, written exactly as kohya-ss/sd-scripts writes it (docs/lora-format.md §1–§3).
 
 Targets: every ``Linear`` and 1×1 ``Conv2d`` inside the UNet's ``Transformer2DModel`` blocks (12 per
 transformer: attn1/attn2 q, k, v, out, ff.net.0.proj, ff.net.2, proj_in, proj_out) and inside the text

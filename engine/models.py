@@ -29,7 +29,7 @@ from typing import Any
 
 from engine import offline_env
 
-offline_env()  # before huggingface_hub is imported (DESIGN.md)
+offline_env()  # before huggingface_hub is imported (docs/architecture.md, Models without a network)
 
 import torch  # noqa: E402
 
@@ -52,7 +52,7 @@ TOKENIZER_HELP = (
     "copy the folder here and pass `--tokenizer clip-tokenizer` (or use a diffusers model folder, "
     "which has them in tokenizer/).")
 
-# The SD1.x noise schedule, exactly as sd-scripts builds it (reference/kohya-sd-scripts.md §4).
+# The SD1.x noise schedule, exactly as sd-scripts builds it (docs/lora-format.md §5).
 NOISE_SCHEDULE = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                       num_train_timesteps=1000, clip_sample=False, steps_offset=1)
 

@@ -1,6 +1,6 @@
 """The project: every decision a user makes, stored in ``project.toml``.
 
-The project directory is the user's data (DESIGN.md §Boundaries 4).  Everything derived
+The project directory is the user's data (docs/architecture.md, Boundaries 4).  Everything derived
 (prepared image, crop images, captions, latents) can be rebuilt from this file.
 
 Settings are dataclasses with a docstring under each field (engine/settings.py reads them as

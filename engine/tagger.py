@@ -1,8 +1,8 @@
 """Optional WD14 tagger (SmilingWolf WD 1.4 / v3 ONNX models) from a local folder.
 
 The folder holds ``model.onnx`` and ``selected_tags.csv`` (columns ``tag_id,name,category,count``);
-nothing is ever downloaded.  Preprocessing follows the models' training (reference/peers-and-tools.md
-§B.1): alpha composited on white, padded to a white square, resized to the model's input size (read
+nothing is ever downloaded.  Preprocessing follows the models' training (docs/architecture.md,
+The WD14 tagger): alpha composited on white, padded to a white square, resized to the model's input size (read
 from the ONNX input shape), BGR channel order, NHWC float32 in 0..255.  Rating tags (category 9) are
 dropped; general tags (0) pass at ``general_threshold`` and character tags (4) at
 ``character_threshold``.  Tag names keep their underscores, so kaomoji such as ``^_^`` stay intact.

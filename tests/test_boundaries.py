@@ -1,4 +1,4 @@
-"""The package boundaries of DESIGN.md §Boundaries 1, checked in fresh interpreters.
+"""The package boundaries of docs/architecture.md (Boundaries 1), checked in fresh interpreters.
 
 The TUI must start without paying for torch (or diffusers/peft/transformers), and the engine's
 light modules must be usable headless without Textual or torch.

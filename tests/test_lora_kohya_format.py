@@ -27,7 +27,7 @@ def _sd15_on_meta():
 
 
 def expected_sd15_names() -> set[str]:
-    """The 264 module names from sd-scripts' rules (reference/kohya-sd-scripts.md §1.1)."""
+    """The 264 module names from sd-scripts' rules (docs/lora-format.md §1)."""
     per_transformer = ["proj_in", "proj_out"] + [
         f"transformer_blocks_0_{a}" for a in
         ["attn1_to_q", "attn1_to_k", "attn1_to_v", "attn1_to_out_0",
@@ -72,7 +72,7 @@ def test_sd15_conv_dim_adds_locon_modules():
         unet = UNet2DConditionModel.from_config(cfg)
         net = lora.LoraNetwork(unet, None, dim=8, alpha=4, conv_dim=4, conv_alpha=2)
     conv3 = [m for m in net.unet_loras if m.lora_down.weight.ndim == 4 and m.lora_down.weight.shape[-1] == 3]
-    assert len(conv3) == 50  # reference §1.1: LoCon adds 50 3×3 modules ...
+    assert len(conv3) == 50  # docs/lora-format.md §1: LoCon adds 50 3×3 modules ...
     assert len(net.unet_loras) - 192 - 50 == 36  # ... plus 36 Linear/1×1 (time_emb_proj, conv_shortcut)
     assert all(m.dim == 4 and m.scale == 0.5 for m in conv3)  # conv_alpha / conv_dim
     names = {m.lora_name for m in net.unet_loras}
