@@ -435,6 +435,20 @@ def process_alive(run_dir: Path) -> bool:
     return age is None or age < HEARTBEAT_STALE
 
 
+def resume_hint(run_dir: Path) -> str:
+    """What to do about a crashed run of this kind (the command that resumes it, if any)."""
+    try:
+        kind = run_kind(run_dir)
+    except UserError:
+        kind = "?"
+    root, run_id = project_root_of(run_dir), Path(run_dir).name
+    if kind in ("train", "grow"):
+        return f"resume it (onelora {kind} {root} --resume {run_id}) or look at worker.log"
+    if kind == "reg":
+        return f"start reg again (onelora reg {root}): it draws only the missing images"
+    return f"look at {Path(run_dir) / 'worker.log'}"
+
+
 def status_of(status: ev.RunStatus, alive: bool, run_dir: Path) -> tuple[str, str, str]:
     """(status, reason, hint) of a run: an end event wins; a dead process without one is a
     crash.  Used by `runs`, `watch` and the TUI dashboard."""
@@ -443,7 +457,7 @@ def status_of(status: ev.RunStatus, alive: bool, run_dir: Path) -> tuple[str, st
     if not alive:
         if status.events or (run_dir / "pid").exists() or (run_dir / LOCK_FILE).exists():
             return ("crashed", "the run process ended without a finished or failed event",
-                    "resume it (onelora train DIR --resume RUN) or look at worker.log")
+                    resume_hint(run_dir))
         return "starting", "", ""
     return status.state, "", ""
 
