@@ -197,10 +197,14 @@ def _stop_while_starting(writer: ev.EventWriter, control, beat: Heartbeat) -> No
 def _classify(e: BaseException) -> tuple[int, str, str]:
     from engine.errors import UserError
 
+    from engine.files import NoSpaceError
+
+    if isinstance(e, NoSpaceError):  # engine.files already named the folder and the file
+        return EXIT_USER, str(e), "free some space, then resume the run"
     if _no_space(e):
         where = getattr(e, "filename", None) or "the disk"
         return (EXIT_USER, f"no space left on {where}",
-                "free some space, then resume the run (onelora train DIR --resume RUN)")
+                "free some space, then resume the run")
     if hasattr(e, "reason"):  # a diagnosed failure (engine.train.RunFailed)
         return EXIT_USER, str(getattr(e, "reason")), str(getattr(e, "hint", ""))
     if isinstance(e, UserError):
