@@ -437,11 +437,11 @@ def process_alive(run_dir: Path) -> bool:
 
 def resume_hint(run_dir: Path) -> str:
     """What to do about a crashed run of this kind (the command that resumes it, if any)."""
+    run_id = Path(run_dir).name
     try:
-        kind = run_kind(run_dir)
-    except UserError:
-        kind = "?"
-    root, run_id = project_root_of(run_dir), Path(run_dir).name
+        kind, root = run_kind(run_dir), project_root_of(run_dir)
+    except (UserError, OSError, ValueError):  # a damaged folder: say only what is certain
+        kind, root = "?", "DIR"
     if kind in ("train", "grow"):
         return f"resume it (onelora {kind} {root} --resume {run_id}) or look at worker.log"
     if kind == "reg":
