@@ -7,6 +7,7 @@ Nothing here reads the project or writes files.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from typing import Any, Iterable
@@ -264,3 +265,90 @@ def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed((seed * 1_000_003 + step * 7_919 + stream * 104_729) % (2 ** 63))
     return g
+
+
+# ---------------------------------------------------------------------------------------
+# An optimizer step decided on the device
+# ---------------------------------------------------------------------------------------
+
+
+class GuardedStep:
+    """``optimizer.step()`` queued before anyone knows whether the step was good, so the
+    host never waits for the GPU mid-step; the step is undone exactly when it was not.
+
+    - Fused torch optimizers (``fused=True`` AdamW/Adam/SGD) take the skip flag on the
+      device as ``found_inf`` (GradScaler's protocol): the kernel leaves params, moments and
+      step counts untouched when it is set.  Nothing to undo.
+    - Every other optimizer (foreach AdamW on the CPU, bitsandbytes' AdamW8bit, Lion, ...)
+      steps unconditionally after a device-side copy of the params and the optimizer state
+      (into buffers kept between steps); :meth:`settle` restores that copy when the host,
+      after the one sync at the end of the step, learns the step was bad.  State created by
+      this step (the very first one) is dropped, python numbers in the state (bitsandbytes'
+      ``step``) are put back.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, params: list[torch.Tensor]):
+        self.optimizer = optimizer
+        self.params = [p for p in params]
+        self.fused = bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and \
+            all(g.get("fused") for g in optimizer.param_groups)
+        self._keys: list[tuple[int, str]] = []
+        self._buffers: list[torch.Tensor] = []
+        self._param_buffers: list[torch.Tensor] = []
+        self._scalars: dict[tuple[int, str], Any] = {}
+        self._had_state: list[bool] = []
+        self._groups: list[dict[str, Any]] = []
+
+    def step(self, ok: torch.Tensor) -> None:
+        """Queue the update; ``ok`` is a 0-dim bool tensor on the params' device."""
+        if self.fused:
+            self.optimizer.grad_scale = None  # grads are unscaled already (scaler.unscale_)
+            self.optimizer.found_inf = (~ok).to(torch.float32)
+            try:
+                self.optimizer.step()
+            finally:
+                del self.optimizer.grad_scale, self.optimizer.found_inf
+            return
+        self._backup()
+        self.optimizer.step()
+
+    def settle(self, ok: bool) -> None:
+        """After the sync: undo a bad step (nothing to do for fused optimizers)."""
+        if ok or self.fused:
+            return
+        with torch.no_grad():
+            torch._foreach_copy_(self.params, self._param_buffers)
+            for p, had in zip(self.params, self._had_state):
+                if not had:
+                    self.optimizer.state.pop(p, None)
+            live = [self.optimizer.state[self.params[i]][k] for i, k in self._keys]
+            if live:
+                torch._foreach_copy_(live, self._buffers)
+            for (i, k), v in self._scalars.items():
+                self.optimizer.state[self.params[i]][k] = v
+            for group, saved in zip(self.optimizer.param_groups, self._groups):
+                group.update(saved)  # optimizers that adapt per group (Prodigy's d)
+
+    def _backup(self) -> None:
+        state = self.optimizer.state
+        keys, sources, scalars = [], [], {}
+        self._had_state = [p in state and bool(state[p]) for p in self.params]
+        for i, p in enumerate(self.params):
+            for k, v in (state[p].items() if self._had_state[i] else ()):
+                if isinstance(v, torch.Tensor):
+                    keys.append((i, k))
+                    sources.append(v)
+                else:
+                    scalars[(i, k)] = copy.copy(v)
+        with torch.no_grad():
+            if keys != self._keys or any(b.shape != s.shape or b.dtype != s.dtype or b.device != s.device
+                                         for b, s in zip(self._buffers, sources)):
+                self._keys, self._buffers = keys, [torch.empty_like(s) for s in sources]
+            if not self._param_buffers:
+                self._param_buffers = [torch.empty_like(p) for p in self.params]
+            torch._foreach_copy_(self._param_buffers, self.params)
+            if sources:
+                torch._foreach_copy_(self._buffers, sources)
+        self._scalars = scalars
+        self._groups = [{k: (v.clone() if isinstance(v, torch.Tensor) else copy.copy(v))
+                         for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
