@@ -200,8 +200,9 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
                 device=str(device), precision=precision_note, model=base.name,
                 model_label=base.label, images=sum(1 for it in items if not getattr(it, "is_reg", False)),
                 reg_images=sum(1 for it in items if getattr(it, "is_reg", False)),
-                latents="cached" if cached else ("encoded every step (color_aug is on)" if t.color_aug
-                                                 else "encoded every step"),
+                latents=("cached" if not (t.color_aug and cached) else
+                         f"cached ({data.variants_per_image} colour variants per crop)") if cached else
+                ("encoded every step (color_aug is on)" if t.color_aug else "encoded every step"),
                 attention="PyTorch SDPA", cpu_threads=cpu_threads, resumed_from=s["step"] if resume else None,
                 optimizer=t.optimizer, lr_scheduler=t.lr_scheduler, warmup_steps=warmup,
                 buckets=data.bucket_info()["buckets"], load_s=round(load_s, 3), cache_s=round(cache_s, 3))
