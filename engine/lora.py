@@ -232,11 +232,25 @@ class LoraModule(nn.Module):
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         out = self._org_forward(x, *args, **kwargs)
-        if self.multiplier == 0:
+        m = self.multiplier
+        if isinstance(m, torch.Tensor):  # one weight per sample (batched sampling)
+            return out + self._per_sample(x, m).to(out.dtype)
+        if m == 0:
             return out
         w = self.lora_down.weight
         lx = self.lora_up(self.lora_down(x.to(w.dtype)))
-        return out + (lx * (self.multiplier * self.scale)).to(out.dtype)
+        return out + (lx * (m * self.scale)).to(out.dtype)
+
+    def _per_sample(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """The LoRA's output with sample ``i`` scaled by ``m[i]``.  A batch that is a whole
+        multiple of ``len(m)`` (classifier-free guidance runs [uncond; cond]) repeats ``m``."""
+        w = self.lora_down.weight
+        lx = self.lora_up(self.lora_down(x.to(w.dtype)))
+        if lx.shape[0] % m.shape[0]:
+            raise ValueError(f"{self.lora_name}: batch of {lx.shape[0]} does not fit "
+                             f"{m.shape[0]} per-sample LoRA weights")
+        m = m.to(lx.device, lx.dtype).repeat(lx.shape[0] // m.shape[0])
+        return lx * (m * self.scale).view(-1, *([1] * (lx.ndim - 1)))
 
 
 def _te_key_path(name: str) -> str:
@@ -326,10 +340,18 @@ class LoraNetwork(nn.Module):
         for m in self.loras:
             m.restore()
 
-    def set_multiplier(self, w: float) -> None:
-        self.multiplier = float(w)
+    def set_multiplier(self, w: float | torch.Tensor | Iterable[float]) -> None:
+        """One LoRA weight for everything, or one per sample: a list/1-D tensor with the
+        batch's weights (the models then take batches of that size, or a multiple of it)."""
+        if isinstance(w, (int, float)) or (isinstance(w, torch.Tensor) and w.ndim == 0):
+            value: float | torch.Tensor = float(w)
+        else:
+            device = next(iter(self.parameters()), torch.zeros(0)).device
+            value = torch.as_tensor(list(w) if not isinstance(w, torch.Tensor) else w,
+                                    dtype=torch.float32).flatten().to(device)
+        self.multiplier = value
         for m in self.loras:
-            m.multiplier = float(w)
+            m.multiplier = value
 
     def param_groups(self, unet_lr: float, text_encoder_lr: float) -> list[dict[str, Any]]:
         """Optimizer groups: ``text_encoder``, then ``unet`` or one ``unet_block{i}`` per block with
