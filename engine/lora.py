@@ -414,9 +414,14 @@ class LoraNetwork(nn.Module):
                     m.scale = float(m.alpha) / m.dim
 
     def nonfinite_names(self) -> list[str]:
-        return [f"{m.lora_name}.{n}" for m in self.loras for n, t in
-                (("lora_down.weight", m.lora_down.weight), ("lora_up.weight", m.lora_up.weight),
-                 ("alpha", m.alpha)) if not bool(torch.isfinite(t).all())]
+        named = [(f"{m.lora_name}.{n}", t) for m in self.loras for n, t in
+                 (("lora_down.weight", m.lora_down.weight), ("lora_up.weight", m.lora_up.weight),
+                  ("alpha", m.alpha))]
+        if not named:
+            return []
+        with torch.no_grad():  # one device sync for all tensors, not one per tensor
+            flags = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
+        return [name for (name, _), ok in zip(named, flags) if not ok]
 
     def all_finite(self) -> bool:
         return not self.nonfinite_names()

@@ -354,16 +354,9 @@ class StepContext:
             if c not in self.token_cache:
                 if len(self.token_cache) > 4096:
                     self.token_cache.clear()
-                self.token_cache[c] = to_device(models.tokenize(self.base, [c]), self.device)
+                self.token_cache[c] = tu.to_device(models.tokenize(self.base, [c]), self.device)
             rows.append(self.token_cache[c])
         return torch.cat(rows)
-
-
-def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A CPU tensor on ``device`` without making the host wait (pinned, non-blocking on CUDA)."""
-    if device.type != "cuda" or x.device.type == "cuda":
-        return x.to(device)
-    return x.pin_memory().to(device, non_blocking=True)
 
 
 def compile_mode() -> str:
@@ -371,40 +364,45 @@ def compile_mode() -> str:
 
 
 def prepare_unet(unet: torch.nn.Module, t, device: torch.device,
-                 emit: Callable[..., Any]) -> torch.nn.Module:
+                 emit: Callable[..., Any], cpu_compile: bool = False) -> torch.nn.Module:
     """The UNet the loop calls.  On CUDA: channels_last, and with ``compile = true``
-    ``torch.compile`` (CUDA graphs by default, see COMPILE_MODE).  On the CPU the model is
-    used as is and ``compile = true`` is reported as ignored with a ``log`` event."""
-    if device.type != "cuda":
+    ``torch.compile`` (CUDA graphs by default, see COMPILE_MODE), one static graph per bucket
+    shape.  On the CPU the model is used as is and ``compile = true`` is reported as ignored
+    with a ``log`` event (``cpu_compile`` compiles there too: the tests' dynamo checks)."""
+    if device.type != "cuda" and not cpu_compile:
         if t.compile:
             emit("log", message="compile = true is ignored on the CPU (CUDA only)")
         return unet
-    unet.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        unet.to(memory_format=torch.channels_last)
     if not t.compile:
         return unet
     mode = compile_mode()
-    compiled = torch.compile(unet, mode=None if mode == "default" else mode)
+    compiled = tu.compile_fn(unet, mode)
     emit("log", message=f"UNet compiled with torch.compile (mode {mode}); the first steps of each "
                         "bucket size are slow while it compiles")
     return compiled
 
 
-def prepare_text_encoder(base, t, device: torch.device,
-                         emit: Callable[..., Any]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Token ids → UNet context as the step computes it (models.encode_prompt with the run's
-    clip_skip).  With ``compile = true`` on CUDA and the text encoder's LoRA trained, the
-    function is compiled like the UNet (its own graph; the step is launch-bound either way,
-    reference/performance.md); otherwise it runs eager."""
-    clip_skip = t.clip_skip
+def prepare_text_encoder(base, t, device: torch.device, emit: Callable[..., Any],
+                         cpu_compile: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Token ids → UNet context as the step computes it: models.encode_prompt with the run's
+    clip_skip, computed by the text encoder cut after the layer clip_skip picks
+    (training_utils.clip_skip_text_encoder: same numbers, skipped layers not run, traceable).
+    With ``compile = true`` on CUDA and the text encoder's LoRA trained, the function is
+    compiled like the UNet (its own graph: at batch 1 the step is launch-bound,
+    reference/performance.md; ``$ONELORA_COMPILE_TE=0`` keeps it eager); otherwise eager."""
+    te = tu.clip_skip_text_encoder(base.text_encoder, t.clip_skip)
 
     def encode(ids: torch.Tensor) -> torch.Tensor:
-        return models.encode_prompt(base, ids, clip_skip)
+        return te(ids)[0]
 
-    if device.type != "cuda" or not t.compile or not t.train_text_encoder:
+    if (device.type != "cuda" and not cpu_compile) or not t.compile or not t.train_text_encoder \
+            or os.environ.get("ONELORA_COMPILE_TE", "1").strip() == "0":
         return encode
     mode = compile_mode()
     emit("log", message=f"text encoder compiled with torch.compile (mode {mode})")
-    return torch.compile(encode, mode=None if mode == "default" else mode)
+    return tu.compile_fn(encode, mode)
 
 
 def train_step(ctx: StepContext, batch, step: int, network, optimizer, scaler,
@@ -428,14 +426,14 @@ def train_step(ctx: StepContext, batch, step: int, network, optimizer, scaler,
     if ctx.cudagraphs:  # a new iteration for CUDA-graph trees
         torch.compiler.cudagraph_mark_step_begin()
     if batch.latents is not None:
-        latents = to_device(batch.latents, device)
+        latents = tu.to_device(batch.latents, device)
     else:
         latents = data_mod.encode_pixels(base.vae, batch.pixels, tu.step_generator(t.seed, step, 1))
     g = tu.step_generator(t.seed, step, 2)
     # drawn on the CPU generator (exact resume), copied without a host wait
-    noise = to_device(tu.make_noise(torch.empty(latents.shape, dtype=latents.dtype), t.noise_offset, g),
-                      device)
-    timesteps = to_device(tu.sample_timesteps(latents.shape[0], ctx.num_timesteps, g), device)
+    noise = tu.to_device(tu.make_noise(torch.empty(latents.shape, dtype=latents.dtype), t.noise_offset, g),
+                         device)
+    timesteps = tu.to_device(tu.sample_timesteps(latents.shape[0], ctx.num_timesteps, g), device)
     noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
     input_ids = ctx.input_ids(batch.captions)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
@@ -443,7 +441,7 @@ def train_step(ctx: StepContext, batch, step: int, network, optimizer, scaler,
             encoder_hidden = ctx.encode(input_ids)
         pred = ctx.unet(noisy.to(dtype), timesteps, encoder_hidden).sample
     snr = tu.min_snr_weights(ctx.alphas_cumprod, timesteps, t.min_snr_gamma) if t.min_snr_gamma else None
-    loss = tu.diffusion_loss(pred, noise, batch.weights, snr)
+    loss = tu.diffusion_loss(pred, noise, tu.to_device(batch.weights, device), snr)
 
     # everything below is queued without the host waiting for the device
     loss_ok = torch.isfinite(loss.detach())

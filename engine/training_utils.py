@@ -268,6 +268,65 @@ def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
 
 
 # ---------------------------------------------------------------------------------------
+# Device placement and compilation
+# ---------------------------------------------------------------------------------------
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on ``device`` without making the host wait (pinned, non-blocking on CUDA)."""
+    if device.type != "cuda" or x.device.type == "cuda":
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
+
+
+def clip_skip_text_encoder(text_encoder: torch.nn.Module, clip_skip: int) -> torch.nn.Module:
+    """The text encoder cut after the layer ``clip_skip`` selects, sharing every module (and so
+    the LoRA hooks) with the original.  Its plain output — the final layer norm of the last
+    layer it runs — is exactly engine.models.encode_prompt's (the final layer norm of
+    ``hidden_states[-clip_skip]``), without ``output_hidden_states`` (which transformers ≥ 5
+    collects with hooks and a lock that torch.compile cannot trace) and without computing the
+    layers the result skips."""
+    if not clip_skip or clip_skip <= 1:
+        return text_encoder
+    inner = getattr(text_encoder, "text_model", text_encoder)
+    layers = list(inner.encoder.layers)
+    keep = len(layers) - (clip_skip - 1)
+    if keep < 1:
+        raise UserError(f"clip_skip={clip_skip} is more than the text encoder's {len(layers)} layers; "
+                        "use a smaller clip_skip")
+
+    def shallow(m: torch.nn.Module) -> torch.nn.Module:
+        c = copy.copy(m)
+        c._modules = dict(m._modules)  # own child table, same children
+        return c
+
+    outer = shallow(text_encoder)
+    cut = outer
+    if inner is not text_encoder:
+        cut = shallow(inner)
+        outer._modules["text_model"] = cut
+    encoder = shallow(inner.encoder)
+    cut._modules["encoder"] = encoder
+    encoder._modules["layers"] = torch.nn.ModuleList(layers[:keep])
+    return outer
+
+
+RECOMPILE_LIMIT = 64
+"""Graphs dynamo keeps per function: one per bucket shape (17 buckets at 512) and a few spare."""
+
+
+def compile_fn(fn, mode: str):
+    """``torch.compile`` as the loop uses it: static shapes (a graph per bucket shape, which CUDA
+    graphs need anyway) and room for every bucket before dynamo would fall back to eager."""
+    import torch._dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), RECOMPILE_LIMIT))
+    return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
+
+
+# ---------------------------------------------------------------------------------------
 # An optimizer step decided on the device
 # ---------------------------------------------------------------------------------------
 

@@ -205,3 +205,20 @@ def test_the_loop_makes_the_same_skips_events_and_rollbacks_as_with_the_synced_s
     assert runs[0] == runs[1]
     kinds = [d[0] for d in runs[1]]
     assert "nonfinite" in kinds and "rollback" in kinds and kinds[-1] == "finished"
+
+
+@pytest.mark.parametrize("clip_skip", [1, 2, 3])
+def test_the_cut_text_encoder_gives_encode_prompts_numbers_with_the_lora_on(clip_skip):
+    """The step's text encoder (cut after the clip_skip layer, so torch.compile can trace it)
+    equals models.encode_prompt bit for bit, LoRA hooks included."""
+    s = make()
+    with torch.no_grad():
+        for m in s.network.te_loras:
+            m.lora_up.weight.normal_()
+    ids = models.tokenize(s.ctx.base, ["zq_tester, girl, smile", "a cat"])
+    s.settings.clip_skip = clip_skip
+    encode = train_mod.prepare_text_encoder(s.ctx.base, s.settings, torch.device("cpu"), lambda *a, **k: None)
+    with torch.no_grad():
+        assert torch.equal(encode(ids), models.encode_prompt(s.ctx.base, ids, clip_skip))
+    with pytest.raises(Exception, match="clip_skip"):
+        tu.clip_skip_text_encoder(s.ctx.base.text_encoder, 99)
