@@ -366,9 +366,9 @@ def compile_mode() -> str:
 def prepare_unet(unet: torch.nn.Module, t, device: torch.device,
                  emit: Callable[..., Any], cpu_compile: bool = False) -> torch.nn.Module:
     """The UNet the loop calls.  On CUDA: channels_last, and with ``compile = true``
-    ``torch.compile`` (CUDA graphs by default, see COMPILE_MODE), one static graph per bucket
-    shape.  On the CPU the model is used as is and ``compile = true`` is reported as ignored
-    with a ``log`` event (``cpu_compile`` compiles there too: the tests' dynamo checks)."""
+    ``torch.compile`` (CUDA graphs by default, see COMPILE_MODE; shapes: training_utils.compile_fn).
+    On the CPU the model is used as is and ``compile = true`` is reported as ignored with a
+    ``log`` event (``cpu_compile`` compiles there too: the tests' dynamo checks)."""
     if device.type != "cuda" and not cpu_compile:
         if t.compile:
             emit("log", message="compile = true is ignored on the CPU (CUDA only)")
@@ -378,7 +378,7 @@ def prepare_unet(unet: torch.nn.Module, t, device: torch.device,
     if not t.compile:
         return unet
     mode = compile_mode()
-    compiled = tu.compile_fn(unet, mode)
+    compiled = tu.compile_fn(unet, mode, device)
     emit("log", message=f"UNet compiled with torch.compile (mode {mode}); the first steps of each "
                         "bucket size are slow while it compiles")
     return compiled
@@ -402,7 +402,7 @@ def prepare_text_encoder(base, t, device: torch.device, emit: Callable[..., Any]
         return encode
     mode = compile_mode()
     emit("log", message=f"text encoder compiled with torch.compile (mode {mode})")
-    return tu.compile_fn(encode, mode)
+    return tu.compile_fn(encode, mode, device)
 
 
 def train_step(ctx: StepContext, batch, step: int, network, optimizer, scaler,

@@ -312,18 +312,32 @@ def clip_skip_text_encoder(text_encoder: torch.nn.Module, clip_skip: int) -> tor
 
 
 RECOMPILE_LIMIT = 64
-"""Graphs dynamo keeps per function: one per bucket shape (17 buckets at 512) and a few spare."""
+"""Graphs dynamo may keep per function before it falls back to eager (17 buckets at 512)."""
 
 
-def compile_fn(fn, mode: str):
-    """``torch.compile`` as the loop uses it: static shapes (a graph per bucket shape, which CUDA
-    graphs need anyway) and room for every bucket before dynamo would fall back to eager."""
+def compile_fn(fn, mode: str, device: torch.device):
+    """``torch.compile`` as the loop uses it, with room for every bucket before dynamo would
+    fall back to eager.  Shapes: on CUDA dynamo's automatic dynamic ones — the first bucket
+    shape compiles a static graph, the second one graph with symbolic sizes that every later
+    bucket reuses (a single-image project has ~6 buckets; a graph each would compile the UNet
+    6 times; CUDA graphs still record one cheap graph per shape).  On the CPU a static graph
+    per bucket (inductor's C++ backend fails on the UNet's symbolic sizes, torch 2.13).
+    ``$ONELORA_COMPILE_DYNAMIC`` = 0 / 1 forces static / automatic dynamic shapes."""
+    import os
+
     import torch._dynamo
 
     for name in ("recompile_limit", "cache_size_limit"):
         if hasattr(torch._dynamo.config, name):
             setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), RECOMPILE_LIMIT))
-    return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
+    wanted = os.environ.get("ONELORA_COMPILE_DYNAMIC", "").strip().lower()
+    if wanted in ("0", "false", "no", "static"):
+        dynamic = False
+    elif wanted in ("1", "true", "yes", "auto"):
+        dynamic = None
+    else:
+        dynamic = None if device.type == "cuda" else False
+    return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=dynamic)
 
 
 # ---------------------------------------------------------------------------------------
