@@ -175,10 +175,11 @@ def build_network(base: Any, t: Any, device: torch.device):
 def make_optimizer(name: str, param_groups: list[dict], lr: float, weight_decay: float,
                    device: torch.device) -> torch.optim.Optimizer:
     """Build the named optimizer; a missing package is a UserError, never a silent swap."""
-    if name == "AdamW":
-        if device.type == "cuda":
+    if name == "AdamW":  # fused where torch has it (CUDA; the CPU since torch 2.4): one kernel,
+        try:              # and the skip flag stays on the device (GuardedStep)
             return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, fused=True)
-        return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, foreach=True)
+        except (RuntimeError, ValueError):
+            return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "AdamW8bit":
         try:
             import bitsandbytes as bnb  # noqa: F401
@@ -371,10 +372,16 @@ class GuardedStep:
         self._scalars: dict[tuple[int, str], Any] = {}
         self._had_state: list[bool] = []
         self._groups: list[dict[str, Any]] = []
+        self._fresh: list[torch.Tensor] = []
+        self._all_initialised = False
 
     def step(self, ok: torch.Tensor) -> None:
         """Queue the update; ``ok`` is a 0-dim bool tensor on the params' device."""
         if self.fused:
+            if not self._all_initialised:  # state a skipped first step creates is dropped again
+                state = self.optimizer.state
+                self._fresh = [p for p in self.params if not (p in state and state[p])]
+                self._all_initialised = not self._fresh
             self.optimizer.grad_scale = None  # grads are unscaled already (scaler.unscale_)
             self.optimizer.found_inf = (~ok).to(torch.float32)
             try:
@@ -386,8 +393,14 @@ class GuardedStep:
         self.optimizer.step()
 
     def settle(self, ok: bool) -> None:
-        """After the sync: undo a bad step (nothing to do for fused optimizers)."""
-        if ok or self.fused:
+        """After the sync: undo a bad step (fused optimizers skipped it on the device; only the
+        state a skipped very first step created goes again)."""
+        if ok:
+            return
+        if self.fused:
+            for p in self._fresh:
+                self.optimizer.state.pop(p, None)
+            self._all_initialised = False
             return
         with torch.no_grad():
             torch._foreach_copy_(self.params, self._param_buffers)

@@ -92,10 +92,10 @@ def make(optimizer: str = "foreach", scaler_scale: float | None = None, te: bool
     bench = load_bench()
     torch.manual_seed(0)
     s = bench.setup_onelora("tiny", 64, train_text_encoder=te, precision="no")
-    if optimizer == "fused":
-        groups = s.optimizer.param_groups
-        s.optimizer = torch.optim.AdamW([{k: v for k, v in g.items()} for g in groups], fused=True,
-                                        weight_decay=s.settings.weight_decay)
+    groups = [{k: g[k] for k in ("params", "lr", "name", "base_lr") if k in g} for g in s.optimizer.param_groups]
+    s.optimizer = torch.optim.AdamW(groups, weight_decay=s.settings.weight_decay,
+                                    **({"fused": True} if optimizer == "fused" else {"foreach": True}))
+    assert train_mod.tu.GuardedStep(s.optimizer, s.params).fused == (optimizer == "fused")
     if scaler_scale is not None:
         s.scaler = torch.amp.GradScaler("cpu", init_scale=scaler_scale, growth_interval=2)
     return s
