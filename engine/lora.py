@@ -231,26 +231,19 @@ class LoraModule(nn.Module):
             self._org_forward = None
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        """``multiplier`` is a number, or a 1-D tensor with one weight per sample (batched
+        sampling); a batch that is a multiple of it (CFG's [uncond; cond]) repeats it."""
         out = self._org_forward(x, *args, **kwargs)
         m = self.multiplier
-        if isinstance(m, torch.Tensor):  # one weight per sample (batched sampling)
-            return out + self._per_sample(x, m).to(out.dtype)
-        if m == 0:
+        if not isinstance(m, torch.Tensor) and m == 0:
             return out
-        w = self.lora_down.weight
-        lx = self.lora_up(self.lora_down(x.to(w.dtype)))
+        lx = self.lora_up(self.lora_down(x.to(self.lora_down.weight.dtype)))
+        if isinstance(m, torch.Tensor):
+            if lx.shape[0] % m.shape[0]:
+                raise ValueError(f"{self.lora_name}: batch of {lx.shape[0]} does not fit "
+                                 f"{m.shape[0]} per-sample LoRA weights")
+            m = m.to(lx.device, lx.dtype).repeat(lx.shape[0] // m.shape[0]).view(-1, *[1] * (lx.ndim - 1))
         return out + (lx * (m * self.scale)).to(out.dtype)
-
-    def _per_sample(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """The LoRA's output with sample ``i`` scaled by ``m[i]``.  A batch that is a whole
-        multiple of ``len(m)`` (classifier-free guidance runs [uncond; cond]) repeats ``m``."""
-        w = self.lora_down.weight
-        lx = self.lora_up(self.lora_down(x.to(w.dtype)))
-        if lx.shape[0] % m.shape[0]:
-            raise ValueError(f"{self.lora_name}: batch of {lx.shape[0]} does not fit "
-                             f"{m.shape[0]} per-sample LoRA weights")
-        m = m.to(lx.device, lx.dtype).repeat(lx.shape[0] // m.shape[0])
-        return lx * (m * self.scale).view(-1, *([1] * (lx.ndim - 1)))
 
 
 def _te_key_path(name: str) -> str:
@@ -341,14 +334,10 @@ class LoraNetwork(nn.Module):
             m.restore()
 
     def set_multiplier(self, w: float | torch.Tensor | Iterable[float]) -> None:
-        """One LoRA weight for everything, or one per sample: a list/1-D tensor with the
-        batch's weights (the models then take batches of that size, or a multiple of it)."""
-        if isinstance(w, (int, float)) or (isinstance(w, torch.Tensor) and w.ndim == 0):
-            value: float | torch.Tensor = float(w)
-        else:
-            device = next(iter(self.parameters()), torch.zeros(0)).device
-            value = torch.as_tensor(list(w) if not isinstance(w, torch.Tensor) else w,
-                                    dtype=torch.float32).flatten().to(device)
+        """One LoRA weight for everything, or a list/1-D tensor of one weight per sample."""
+        value: float | torch.Tensor = float(w) if isinstance(w, (int, float)) or \
+            (isinstance(w, torch.Tensor) and w.ndim == 0) else \
+            torch.as_tensor(list(w), dtype=torch.float32).to(next(iter(self.parameters())).device)
         self.multiplier = value
         for m in self.loras:
             m.multiplier = value
@@ -417,10 +406,8 @@ class LoraNetwork(nn.Module):
         named = [(f"{m.lora_name}.{n}", t) for m in self.loras for n, t in
                  (("lora_down.weight", m.lora_down.weight), ("lora_up.weight", m.lora_up.weight),
                   ("alpha", m.alpha))]
-        if not named:
-            return []
         with torch.no_grad():  # one device sync for all tensors, not one per tensor
-            flags = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
+            flags = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist() if named else []
         return [name for (name, _), ok in zip(named, flags) if not ok]
 
     def all_finite(self) -> bool:
