@@ -5,7 +5,8 @@ model, wraps it with a LoRA and runs one loop; everything a UI needs to know goe
 events (engine/events.py), commands come in through engine.runs.RunControl.
 
 Per step: batch → latents (cached or encoded) → noise (+ noise offset) → timesteps → UNet
-→ loss (MSE, reg weight, min-SNR) → NaN check → backward → grad check → clip → step.
+→ loss (MSE, reg weight, min-SNR) → backward → clip → a step applied only if loss and
+gradients are finite, decided on the device → one host sync that reads loss and flags.
 
 NaN policy (DESIGN.md §NaN policy): a step with a non-finite loss or gradient is skipped and
 reported with its batch's files and captions; the loss average only sees finite losses.
