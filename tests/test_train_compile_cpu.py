@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 import torch
+import torch._dynamo
 
 from engine import data as data_mod
 from engine import events as ev
@@ -25,15 +26,23 @@ def cxx() -> str | None:
         (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++"))
 
 
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # builtin:tiny gains nothing from threads (engine.train.set_cpu_threads)
+    yield
+    torch.set_num_threads(before)
+    torch._dynamo.reset()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(cxx() is None, reason="torch.compile's CPU backend (inductor) needs a C++ compiler "
                                          "(g++/clang++, or $CXX); none is installed here")
 def test_compiled_unet_and_text_encoder_no_graph_breaks_one_graph_per_bucket_no_recompile_after_sampling(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, one_thread):
     from torch._dynamo.utils import counters
 
     monkeypatch.setenv("ONELORA_COMPILE_MODE", "default")  # CUDA graphs do not apply on the CPU
-    torch.set_num_threads(1)
     project = tiny_project(tmp_path, epochs=2, repeats=2, compile=True, sample_every_n_epochs=1,
                            resolution=96)  # buckets 64x64 and 64x128 for the two crops
     draw(project.root / "crops" / "wide.png", (128, 64), (120, 200, 120))  # a third bucket: 128x64
