@@ -10,7 +10,8 @@ its own model, so their peaks do not mix):
 - **B (onelora)**: engine.train.train_step — the very function the training loop calls —
   with what the loop sets up around it: cached latents (engine.data.TrainData), kohya
   LoRA (engine.lora.LoraNetwork), AdamW from engine.training_utils.make_optimizer (fused on
-  CUDA), engine.train.prepare_unet (channels_last, torch.compile on CUDA when ``--compile``).
+  CUDA), engine.train.prepare_unet and prepare_text_encoder (channels_last, torch.compile on
+  CUDA when ``--compile``; the text encoder too when its LoRA is trained).
   The text encoder runs every step, as in the loop (captions can change per step).
 - The ``_te`` figures repeat both with the text encoder's LoRA trained too (peft on the CLIP
   attention projections for A; the seed's ``train_text_encoder = true`` for B).
@@ -241,7 +242,10 @@ def setup_onelora(shapes: str, resolution: int, train_text_encoder: bool = False
     scaler = torch.amp.GradScaler(device.type, enabled=compute_dtype == torch.float16, init_scale=2.0 ** 12)
     logs: list[str] = []
     unet = train_mod.prepare_unet(base.unet, t, device, lambda kind, **kw: logs.append(kw.get("message", kind)))
-    ctx = train_mod.StepContext(base=base, unet=unet, settings=t, device=device, compute_dtype=compute_dtype)
+    encode = train_mod.prepare_text_encoder(base, t, device,
+                                            lambda kind, **kw: logs.append(kw.get("message", kind)))
+    ctx = train_mod.StepContext(base=base, unet=unet, settings=t, device=device, compute_dtype=compute_dtype,
+                                encode=encode)
     return Onelora(settings=t, ctx=ctx, data=data, batches=data.epoch_batches(1), network=network,
                    optimizer=optimizer, scaler=scaler, params=params, logs=logs)
 

@@ -8,8 +8,11 @@
 - The order of an epoch depends only on ``seed + epoch``; the augmentations of a step only on
   ``seed`` and the step (engine.training_utils.step_generator), so a resumed run sees exactly
   the same batches as an uninterrupted one.
-- Latents are cached once (with a flipped copy when flip_aug is on); colour augmentation
-  changes the pixels every step, so with ``color_aug`` images are encoded every step.
+- Latents are cached once (with a flipped copy when flip_aug is on).  With ``color_aug``
+  each crop (and its flipped copy) is jittered ``color_aug_variants`` times once — hue
+  shifts and brightnesses spread evenly over the jitter range of :func:`color_augment` —
+  and those latents are cached too; each step draws one variant, so the VAE never runs in
+  the loop.  ``color_aug_variants = 0`` jitters and encodes every step instead.
 """
 
 from __future__ import annotations
@@ -135,15 +138,42 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
 
-def color_augment(pixels: torch.Tensor, rng: random.Random) -> torch.Tensor:
-    """A small random hue shift and brightness change of a uint8 CHW image (float 0..1 out)."""
+HUE_JITTER = 6
+"""Largest hue shift of colour augmentation, in PIL's 0..255 hue steps (about ±8.5°)."""
+BRIGHTNESS_JITTER = (0.95, 1.05)
+"""Range of the brightness factor of colour augmentation."""
+
+
+def color_jitter(pixels: torch.Tensor, hue_shift: int, brightness: float) -> torch.Tensor:
+    """A uint8 CHW image with its hue shifted and its brightness scaled (float 0..1 out)."""
     img = Image.fromarray(pixels.permute(1, 2, 0).numpy(), "RGB").convert("HSV")
     h, s, v = (np.asarray(ch, dtype=np.int16) for ch in img.split())
-    h = ((h + rng.randint(-6, 6)) % 256).astype(np.uint8)
+    h = ((h + int(hue_shift)) % 256).astype(np.uint8)
     hsv = Image.merge("HSV", [Image.fromarray(h), Image.fromarray(s.astype(np.uint8)),
                               Image.fromarray(v.astype(np.uint8))])
     out = to_tensor(hsv.convert("RGB")).float() / 255.0
-    return (out * rng.uniform(0.95, 1.05)).clamp(0.0, 1.0)
+    return (out * brightness).clamp(0.0, 1.0)
+
+
+def color_augment(pixels: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """A small random hue shift and brightness change of a uint8 CHW image (float 0..1 out)."""
+    hue = rng.randint(-HUE_JITTER, HUE_JITTER)
+    return color_jitter(pixels, hue, rng.uniform(*BRIGHTNESS_JITTER))
+
+
+def color_variant_params(n: int, rng: random.Random) -> list[tuple[int, float]]:
+    """``n`` (hue shift, brightness) pairs of :func:`color_augment`'s family, spread evenly
+    over both ranges (ends included) and paired in a shuffled order, so a handful of cached
+    variants covers the jitter a per-step draw would give."""
+    if n <= 0:
+        return []
+    if n == 1:
+        return [(0, 1.0)]
+    lo, hi = BRIGHTNESS_JITTER
+    hues = [round(-HUE_JITTER + 2 * HUE_JITTER * k / (n - 1)) for k in range(n)]
+    bright = [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+    rng.shuffle(bright)
+    return list(zip(hues, bright))
 
 
 @torch.no_grad()
@@ -179,6 +209,8 @@ class Batch:
     latents: torch.Tensor | None = None
     pixels: torch.Tensor | None = None
     """Float 0..1 images when latents are not cached (encode them with encode_pixels)."""
+    variants: list[int] = field(default_factory=list)
+    """Which cached colour variant each sample is (empty without cached colour variants)."""
 
 
 @dataclass
@@ -199,11 +231,14 @@ class TrainData:
     caption_tag_dropout_rate: float = 0.0
     color_aug: bool = False
     flip_aug: bool = False
+    color_aug_variants: int = 0
     prior_loss_weight: float = 1.0
+    variant_params: dict[tuple[int, bool, int], tuple[int, float]] = field(default_factory=dict, init=False)
     repeats: list[int] = field(default_factory=list, init=False)
     pixels: list[torch.Tensor] = field(default_factory=list, init=False)
     buckets: list[tuple[int, int]] = field(default_factory=list, init=False)
-    latents: dict[tuple[int, bool], torch.Tensor] = field(default_factory=dict, init=False)
+    latents: dict[tuple, torch.Tensor] = field(default_factory=dict, init=False)
+    """(image, flipped) → latents; with cached colour variants (image, flipped, variant)."""
 
     @classmethod
     def from_settings(cls, items: list[Any], train: Any, prior_loss_weight: float = 1.0) -> "TrainData":
@@ -215,6 +250,7 @@ class TrainData:
                    caption_dropout_rate=train.caption_dropout_rate,
                    caption_tag_dropout_rate=train.caption_tag_dropout_rate,
                    color_aug=train.color_aug, flip_aug=train.flip_aug,
+                   color_aug_variants=getattr(train, "color_aug_variants", 0),
                    prior_loss_weight=prior_loss_weight)
 
     def __post_init__(self) -> None:
@@ -239,8 +275,14 @@ class TrainData:
 
     @property
     def cacheable(self) -> bool:
-        """Latents can be cached unless colour augmentation changes the pixels each step."""
-        return not self.color_aug
+        """Latents can be cached unless colour augmentation jitters the pixels every step
+        (``color_aug`` with ``color_aug_variants = 0``)."""
+        return not self.color_aug or self.color_aug_variants > 0
+
+    @property
+    def variants_per_image(self) -> int:
+        """Cached colour variants per image (and per flip): 1 without colour aug."""
+        return self.color_aug_variants if self.color_aug and self.color_aug_variants > 0 else 1
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """Batches (lists of item indices) of an epoch, in training order.
@@ -280,12 +322,23 @@ class TrainData:
     # -- latents -------------------------------------------------------------------------
 
     def cache_latents(self, vae: Any) -> None:
-        """Encode every image once (and its mirror image when flip_aug is on)."""
+        """Encode every image once (and its mirror image when flip_aug is on; with colour aug
+        each of them as ``color_aug_variants`` jittered copies).  The latents stay on the
+        VAE's device, so a step takes them without a host-to-device copy."""
+        n = self.variants_per_image
+        jitter = self.color_aug and self.color_aug_variants > 0
         for i, px in enumerate(self.pixels):
             for flip in ((False, True) if self.flip_aug else (False,)):
                 x = px.flip(-1) if flip else px
-                g = step_generator(self.seed, i, stream=7 + int(flip))
-                self.latents[(i, flip)] = encode_pixels(vae, x[None].float() / 255.0, g)[0].cpu()
+                params = color_variant_params(n, random.Random(
+                    self.seed * 1_000_003 + 7_919 * i + int(flip))) if jitter else [None]
+                for v, p in enumerate(params):
+                    if p is not None:
+                        self.variant_params[(i, flip, v)] = p
+                    pixels = color_jitter(x, *p) if p is not None else x.float() / 255.0
+                    g = step_generator(self.seed, i, stream=7 + int(flip) + 2 * v)
+                    key = (i, flip, v) if p is not None else (i, flip)
+                    self.latents[key] = encode_pixels(vae, pixels[None], g)[0]
 
     # -- one step ------------------------------------------------------------------------
 
@@ -293,7 +346,7 @@ class TrainData:
         """Captions, augmentation and latents (or pixels) of one step; random choices come
         from a generator seeded by (seed, step)."""
         rng = random.Random(self.seed * 1_000_003 + step)
-        captions, files, weights, lat, pix = [], [], [], [], []
+        captions, files, weights, lat, pix, variants = [], [], [], [], [], []
         for i in indices:
             item = self.items[i]
             captions.append(process_caption(
@@ -304,14 +357,19 @@ class TrainData:
             weights.append(self.prior_loss_weight if getattr(item, "is_reg", False) else 1.0)
             flip = self.flip_aug and rng.random() < 0.5
             if self.latents:
-                lat.append(self.latents[(i, flip)])
+                if self.variant_params:
+                    v = rng.randrange(self.variants_per_image)
+                    lat.append(self.latents[(i, flip, v)])
+                    variants.append(v)
+                else:
+                    lat.append(self.latents[(i, flip)])
             else:
                 px = self.pixels[i].flip(-1) if flip else self.pixels[i]
                 pix.append(color_augment(px, rng) if self.color_aug else px.float() / 255.0)
         return Batch(indices=list(indices), captions=captions, files=files,
                      weights=torch.tensor(weights, dtype=torch.float32),
                      latents=torch.stack(lat) if lat else None,
-                     pixels=torch.stack(pix) if pix else None)
+                     pixels=torch.stack(pix) if pix else None, variants=variants)
 
 
 def balanced_repeats(items: list[Any]) -> list[int]:

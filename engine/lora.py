@@ -181,12 +181,19 @@ class LoraModule(nn.Module):
             self._org_forward = None
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        """``multiplier`` is a number, or a 1-D tensor with one weight per sample (batched
+        sampling); a batch that is a multiple of it (CFG's [uncond; cond]) repeats it."""
         out = self._org_forward(x, *args, **kwargs)
-        if self.multiplier == 0:
+        m = self.multiplier
+        if not isinstance(m, torch.Tensor) and m == 0:
             return out
-        w = self.lora_down.weight
-        lx = self.lora_up(self.lora_down(x.to(w.dtype)))
-        return out + (lx * (self.multiplier * self.scale)).to(out.dtype)
+        lx = self.lora_up(self.lora_down(x.to(self.lora_down.weight.dtype)))
+        if isinstance(m, torch.Tensor):
+            if lx.shape[0] % m.shape[0]:
+                raise ValueError(f"{self.lora_name}: batch of {lx.shape[0]} does not fit "
+                                 f"{m.shape[0]} per-sample LoRA weights")
+            m = m.to(lx.device, lx.dtype).repeat(lx.shape[0] // m.shape[0]).view(-1, *[1] * (lx.ndim - 1))
+        return out + (lx * (m * self.scale)).to(out.dtype)
 
 
 def _te_key_path(name: str) -> str:
@@ -276,10 +283,14 @@ class LoraNetwork(nn.Module):
         for m in self.loras:
             m.restore()
 
-    def set_multiplier(self, w: float) -> None:
-        self.multiplier = float(w)
+    def set_multiplier(self, w: float | torch.Tensor | Iterable[float]) -> None:
+        """One LoRA weight for everything, or a list/1-D tensor of one weight per sample."""
+        value: float | torch.Tensor = float(w) if isinstance(w, (int, float)) or \
+            (isinstance(w, torch.Tensor) and w.ndim == 0) else \
+            torch.as_tensor(list(w), dtype=torch.float32).to(next(iter(self.parameters())).device)
+        self.multiplier = value
         for m in self.loras:
-            m.multiplier = float(w)
+            m.multiplier = value
 
     def param_groups(self, unet_lr: float, text_encoder_lr: float) -> list[dict[str, Any]]:
         """Optimizer groups: ``text_encoder``, then ``unet`` or one ``unet_block{i}`` per block with
@@ -342,9 +353,12 @@ class LoraNetwork(nn.Module):
                     m.scale = float(m.alpha) / m.dim
 
     def nonfinite_names(self) -> list[str]:
-        return [f"{m.lora_name}.{n}" for m in self.loras for n, t in
-                (("lora_down.weight", m.lora_down.weight), ("lora_up.weight", m.lora_up.weight),
-                 ("alpha", m.alpha)) if not bool(torch.isfinite(t).all())]
+        named = [(f"{m.lora_name}.{n}", t) for m in self.loras for n, t in
+                 (("lora_down.weight", m.lora_down.weight), ("lora_up.weight", m.lora_up.weight),
+                  ("alpha", m.alpha))]
+        with torch.no_grad():  # one device sync for all tensors, not one per tensor
+            flags = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist() if named else []
+        return [name for (name, _), ok in zip(named, flags) if not ok]
 
     def all_finite(self) -> bool:
         return not self.nonfinite_names()

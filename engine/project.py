@@ -256,6 +256,8 @@ class TrainSettings:
     """Chance of dropping each (non-kept) tag."""
     color_aug: bool = True
     """Small random hue/brightness changes (disables latent caching)."""
+    color_aug_variants: int = opt(8, min=0, max=64)
+    """With color_aug: colour-jittered copies of each crop encoded once and drawn from each step (no VAE in the loop); 0 = jitter and encode every step."""
     flip_aug: bool = False
     """Random horizontal flips (off: characters are often asymmetric)."""
     cache_latents: bool = True

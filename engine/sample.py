@@ -33,6 +33,9 @@ SAMPLER_ALIASES = {"k_euler_a": "euler_a", "euler_ancestral": "euler_a", "k_eule
                    "dpmsolver++": "dpmpp_2m", "dpm++": "dpmpp_2m", "dpm++_2m": "dpmpp_2m",
                    "k_dpm_2m": "dpmpp_2m"}
 BATCH_SIZE = 4
+"""Prompt × seed jobs per denoising pass (times the number of LoRA weights when they share a pass)."""
+DECODE_BATCH = 8
+"""Images per VAE decode call (the decoder's activations are large at 512²)."""
 REG_SAMPLER = "euler_a"
 CROP_CAPTION_PROMPTS = 3
 
@@ -54,10 +57,12 @@ class SamplePrompt:
 
 @dataclass
 class Job:
-    """One image to draw: a prompt with one seed."""
+    """One image to draw: a prompt with one seed (and, in batched sampling, its LoRA weight)."""
 
     prompt: SamplePrompt
     seed: int
+    weight: float | None = None
+    """LoRA weight of this image when several weights share a pass (None = the network's)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -163,8 +168,11 @@ def _autocast(base, precision: str):
 
 
 @torch.no_grad()
-def _draw(base, jobs: list[Job], clip_skip: int) -> list[Image.Image]:
-    """One batch with the same size, steps, CFG and sampler."""
+def _draw(base, jobs: list[Job], clip_skip: int, network=None) -> list[Image.Image]:
+    """One batch with the same size, steps, CFG and sampler.  Jobs that carry a LoRA weight
+    get it per sample (the network's multiplier is the batch's weights for this pass)."""
+    if network is not None and any(j.weight is not None for j in jobs):
+        network.set_multiplier([1.0 if j.weight is None else float(j.weight) for j in jobs])
     p0 = jobs[0].prompt
     device, dtype = base.unet.device, base.unet.dtype
     mult = _size_multiple(base)
@@ -190,16 +198,20 @@ def _draw(base, jobs: list[Job], clip_skip: int) -> list[Image.Image]:
             noise = uncond + p0.cfg * (text - uncond)
         latents = sched.step(noise, t, latents, generator=gens if len(gens) > 1 else gens[0]).prev_sample
     vae = base.vae
-    decoded = vae.decode((latents / vae.config.scaling_factor).to(vae.dtype)).sample
-    arr = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    arr = arr.permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(a) for a in arr]
+    out = []
+    for k in range(0, latents.shape[0], DECODE_BATCH):
+        part = latents[k:k + DECODE_BATCH] / vae.config.scaling_factor
+        decoded = vae.decode(part.to(vae.dtype)).sample
+        arr = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        out += [Image.fromarray(a) for a in arr.permute(0, 2, 3, 1).cpu().numpy()]
+    return out
 
 
 def generate_images(base, jobs: list[Job], *, clip_skip: int = 1, batch_size: int = BATCH_SIZE,
-                    precision: str = "no", on_batch=None) -> list[Image.Image]:
+                    precision: str = "no", on_batch=None, network=None) -> list[Image.Image]:
     """Draw every job; jobs with equal size/steps/CFG/sampler share batches.  Returns the
-    images in job order.  ``on_batch(done, total)`` is called after each batch."""
+    images in job order.  ``on_batch(done, total)`` is called after each batch.  Jobs with
+    a ``weight`` are drawn with ``network``'s multiplier set per sample."""
     modules = [m for m in (base.unet, base.text_encoder, base.vae) if m is not None]
     was_training = [m.training for m in modules]
     for m in modules:
@@ -215,7 +227,7 @@ def generate_images(base, jobs: list[Job], *, clip_skip: int = 1, batch_size: in
             for idxs in groups.values():
                 for k in range(0, len(idxs), max(1, batch_size)):
                     chunk = idxs[k:k + max(1, batch_size)]
-                    for i, img in zip(chunk, _draw(base, [jobs[i] for i in chunk], clip_skip)):
+                    for i, img in zip(chunk, _draw(base, [jobs[i] for i in chunk], clip_skip, network)):
                         out[i] = img
                     done += len(chunk)
                     if on_batch is not None:
@@ -285,27 +297,40 @@ def write_grid(run_dir: Path, epoch: int) -> Path:
 
 def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                  writer: EventWriter | None, *, weights: list[float] | None = None,
-                 batch_size: int = BATCH_SIZE) -> list[ep.SampleRecord]:
+                 batch_size: int = BATCH_SIZE, batch_weights: bool = True) -> list[ep.SampleRecord]:
     """Sample ``epoch``'s LoRA (already loaded in ``network`` and applied to ``base``) at each
     weight into ``run_dir/samples/epoch-NNN/``; one ``sample`` event per image, a grid, the
     index and the overfit meter (``run_dir/overfit.json``).  The network's multiplier and the
-    models' train/eval modes are restored afterwards."""
+    models' train/eval modes are restored afterwards.
+
+    With ``batch_weights`` (the default) every prompt × seed is drawn at all weights in the
+    same pass — the LoRA modules take one weight per sample — so ``batch_size`` jobs make a
+    pass of ``batch_size × len(weights)`` images; each image still depends only on its
+    prompt, seed and weight, so it equals the one a pass per weight draws."""
     run_dir = Path(run_dir)
     weights = list(weights if weights is not None else project.samples.weights) or [1.0]
     prompts = resolve_prompts(project)
     jobs = [Job(p, s) for p in prompts for s in p.seeds]
     folder = ep.epoch_dir(run_dir, epoch)
     old = getattr(network, "multiplier", 1.0) if network is not None else 1.0
+    if network is None and any(w != 0 for w in weights):
+        raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
     records: list[ep.SampleRecord] = []
+    common = dict(clip_skip=project.train.clip_skip, precision=project.train.mixed_precision)
     try:
+        if batch_weights and network is not None and len(weights) > 1:
+            together = [Job(j.prompt, j.seed, float(w)) for j in jobs for w in weights]
+            drawn = generate_images(base, together, batch_size=batch_size * len(weights),
+                                    network=network, **common)
+            by_weight = {w: drawn[k::len(weights)] for k, w in enumerate(weights)}
+        else:
+            by_weight = {}
+            for w in weights:
+                if network is not None:
+                    network.set_multiplier(float(w))
+                by_weight[w] = generate_images(base, jobs, batch_size=batch_size, **common)
         for w in weights:
-            if network is not None:
-                network.set_multiplier(float(w))
-            elif w != 0:
-                raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
-            images = generate_images(base, jobs, clip_skip=project.train.clip_skip,
-                                     batch_size=batch_size, precision=project.train.mixed_precision)
-            for job, img in zip(jobs, images):
+            for job, img in zip(jobs, by_weight[w]):
                 path = folder / ep.sample_file_name(job.prompt.index, job.seed, w)
                 save_png(path, img, {"prompt": job.prompt.prompt, "negative": job.prompt.negative,
                                      "seed": job.seed, "epoch": epoch, "lora_weight": w})

@@ -5,7 +5,8 @@ model, wraps it with a LoRA and runs one loop; everything a UI needs to know goe
 events (engine/events.py), commands come in through engine.runs.RunControl.
 
 Per step: batch → latents (cached or encoded) → noise (+ noise offset) → timesteps → UNet
-→ loss (MSE, reg weight, min-SNR) → NaN check → backward → grad check → clip → step.
+→ loss (MSE, reg weight, min-SNR) → backward → clip → a step applied only if loss and
+gradients are finite, decided on the device → one host sync that reads loss and flags.
 
 NaN policy (docs/architecture.md, "NaN policy"): a step with a non-finite loss or gradient is skipped and
 reported with its batch's files and captions; the loss average only sees finite losses.
@@ -58,7 +59,7 @@ SNAPSHOT_EVERY = 50
 EMA_BETA = 0.9
 COMPILE_MODE = "reduce-overhead"
 """torch.compile mode for the UNet on CUDA: CUDA graphs, about 6x the eager step at batch 1
-(reference/performance.md). ``$ONELORA_COMPILE_MODE`` overrides it (e.g.
+(docs/performance.md). ``$ONELORA_COMPILE_MODE`` overrides it (e.g.
 ``max-autotune-no-cudagraphs`` or ``default``) should graph capture fail on some setup."""
 
 
@@ -93,15 +94,19 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
 
     # ---------------------------------------------------------------- model, data, LoRA
     writer.emit("loading", phase="loading model", detail=str(t.model))
+    t0 = time.perf_counter()
     base = models.load_base(t.model, device=device, dtype=compute_dtype)
+    load_s = time.perf_counter() - t0
     cpu_threads = set_cpu_threads(device, base.is_builtin)
     base.vae.to(torch.float32)  # an SD1.x VAE overflows in fp16; it only encodes here
     items = data_mod.items_from_project(project)
     data = data_mod.TrainData.from_settings(items, t, prior_loss_weight=project.reg.prior_loss_weight)
     cached = t.cache_latents and data.cacheable
+    t0 = time.perf_counter()
     if cached:
         writer.emit("loading", phase="caching latents", detail=f"{len(items)} images")
         data.cache_latents(base.vae)
+    cache_s = time.perf_counter() - t0
 
     from engine import lora
 
@@ -136,7 +141,8 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
     epochs = math.ceil(total_steps / steps_per_epoch)
     warmup = tu.warmup_steps(t.lr_warmup_steps, total_steps) if t.lr_scheduler != "constant" else 0
     output_name = t.output_name or project.trigger
-    ctx = StepContext(base=base, unet=unet, settings=t, device=device, compute_dtype=compute_dtype)
+    ctx = StepContext(base=base, unet=unet, settings=t, device=device, compute_dtype=compute_dtype,
+                      encode=prepare_text_encoder(base, t, device, writer.emit))
 
     s = {"step": 0, "epoch": 1, "pos": 0, "lr_scale": 1.0, "rollbacks": 0, "loss_ema": None,
          "epoch_loss_sum": 0.0, "epoch_loss_n": 0, "nonfinite": [], "session_id": int(time.time())}
@@ -199,11 +205,12 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
                 device=str(device), precision=precision_note, model=base.name,
                 model_label=base.label, images=sum(1 for it in items if not getattr(it, "is_reg", False)),
                 reg_images=sum(1 for it in items if getattr(it, "is_reg", False)),
-                latents="cached" if cached else ("encoded every step (color_aug is on)" if t.color_aug
-                                                 else "encoded every step"),
+                latents=("cached" if not (t.color_aug and cached) else
+                         f"cached ({data.variants_per_image} colour variants per crop)") if cached else
+                ("encoded every step (color_aug is on)" if t.color_aug else "encoded every step"),
                 attention="PyTorch SDPA", cpu_threads=cpu_threads, resumed_from=s["step"] if resume else None,
                 optimizer=t.optimizer, lr_scheduler=t.lr_scheduler, warmup_steps=warmup,
-                buckets=data.bucket_info()["buckets"])
+                buckets=data.bucket_info()["buckets"], load_s=round(load_s, 3), cache_s=round(cache_s, 3))
 
     # ---------------------------------------------------------------- the loop
     bad_streak = 0
@@ -240,7 +247,9 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             batch = data.batch(batches[s["pos"]], step)
             lrs = tu.set_lr(optimizer, s["lr_scale"] * tu.lr_factor(
                 step, total_steps, t.lr_scheduler, warmup, t.lr_scheduler_num_cycles))
+            t_step = time.perf_counter()
             loss_value, problem = train_step(ctx, batch, step, network, optimizer, scaler, params)
+            step_ms = 1000 * (time.perf_counter() - t_step)
             s["step"] += 1
             s["pos"] += 1
 
@@ -271,7 +280,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             t_last = now
             writer.emit("step", step=s["step"], epoch=epoch, total_steps=total_steps, loss=loss_value,
                         loss_ema=s["loss_ema"], lr=lrs, it_s=round(it_s, 3), vram_mb=vram_mb(device),
-                        files=batch.files)
+                        files=batch.files, step_ms=round(step_ms, 2))
             if s["step"] % SNAPSHOT_EVERY == 0 and plausible(lora_norm(params), s):
                 last_good = snapshot()
 
@@ -349,15 +358,38 @@ class StepContext:
     """engine.project.TrainSettings."""
     device: torch.device
     compute_dtype: torch.dtype
+    encode: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """Token ids → UNet context (see prepare_text_encoder); None = models.encode_prompt eager."""
     alphas_cumprod: torch.Tensor = field(init=False)
     num_timesteps: int = field(init=False)
     cudagraphs: bool = field(init=False)
+    guard: tu.GuardedStep | None = field(init=False, default=None)
+    token_cache: dict[str, torch.Tensor] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.alphas_cumprod = self.base.noise_scheduler.alphas_cumprod
+        self.alphas_cumprod = self.base.noise_scheduler.alphas_cumprod.to(self.device)
         self.num_timesteps = int(self.base.noise_scheduler.config.num_train_timesteps)
         self.cudagraphs = (self.device.type == "cuda" and bool(self.settings.compile)
                            and compile_mode() == "reduce-overhead")
+        if self.encode is None:
+            clip_skip = self.settings.clip_skip
+            self.encode = lambda ids: models.encode_prompt(self.base, ids, clip_skip)
+
+    def guarded(self, optimizer, params) -> tu.GuardedStep:
+        if self.guard is None or self.guard.optimizer is not optimizer:
+            self.guard = tu.GuardedStep(optimizer, params)
+        return self.guard
+
+    def input_ids(self, captions: list[str]) -> torch.Tensor:
+        """Token ids on the device, tokenized once per distinct caption."""
+        rows = []
+        for c in captions:
+            if c not in self.token_cache:
+                if len(self.token_cache) > 4096:
+                    self.token_cache.clear()
+                self.token_cache[c] = tu.to_device(models.tokenize(self.base, [c]), self.device)
+            rows.append(self.token_cache[c])
+        return torch.cat(rows)
 
 
 def compile_mode() -> str:
@@ -365,30 +397,59 @@ def compile_mode() -> str:
 
 
 def prepare_unet(unet: torch.nn.Module, t, device: torch.device,
-                 emit: Callable[..., Any]) -> torch.nn.Module:
+                 emit: Callable[..., Any], cpu_compile: bool = False) -> torch.nn.Module:
     """The UNet the loop calls.  On CUDA: channels_last, and with ``compile = true``
-    ``torch.compile`` (CUDA graphs by default, see COMPILE_MODE).  On the CPU the model is
-    used as is and ``compile = true`` is reported as ignored with a ``log`` event."""
-    if device.type != "cuda":
+    ``torch.compile`` (CUDA graphs by default, see COMPILE_MODE; shapes: training_utils.compile_fn).
+    On the CPU the model is used as is and ``compile = true`` is reported as ignored with a
+    ``log`` event (``cpu_compile`` compiles there too: the tests' dynamo checks)."""
+    if device.type != "cuda" and not cpu_compile:
         if t.compile:
             emit("log", message="compile = true is ignored on the CPU (CUDA only)")
         return unet
-    unet.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        unet.to(memory_format=torch.channels_last)
     if not t.compile:
         return unet
     mode = compile_mode()
     emit("loading", phase="compiling", detail=f"torch.compile mode {mode}; the first steps are slow")
-    compiled = torch.compile(unet, mode=None if mode == "default" else mode)
+    compiled = tu.compile_fn(unet, mode, device)
     emit("log", message=f"UNet compiled with torch.compile (mode {mode}); the first steps of each "
                         "bucket size are slow while it compiles")
     return compiled
 
 
+def prepare_text_encoder(base, t, device: torch.device, emit: Callable[..., Any],
+                         cpu_compile: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Token ids → UNet context as the step computes it: models.encode_prompt with the run's
+    clip_skip, computed by the text encoder cut after the layer clip_skip picks
+    (training_utils.clip_skip_text_encoder: same numbers, skipped layers not run, traceable).
+    With ``compile = true`` on CUDA and the text encoder's LoRA trained, the function is
+    compiled like the UNet (its own graph: at batch 1 the step is launch-bound,
+    docs/performance.md; ``$ONELORA_COMPILE_TE=0`` keeps it eager); otherwise eager."""
+    te = tu.clip_skip_text_encoder(base.text_encoder, t.clip_skip)
+
+    def encode(ids: torch.Tensor) -> torch.Tensor:
+        return te(ids)[0]
+
+    if (device.type != "cuda" and not cpu_compile) or not t.compile or not t.train_text_encoder \
+            or os.environ.get("ONELORA_COMPILE_TE", "1").strip() == "0":
+        return encode
+    mode = compile_mode()
+    emit("log", message=f"text encoder compiled with torch.compile (mode {mode})")
+    return tu.compile_fn(encode, mode, device)
+
+
 def train_step(ctx: StepContext, batch, step: int, network, optimizer, scaler,
                params: list[torch.Tensor]) -> tuple[float, str | None]:
     """One optimizer step on ``batch``: latents (cached or encoded) → noise (+ offset) →
-    timesteps → UNet → loss (MSE, reg weight, min-SNR) → NaN check → backward → grad check →
-    clip → step → zero grad.
+    timesteps → UNet → loss (MSE, reg weight, min-SNR) → backward → unscale → clip →
+    guarded step → zero grad, then ONE host sync that reads the loss and the flags.
+
+    The NaN policy is decided on the device: the update is applied only when the loss and
+    the gradient norm are finite (training_utils.GuardedStep: a masked fused step, or a
+    step undone from a device-side copy), and the gradient scaler's update is undone when
+    the loss itself was not finite — the same decisions as checking ``float(loss)`` before
+    backward and ``isfinite(grad_norm)`` before the step, without stalling mid-step.
 
     Returns the loss and the problem that made the step skip its update (``"loss"``,
     ``"grad"`` or ``"weights"``), or None for a good step.  Every random draw comes from
@@ -396,38 +457,57 @@ def train_step(ctx: StepContext, batch, step: int, network, optimizer, scaler,
     The loop and bench/train_step.py both call this.
     """
     t, base, device, dtype = ctx.settings, ctx.base, ctx.device, ctx.compute_dtype
-    if ctx.cudagraphs:  # a new iteration for CUDA-graph trees (also after a skipped backward)
+    if ctx.cudagraphs:  # a new iteration for CUDA-graph trees
         torch.compiler.cudagraph_mark_step_begin()
     if batch.latents is not None:
-        latents = batch.latents.to(device)
+        latents = tu.to_device(batch.latents, device)
     else:
         latents = data_mod.encode_pixels(base.vae, batch.pixels, tu.step_generator(t.seed, step, 1))
     g = tu.step_generator(t.seed, step, 2)
-    noise = tu.make_noise(latents, t.noise_offset, g)
-    timesteps = tu.sample_timesteps(latents.shape[0], ctx.num_timesteps, g).to(device)
+    # drawn on the CPU generator (exact resume), copied without a host wait
+    noise = tu.to_device(tu.make_noise(torch.empty(latents.shape, dtype=latents.dtype), t.noise_offset, g),
+                         device)
+    timesteps = tu.to_device(tu.sample_timesteps(latents.shape[0], ctx.num_timesteps, g), device)
     noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
-    input_ids = models.tokenize(base, batch.captions)
+    input_ids = ctx.input_ids(batch.captions)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         with torch.set_grad_enabled(t.train_text_encoder):
-            encoder_hidden = models.encode_prompt(base, input_ids, t.clip_skip)
+            encoder_hidden = ctx.encode(input_ids)
         pred = ctx.unet(noisy.to(dtype), timesteps, encoder_hidden).sample
     snr = tu.min_snr_weights(ctx.alphas_cumprod, timesteps, t.min_snr_gamma) if t.min_snr_gamma else None
-    loss = tu.diffusion_loss(pred, noise, batch.weights, snr)
-    loss_value = float(loss.detach())
+    loss = tu.diffusion_loss(pred, noise, tu.to_device(batch.weights, device), snr)
 
+    # everything below is queued without the host waiting for the device
+    loss_ok = torch.isfinite(loss.detach())
+    scaled = scaler.scale(loss)  # (creates the scaler's tensors on first use)
+    scale_before = scaler._scale.detach().clone() if scaler.is_enabled() else None
+    tracker_before = scaler._growth_tracker.detach().clone() if scaler.is_enabled() else None
+    scaled.backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm or float("inf"))
+    grad_ok = torch.isfinite(grad_norm)
+    guard = ctx.guarded(optimizer, params)
+    guard.step(loss_ok & grad_ok)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+    # the one sync of the step
+    flags = [loss.detach().float(), grad_norm.detach().float().to(loss.device)]
+    if scale_before is not None:
+        flags.append(scale_before.float().to(loss.device))
+    values = torch.stack(flags).tolist()
+    loss_value, norm = values[0], values[1]
+    scale = values[2] if scale_before is not None else 1.0
+    ok = math.isfinite(loss_value) and math.isfinite(norm)
+    guard.settle(ok)
     problem = None
     if not math.isfinite(loss_value):
+        if scale_before is not None:  # a non-finite loss never reaches the scaler
+            scaler._scale.copy_(scale_before)
+            scaler._growth_tracker.copy_(tracker_before)
         problem = "weights" if not network.all_finite() else "loss"
-    else:
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm or float("inf"))
-        if torch.isfinite(grad_norm):
-            scaler.step(optimizer)
-        elif not scaler.is_enabled() or scaler.get_scale() < 1.0:
-            problem = "grad"  # (fp16 overflows the scaler can absorb are not reported)
-        scaler.update()
-    optimizer.zero_grad(set_to_none=True)
+    elif not math.isfinite(norm) and (not scaler.is_enabled() or scale < 1.0):
+        problem = "grad"  # (fp16 overflows the scaler can absorb are not reported)
     return loss_value, problem
 
 

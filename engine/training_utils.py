@@ -7,6 +7,7 @@ Nothing here reads the project or writes files.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from typing import Any, Iterable
@@ -174,10 +175,11 @@ def build_network(base: Any, t: Any, device: torch.device):
 def make_optimizer(name: str, param_groups: list[dict], lr: float, weight_decay: float,
                    device: torch.device) -> torch.optim.Optimizer:
     """Build the named optimizer; a missing package is a UserError, never a silent swap."""
-    if name == "AdamW":
-        if device.type == "cuda":
+    if name == "AdamW":  # fused where torch has it (CUDA; the CPU since torch 2.4): one kernel,
+        try:              # and the skip flag stays on the device (GuardedStep)
             return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, fused=True)
-        return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, foreach=True)
+        except (RuntimeError, ValueError):
+            return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "AdamW8bit":
         try:
             import bitsandbytes as bnb  # noqa: F401
@@ -264,3 +266,175 @@ def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed((seed * 1_000_003 + step * 7_919 + stream * 104_729) % (2 ** 63))
     return g
+
+
+# ---------------------------------------------------------------------------------------
+# Device placement and compilation
+# ---------------------------------------------------------------------------------------
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on ``device`` without making the host wait (pinned, non-blocking on CUDA)."""
+    if device.type != "cuda" or x.device.type == "cuda":
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
+
+
+def clip_skip_text_encoder(text_encoder: torch.nn.Module, clip_skip: int) -> torch.nn.Module:
+    """The text encoder cut after the layer ``clip_skip`` selects, sharing every module (and so
+    the LoRA hooks) with the original.  Its plain output — the final layer norm of the last
+    layer it runs — is exactly engine.models.encode_prompt's (the final layer norm of
+    ``hidden_states[-clip_skip]``), without ``output_hidden_states`` (which transformers ≥ 5
+    collects with hooks and a lock that torch.compile cannot trace) and without computing the
+    layers the result skips."""
+    if not clip_skip or clip_skip <= 1:
+        return text_encoder
+    inner = getattr(text_encoder, "text_model", text_encoder)
+    layers = list(inner.encoder.layers)
+    keep = len(layers) - (clip_skip - 1)
+    if keep < 1:
+        raise UserError(f"clip_skip={clip_skip} is more than the text encoder's {len(layers)} layers; "
+                        "use a smaller clip_skip")
+
+    def shallow(m: torch.nn.Module) -> torch.nn.Module:
+        c = copy.copy(m)
+        c._modules = dict(m._modules)  # own child table, same children
+        return c
+
+    outer = shallow(text_encoder)
+    cut = outer
+    if inner is not text_encoder:
+        cut = shallow(inner)
+        outer._modules["text_model"] = cut
+    encoder = shallow(inner.encoder)
+    cut._modules["encoder"] = encoder
+    encoder._modules["layers"] = torch.nn.ModuleList(layers[:keep])
+    return outer
+
+
+RECOMPILE_LIMIT = 64
+"""Graphs dynamo may keep per function before it falls back to eager (17 buckets at 512)."""
+
+
+def compile_fn(fn, mode: str, device: torch.device):
+    """``torch.compile`` as the loop uses it, with room for every bucket before dynamo would
+    fall back to eager.  Shapes: on CUDA dynamo's automatic dynamic ones — the first bucket
+    shape compiles a static graph, the second one graph with symbolic sizes that every later
+    bucket reuses (a single-image project has ~6 buckets; a graph each would compile the UNet
+    6 times; CUDA graphs still record one cheap graph per shape).  On the CPU a static graph
+    per bucket (inductor's C++ backend fails on the UNet's symbolic sizes, torch 2.13).
+    ``$ONELORA_COMPILE_DYNAMIC`` = 0 / 1 forces static / automatic dynamic shapes."""
+    import os
+
+    import torch._dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), RECOMPILE_LIMIT))
+    wanted = os.environ.get("ONELORA_COMPILE_DYNAMIC", "").strip().lower()
+    if wanted in ("0", "false", "no", "static"):
+        dynamic = False
+    elif wanted in ("1", "true", "yes", "auto"):
+        dynamic = None
+    else:
+        dynamic = None if device.type == "cuda" else False
+    return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=dynamic)
+
+
+# ---------------------------------------------------------------------------------------
+# An optimizer step decided on the device
+# ---------------------------------------------------------------------------------------
+
+
+class GuardedStep:
+    """``optimizer.step()`` queued before anyone knows whether the step was good, so the
+    host never waits for the GPU mid-step; the step is undone exactly when it was not.
+
+    - Fused torch optimizers (``fused=True`` AdamW/Adam/SGD) take the skip flag on the
+      device as ``found_inf`` (GradScaler's protocol): the kernel leaves params, moments and
+      step counts untouched when it is set.  Nothing to undo.
+    - Every other optimizer (foreach AdamW on the CPU, bitsandbytes' AdamW8bit, Lion, ...)
+      steps unconditionally after a device-side copy of the params and the optimizer state
+      (into buffers kept between steps); :meth:`settle` restores that copy when the host,
+      after the one sync at the end of the step, learns the step was bad.  State created by
+      this step (the very first one) is dropped, python numbers in the state (bitsandbytes'
+      ``step``) are put back.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, params: list[torch.Tensor]):
+        self.optimizer = optimizer
+        self.params = [p for p in params]
+        self.fused = bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and \
+            all(g.get("fused") for g in optimizer.param_groups)
+        self._keys: list[tuple[int, str]] = []
+        self._buffers: list[torch.Tensor] = []
+        self._param_buffers: list[torch.Tensor] = []
+        self._scalars: dict[tuple[int, str], Any] = {}
+        self._had_state: list[bool] = []
+        self._groups: list[dict[str, Any]] = []
+        self._fresh: list[torch.Tensor] = []
+        self._all_initialised = False
+
+    def step(self, ok: torch.Tensor) -> None:
+        """Queue the update; ``ok`` is a 0-dim bool tensor on the params' device."""
+        if self.fused:
+            if not self._all_initialised:  # state a skipped first step creates is dropped again
+                state = self.optimizer.state
+                self._fresh = [p for p in self.params if not (p in state and state[p])]
+                self._all_initialised = not self._fresh
+            self.optimizer.grad_scale = None  # grads are unscaled already (scaler.unscale_)
+            self.optimizer.found_inf = (~ok).to(torch.float32)
+            try:
+                self.optimizer.step()
+            finally:
+                del self.optimizer.grad_scale, self.optimizer.found_inf
+            return
+        self._backup()
+        self.optimizer.step()
+
+    def settle(self, ok: bool) -> None:
+        """After the sync: undo a bad step (fused optimizers skipped it on the device; only the
+        state a skipped very first step created goes again)."""
+        if ok:
+            return
+        if self.fused:
+            for p in self._fresh:
+                self.optimizer.state.pop(p, None)
+            self._all_initialised = False
+            return
+        with torch.no_grad():
+            torch._foreach_copy_(self.params, self._param_buffers)
+            for p, had in zip(self.params, self._had_state):
+                if not had:
+                    self.optimizer.state.pop(p, None)
+            live = [self.optimizer.state[self.params[i]][k] for i, k in self._keys]
+            if live:
+                torch._foreach_copy_(live, self._buffers)
+            for (i, k), v in self._scalars.items():
+                self.optimizer.state[self.params[i]][k] = v
+            for group, saved in zip(self.optimizer.param_groups, self._groups):
+                group.update(saved)  # optimizers that adapt per group (Prodigy's d)
+
+    def _backup(self) -> None:
+        state = self.optimizer.state
+        keys, sources, scalars = [], [], {}
+        self._had_state = [p in state and bool(state[p]) for p in self.params]
+        for i, p in enumerate(self.params):
+            for k, v in (state[p].items() if self._had_state[i] else ()):
+                if isinstance(v, torch.Tensor):
+                    keys.append((i, k))
+                    sources.append(v)
+                else:
+                    scalars[(i, k)] = copy.copy(v)
+        with torch.no_grad():
+            if keys != self._keys or any(b.shape != s.shape or b.dtype != s.dtype or b.device != s.device
+                                         for b, s in zip(self._buffers, sources)):
+                self._keys, self._buffers = keys, [torch.empty_like(s) for s in sources]
+            if not self._param_buffers:
+                self._param_buffers = [torch.empty_like(p) for p in self.params]
+            torch._foreach_copy_(self._param_buffers, self.params)
+            if sources:
+                torch._foreach_copy_(self._buffers, sources)
+        self._scalars = scalars
+        self._groups = [{k: (v.clone() if isinstance(v, torch.Tensor) else copy.copy(v))
+                         for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]

@@ -191,7 +191,8 @@ def test_gradient_checkpointing_still_trains_text_encoder_and_unet_loras(tmp_pat
     from safetensors.torch import load_file
 
     project = tiny_project(tmp_path, max_steps=2, gradient_checkpointing=True, min_snr_gamma=5.0,
-                           color_aug=True, caption_dropout_rate=0.5, caption_tag_dropout_rate=0.3)
+                           color_aug=True, color_aug_variants=0, caption_dropout_rate=0.5,
+                           caption_tag_dropout_rate=0.3)
     run_dir = new_run(project)
     train(run_dir)
     events = ev.read_events(run_dir)
