@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "diffusers", "peft", "transformers")
 # The engine modules that may import torch; every other engine module (new ones included) is
 # light and is checked below.
-TORCH_ENGINE = {"models", "lora", "data", "train", "training_utils", "sample"}
+TORCH_ENGINE = {"models", "lora", "data", "train", "train_step", "training_utils", "sample"}
 LIGHT_ENGINE = tuple(sorted(p.stem for p in (ROOT / "engine").glob("*.py")
                             if p.stem not in TORCH_ENGINE and p.stem != "__init__")) + ("cli",)
 
