@@ -35,7 +35,7 @@ class TagChecklist(OptionList):
         old_index = self.highlighted
         self.clear_options()
         if crop is None or not crop.tags:
-            self.add_option(Option("no tags yet — press a to add one (A: to every crop)",
+            self.add_option(Option("no tags yet — C captions every crop, a adds a tag",
                                    disabled=True))
             return
         options: list[Option] = []
