@@ -25,6 +25,7 @@ from engine import epochs as ep
 from engine import overfit
 from engine.errors import UserError
 from tui.messages import ProjectChanged
+from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
 
 def score_bar(score: float | None, width: int = 6) -> str:
@@ -35,10 +36,11 @@ def score_bar(score: float | None, width: int = 6) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class SamplesScreen(Screen):
+class SamplesScreen(TuiTerms, Screen):
     """Samples per epoch × LoRA weight; pick the epoch that captured the character."""
 
     HELP_TITLE = "Samples"
+    MAIN_WIDGET = "DataTable"
     HELP = ("Arrows move over the epoch × weight grid; the image shows that sample. "
             "enter picks the epoch (copies its LoRA to output/). [ ] change the prompt, "
             "s the seed, r the run, z the image alone, n samples the run now. "
@@ -53,6 +55,11 @@ class SamplesScreen(Screen):
         Binding("s", "seed(1)", "Seed", show=False, id="samples-seed"),
         Binding("r", "run(1)", "Run", show=False, id="samples-run"),
         Binding("z", "zoom", "Image alone", show=False, id="samples-zoom"),
+        # with the table hidden (z), the arrows still move over the grid
+        Binding("up", "cursor('up')", "Up", show=False, id="samples-up"),
+        Binding("down", "cursor('down')", "Down", show=False, id="samples-down"),
+        Binding("left", "cursor('left')", "Left", show=False, id="samples-left"),
+        Binding("right", "cursor('right')", "Right", show=False, id="samples-right"),
         Binding("n", "sample_now", "Sample now", show=False, id="samples-now",
                 tooltip="Sample the run: a live training run samples after this step; a "
                         "finished one is sampled from its saved epochs in the background"),
@@ -296,4 +303,11 @@ class SamplesScreen(Screen):
             self.notify(str(e), title="not sampled", severity="error", timeout=8)
 
     def action_zoom(self) -> None:
-        self.query_one("#samples-left").toggle_class("-hidden")
+        left = self.query_one("#samples-left")
+        left.toggle_class("-hidden")
+        if not left.has_class("-hidden"):
+            self.query_one(DataTable).focus()
+
+    def action_cursor(self, direction: str) -> None:
+        """Arrows while the table is hidden (image alone): move its cursor all the same."""
+        getattr(self.query_one(DataTable), f"action_cursor_{direction}")()

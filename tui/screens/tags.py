@@ -28,6 +28,7 @@ from engine import tags as tg
 from engine.errors import UserError
 from tui.keys import FIELD_BINDINGS, _FieldCycle, focus_main
 from tui.messages import ProjectChanged
+from tui.wording import TuiTerms
 from tui.widgets.caption_dialog import AddTagScreen, CaptionRequest, CaptionScreen
 from tui.widgets.tag_checklist import FrequencyList, TagChecklist
 
@@ -41,7 +42,7 @@ class NameFields(_FieldCycle, Horizontal):
     BINDINGS = FIELD_BINDINGS
 
 
-class TagsScreen(Screen):
+class TagsScreen(TuiTerms, Screen):
     """Tags per crop with trait pruning, caption preview and tag frequency."""
 
     HELP_TITLE = "Tags"
@@ -52,7 +53,7 @@ class TagsScreen(Screen):
     PALETTE_GROUP = "tags"
     MAIN_WIDGET = "TagChecklist"
     BINDINGS = [
-        Binding("a", "add_tag(False)", "Add", tooltip="Add a tag to this crop",
+        Binding("a", "add_tag(False)", "Add", tooltip="Add a tag to this crop", show=False,
                 id="tags-add"),
         Binding(CAPTION_KEY, "caption", "Caption", tooltip="Caption every crop: paste the "
                 "image's tags or run the WD14 tagger; traits are pruned", id="tags-caption"),
