@@ -38,7 +38,7 @@ def focus_main(screen: Screen) -> Widget | None:
             continue
         for widget in screen.query(selector):
             if widget.focusable and not is_text_field(widget):
-                widget.focus()
+                screen.set_focus(widget)
                 return widget
     if is_text_field(screen.focused):
         screen.set_focus(None)
@@ -54,12 +54,15 @@ def select_all(widget: Widget) -> None:
 
 
 FIELD_BINDINGS = [
-    Binding("tab", "field(1)", "Next field", show=False),
-    Binding("shift+tab", "field(-1)", "Previous field", show=False),
-    Binding("escape", "leave_fields", "Leave the field", show=False),
+    Binding("tab", "field(1)", "Next field", show=False, priority=True),
+    Binding("shift+tab", "field(-1)", "Previous field", show=False, priority=True),
+    Binding("escape", "leave_fields", "Leave the field", show=False, priority=True),
 ]
 """Bindings of a field container (Textual merges BINDINGS of widget classes only, so each
-container class below lists them itself)."""
+container class below lists them itself).  They are priority bindings so the focus moves
+while the app reads the key, before it hands the next key to a widget: a normal binding runs
+only after the key has bubbled back up from the focused widget, and by then the keys typed
+right after Tab have already been handed to the field just left (and land there)."""
 
 
 class _FieldCycle:
@@ -79,7 +82,8 @@ class _FieldCycle:
             target = fields[(fields.index(focused) + delta) % len(fields)]
         else:
             target = fields[0 if delta > 0 else -1]
-        target.focus()
+        # at once, not Widget.focus (which waits a turn): the next key must find it there
+        self.screen.set_focus(target)  # type: ignore[attr-defined]
         if isinstance(target, TextArea):
             select_all(target)  # Input selects itself on focus (select_on_focus)
 

@@ -53,12 +53,15 @@ class TagsScreen(TuiTerms, Screen):
     PALETTE_GROUP = "tags"
     MAIN_WIDGET = "TagChecklist"
     BINDINGS = [
+        # keys that open a field or a dialog are priority bindings: they act while the app
+        # reads the key, so the characters typed right after them reach the field (tui.keys)
         Binding("a", "add_tag(False)", "Add", tooltip="Add a tag to this crop", show=False,
-                id="tags-add"),
+                priority=True, id="tags-add"),
         Binding(CAPTION_KEY, "caption", "Caption", tooltip="Caption every crop: paste the "
-                "image's tags or run the WD14 tagger; traits are pruned", id="tags-caption"),
+                "image's tags or run the WD14 tagger; traits are pruned", priority=True,
+                id="tags-caption"),
         Binding("A", "add_tag(True)", "Add to all", tooltip="Add a tag to every crop",
-                show=False, id="tags-add-all"),
+                show=False, priority=True, id="tags-add-all"),
         Binding("g", "apply_to_all", "Apply to all", tooltip="Give the highlighted tag's "
                 "kept/pruned state on this crop to every crop", show=False,
                 id="tags-apply-all"),
@@ -70,8 +73,8 @@ class TagsScreen(TuiTerms, Screen):
                 id="tags-redo"),
         Binding("f", "toggle_frequency", "Frequency", tooltip="All tags over all crops",
                 show=False, id="tags-frequency"),
-        Binding("t", "edit('trigger')", "Trigger", show=False, id="tags-trigger"),
-        Binding("c", "edit('class')", "Class", show=False, id="tags-class"),
+        Binding("t", "edit('trigger')", "Trigger", show=False, priority=True, id="tags-trigger"),
+        Binding("c", "edit('class')", "Class", show=False, priority=True, id="tags-class"),
         Binding("underscore", "toggle_underscores", "Spaces/_", tooltip="Write tags with "
                 "underscores or spaces", show=False, id="tags-underscores"),
     ]
@@ -411,7 +414,7 @@ class TagsScreen(TuiTerms, Screen):
             self.query_one(TagChecklist).focus()
 
     def action_edit(self, which: str) -> None:
-        self.query_one(f"#{which}", Input).focus()
+        self.set_focus(self.query_one(f"#{which}", Input))  # at once (see tui.keys)
 
     def action_toggle_underscores(self) -> None:
         self.project.tags.underscores = not self.project.tags.underscores
