@@ -148,7 +148,7 @@ def shape_of_box(project: Project, box: list[int]) -> str:
     head_across = _overlap(x, x + w, hx, hx + hw) / max(hw, 1e-6)
     reaches_feet = y + h >= bottom - 0.06 * fh
     if head_seen < 0.3 or head_across < 0.3:  # no head in the picture
-        if reaches_feet:
+        if reaches_feet and h >= 0.35 * fh:  # a small crop at the feet is a detail (boots)
             return "lower_body" if y >= chin + 0.2 * body else "head_out_of_frame"
         return "detail"
     if head_seen < 0.8:  # part of the head: bangs, eyes
