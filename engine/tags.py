@@ -328,11 +328,19 @@ def retag(project: Project) -> Project:
 # ---------------------------------------------------------------------------------------
 
 def caption_tags(project: Project, crop: Crop) -> list[str]:
-    """The caption's items in order: trigger, class, kept tags, then kept crop tags; no repeats."""
+    """The caption's items in order: trigger, class, kept tags, then the crop's framing tags;
+    no repeats.  The framing is read from the crop as it is now (a crop moved since it was
+    captioned says what it shows now); framing tags the user pruned or kept by hand stay so."""
     u = project.tags.underscores
     items = [project.trigger.strip(), display(normalize(project.class_name), u)]
-    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source != "crop"]
-    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source == "crop"]
+    stored = [t for t in crop.tags if t.source == "crop"]
+    framing = tuple(crop_tags(project, crop)) if not getattr(crop, "image", "") else \
+        tuple(t.tag for t in stored)
+    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source != "crop"
+              and (t.override or not framing_conflict(t.tag, framing))]
+    dropped = {t.tag for t in stored if t.override and not t.kept}
+    items += [display(t, u) for t in framing if t not in dropped]
+    items += [display(t.tag, u) for t in stored if t.override and t.kept]
     seen: set[str] = set()
     out = []
     for item in items:

@@ -465,3 +465,17 @@ def test_engine_advice_is_put_in_tui_terms():
     assert "--" not in in_tui_terms("tag 'boots' is not on crop 'face'; add it with --add boots")
     assert "--force" not in in_tui_terms("/x is not empty; choose a new folder or pass --force "
                                          "to reuse it")
+
+
+async def test_a_crop_moved_on_the_crops_screen_gets_framing_for_what_it_now_shows(tagged):
+    app = OneloraApp(tagged.root, engine=FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        # the "face" crop stretched over the whole figure (as the crops screen would save it)
+        app.project.crop("face").box = list(app.project.crop("full_body").box)
+        app.save_project()
+        await pilot.press("2")
+        await pilot.pause()
+    face = {t.tag: t.kept for t in on_disk(tagged).crop("face").tags if t.source == "crop"}
+    assert face == {"full_body": True}
+    assert "close-up" not in tg.caption(on_disk(tagged), on_disk(tagged).crop("face"))

@@ -128,8 +128,26 @@ class TagsScreen(TuiTerms, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._follow_crops()
         self._load_project()
         self.query_one(TagChecklist).focus()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted and self._follow_crops():
+            self._load_project()
+
+    def _follow_crops(self) -> bool:
+        """Crops may have moved since they were captioned: re-apply the rules so the framing
+        tags (and what they prune) follow each crop's content.  Hand decisions stay; saved
+        only when something changed; not an undo step (nothing the user did here)."""
+        if not self.project.crops.items:
+            return False
+        before = th.tag_state(self.project)
+        tg.retag(self.project)
+        if th.diff(before, self.project, ""):
+            self.app.save_project()
+            return True
+        return False
 
     def _load_project(self) -> None:
         project = self.project
