@@ -479,3 +479,18 @@ async def test_a_crop_moved_on_the_crops_screen_gets_framing_for_what_it_now_sho
     face = {t.tag: t.kept for t in on_disk(tagged).crop("face").tags if t.source == "crop"}
     assert face == {"full_body": True}
     assert "close-up" not in tg.caption(on_disk(tagged), on_disk(tagged).crop("face"))
+
+
+async def test_trigger_advice_is_shown_whole_at_80_columns(tagged):
+    tagged.trigger = "hat"  # a Danbooru tag: the screen warns
+    pj.save(tagged)
+    app = OneloraApp(tagged.root, engine=FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        hint = app.screen.query_one("#caption-hint")
+        advice = tg.trigger_warnings(tagged)[0]
+        assert hint.has_class("-shown") and hint.size.width <= 80
+        shown = " ".join(line.strip() for line in str(hint.render()).splitlines())
+        assert advice in shown  # wrapped, not cut
+        assert hint.size.height >= 2

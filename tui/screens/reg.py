@@ -90,7 +90,7 @@ class RegScreen(TuiTerms, Screen):
         Binding("k", "keep", "Keep", show=False, id="reg-keep"),
     ]
     DEFAULT_CSS = """
-    RegScreen #reg-head { height: 2; padding: 0 1; }
+    RegScreen #reg-head { height: auto; max-height: 4; padding: 0 1; }
     RegScreen TabbedContent { height: 1fr; }
     RegScreen .reg-row { height: 1; }
     RegScreen .reg-row Label { width: 18; padding: 0 1; }

@@ -176,8 +176,8 @@ class SamplesScreen(TuiTerms, Screen):
         table.clear(columns=True)
         head = self.query_one("#samples-head", Static)
         if not self.grid or not self.grid.epochs:
-            head.update("No samples yet. Samples are written after each epoch of a training run "
-                        "(train.sample_every_n_epochs) or by 'onelora sample DIR RUN'.")
+            head.update("No samples yet: a training run writes them after each epoch "
+                        "(sample_every_n_epochs); n samples a finished run.")
             self.query_one("#samples-meter", Static).update("")
             self.show_cell()
             return

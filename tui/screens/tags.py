@@ -197,13 +197,16 @@ class TagsScreen(TuiTerms, Screen):
             if i < crops.option_count:
                 crops.replace_option_prompt_at_index(i, self._crop_label(c))
         warn = tg.trigger_warnings(self.project)
-        self.query_one("#trigger-warn", Static).update(Text(("⚠ " + warn[0]) if warn else ""))
+        # the top row has ~30 columns left: a short flag there, the whole advice below (wraps)
+        self.query_one("#trigger-warn", Static).update(Text("⚠ see below" if warn else ""))
         hint = self.query_one("#caption-hint", Static)
         bare = crop is not None and not tg.own_tags(self.project, crop)
-        hint.set_class(bare, "-shown")
+        lines = [f"⚠ {warn[0]}"] if warn else []
         if bare:
-            hint.update(Text(f"⚠ {crop.name} has no tags beyond trigger, class and framing: "
-                             f"press {CAPTION_KEY} to caption (paste tags or run the tagger)"))
+            lines.append(f"⚠ {crop.name} has no tags beyond trigger, class and framing: "
+                         f"press {CAPTION_KEY} to caption (paste tags or run the tagger)")
+        hint.set_class(bool(lines), "-shown")
+        hint.update(Text("\n".join(lines)))
         box = self.query_one("#caption", Static)
         if crop is None:
             box.update("no crops yet: make them on the crops screen (1)")

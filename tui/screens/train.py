@@ -72,7 +72,8 @@ class Dashboard(Vertical, can_focus=True):
         Binding("r", "screen.pick_run", "Runs", tooltip="Switch to another run of the project",
                 show=False, id="train-runs"),
         Binding("l", "screen.log_scale", "Log scale", show=False, id="train-log"),
-        Binding("u", "screen.resume_run", "Resume", tooltip="Resume a crashed or stopped run",
+        Binding("u", "screen.resume_run", "Resume", tooltip="Resume a crashed or stopped run "
+                "(asks first)",
                 show=False, id="train-resume"),
     ]
     DEFAULT_CSS = """
@@ -82,7 +83,7 @@ class Dashboard(Vertical, can_focus=True):
     Dashboard #dash-progress { height: 2; padding: 0 1; text-wrap: nowrap;
                                text-overflow: ellipsis; }
     Dashboard LossChart { height: 1fr; min-height: 5; }
-    Dashboard #dash-end { height: auto; max-height: 4; padding: 0 1; display: none; }
+    Dashboard #dash-end { height: auto; max-height: 7; padding: 0 1; display: none; }
     Dashboard #dash-end.-shown { display: block; }
     Dashboard #dash-end.-bad { background: $error; color: $text; text-style: bold; }
     Dashboard #dash-end.-good { background: $success 30%; }

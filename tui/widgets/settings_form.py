@@ -192,7 +192,7 @@ class SettingsForm(Vertical):
 
     DEFAULT_CSS = """
     SettingsForm { height: 1fr; }
-    SettingsForm #form-status { height: auto; max-height: 3; padding: 0 1; color: $success; }
+    SettingsForm #form-status { height: auto; max-height: 5; padding: 0 1; color: $success; }
     SettingsForm #form-status.-bad { color: $text; background: $error; }
     SettingsForm #form-status.-warn { color: $text; background: $warning 40%; }
     SettingsForm #form-scroll { height: 1fr; layout: grid; grid-size: 3;
