@@ -257,7 +257,8 @@ class SamplesScreen(TuiTerms, Screen):
         except OSError as e:
             self.notify(f"could not write the output LoRA: {e}", severity="error", timeout=8)
             return
-        self.notify(f"picked epoch {epoch}: {dest}", title="LoRA picked")
+        self.notify(f"picked epoch {epoch}: {dest} (enter on another epoch picks that one "
+                    "instead)", title="LoRA picked")
         self.build_table()
 
     def action_prompt(self, delta: int) -> None:
@@ -296,11 +297,26 @@ class SamplesScreen(TuiTerms, Screen):
             if target.status in ("running", "paused", "starting"):
                 self.app.engine.send(target.path, "sample-now")
                 self.notify(f"run {target.id} will sample after its current step")
-            else:
-                run_dir = self.app.engine.start_run(project, "sample", source_run=target.id)
-                self.notify(f"sampling run {target.id} in the background ({Path(run_dir).name})")
+            else:  # a single key that starts a run: ask once
+                self._ask_to_sample(target.id)
         except UserError as e:
             self.notify(str(e), title="not sampled", severity="error", timeout=8)
+
+    def _ask_to_sample(self, run_id: str) -> None:
+        from tui.widgets.train_dialogs import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if not yes or self.project is None:
+                return
+            try:
+                run_dir = self.app.engine.start_run(self.project, "sample", source_run=run_id)
+            except UserError as e:
+                self.notify(str(e), title="not sampled", severity="error", timeout=8)
+                return
+            self.notify(f"sampling run {run_id} in the background ({Path(run_dir).name})")
+
+        self.app.push_screen(ConfirmScreen(
+            f"Sample the saved epochs of run {run_id}?\nIt runs in the background."), answered)
 
     def action_zoom(self) -> None:
         left = self.query_one("#samples-left")

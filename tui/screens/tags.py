@@ -440,3 +440,5 @@ class TagsScreen(TuiTerms, Screen):
     def action_toggle_underscores(self) -> None:
         self.project.tags.underscores = not self.project.tags.underscores
         self._changed()
+        how = "underscores (long_hair)" if self.project.tags.underscores else "spaces (long hair)"
+        self.notify(f"captions now write tags with {how}; _ switches back")
