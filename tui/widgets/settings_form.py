@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 import typing
 
-from textual.containers import Vertical
+from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -195,13 +195,14 @@ class SettingsForm(Vertical):
     SettingsForm #form-status { height: auto; max-height: 5; padding: 0 1; color: $success; }
     SettingsForm #form-status.-bad { color: $text; background: $error; }
     SettingsForm #form-status.-warn { color: $text; background: $warning 40%; }
-    SettingsForm #form-scroll { height: 1fr; layout: grid; grid-size: 3;
-                                grid-columns: 26 26 1fr; grid-rows: auto; }
+    SettingsForm #form-scroll { height: 1fr; }
+    SettingsForm .rows { layout: grid; grid-size: 3; grid-columns: 26 26 1fr; grid-rows: auto;
+                         height: auto; }
     SettingsForm #form-scroll:focus { background-tint: $foreground 3%; }
     SettingsForm TextArea { width: 26; height: 5; border: none; padding: 0 1; }
     SettingsForm TextArea:focus { border: none; background: $accent 30%; }
     SettingsForm TextArea.-invalid { background: $error 40%; }
-    SettingsForm .group { column-span: 3; text-style: bold; color: $accent; padding: 0 1;
+    SettingsForm .group { height: 1; text-style: bold; color: $accent; padding: 0 1;
                           width: 1fr; }
     SettingsForm .name { width: 26; padding: 0 1; }
     SettingsForm Input { width: 26; height: 1; border: none; padding: 0 1; }
@@ -239,8 +240,9 @@ class SettingsForm(Vertical):
         with FieldScroll(id="form-scroll"):
             for title, keys in all_groups():
                 yield Label(f"── {title} ──", classes="group")
-                for key in keys:
-                    yield from self._row(key)
+                with Grid(classes="rows"):
+                    for key in keys:
+                        yield from self._row(key)
         yield Static("", id="form-help")
 
     def _row(self, key: str) -> ComposeResult:
