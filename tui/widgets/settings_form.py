@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 import typing
 
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -196,8 +196,10 @@ class SettingsForm(Vertical):
     SettingsForm #form-status.-bad { color: $text; background: $error; }
     SettingsForm #form-status.-warn { color: $text; background: $warning 40%; }
     SettingsForm #form-scroll { height: 1fr; }
-    SettingsForm .rows { layout: grid; grid-size: 3; grid-columns: 26 26 1fr; grid-rows: auto;
+    SettingsForm .rows { layout: grid; grid-size: 3; grid-columns: 26 26 1fr; grid-rows: 1;
                          height: auto; }
+    SettingsForm .tall-row { height: auto; }
+    SettingsForm .tall-row .err { width: 1fr; }
     SettingsForm #form-scroll:focus { background-tint: $foreground 3%; }
     SettingsForm TextArea { width: 26; height: 5; border: none; padding: 0 1; }
     SettingsForm TextArea:focus { border: none; background: $accent 30%; }
@@ -240,9 +242,20 @@ class SettingsForm(Vertical):
         with FieldScroll(id="form-scroll"):
             for title, keys in all_groups():
                 yield Label(f"── {title} ──", classes="group")
-                with Grid(classes="rows"):
-                    for key in keys:
-                        yield from self._row(key)
+                # rows of one line share a grid; a multi-line editor gets a row of its own
+                run: list[str] = []
+                for key in [*keys, ""]:
+                    if key and not is_line_list(key):
+                        run.append(key)
+                        continue
+                    if run:
+                        with Grid(classes="rows"):
+                            for k in run:
+                                yield from self._row(k)
+                        run = []
+                    if key:
+                        with Horizontal(classes="tall-row"):
+                            yield from self._row(key)
         yield Static("", id="form-help")
 
     def _row(self, key: str) -> ComposeResult:
