@@ -494,3 +494,26 @@ async def test_trigger_advice_is_shown_whole_at_80_columns(tagged):
         shown = " ".join(line.strip() for line in str(hint.render()).splitlines())
         assert advice in shown  # wrapped, not cut
         assert hint.size.height >= 2
+
+
+async def test_escape_leaves_a_settings_field_and_digits_switch_screens_again(cropped):
+    app = OneloraApp(cropped.root, engine=FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.2)
+        await pilot.press("tab", "x", "escape", "2")  # output_name, typed, left, tags
+        await pilot.pause(0.2)
+        assert app.current_mode == "tags"
+    assert on_disk(cropped).train.output_name == "x"
+
+
+async def test_every_notification_of_the_app_names_keys_not_cli_flags(cropped):
+    app = OneloraApp(cropped.root, engine=FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.notify("short side 300 px < 512: upscale the source (onelora prep DIR --upscale 1024)")
+        await pilot.pause()
+        shown = [n.message for n in app._notifications]
+        assert shown and "--upscale" not in shown[-1] and "e on the crops screen" in shown[-1]
