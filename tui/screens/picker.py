@@ -53,7 +53,7 @@ class NewProjectScreen(ModalScreen[Path | None]):
     NewProjectScreen Static { width: 1fr; height: auto; }
     NewProjectScreen Label { width: 1fr; margin-top: 1; }
     NewProjectScreen Input { height: 1; border: none; padding: 0 1; background: $boost; }
-    NewProjectScreen Input:focus { background: $accent 30%; }
+    NewProjectScreen Input:focus { border: none; background: $accent 30%; }
     NewProjectScreen #new-error { color: $error; }
     NewProjectScreen .hint { color: $text-muted; }
     """

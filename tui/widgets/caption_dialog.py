@@ -82,7 +82,7 @@ class CaptionScreen(ModalScreen[CaptionRequest | None]):
     CaptionScreen Static { width: 1fr; height: auto; }
     CaptionScreen TextArea { height: 8; }
     CaptionScreen Input { height: 1; border: none; padding: 0 1; background: $boost; }
-    CaptionScreen Input:focus { background: $accent 30%; }
+    CaptionScreen Input:focus { border: none; background: $accent 30%; }
     CaptionScreen .hint { color: $text-muted; }
     """
 
