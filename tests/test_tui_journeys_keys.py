@@ -517,3 +517,35 @@ async def test_every_notification_of_the_app_names_keys_not_cli_flags(cropped):
         await pilot.pause()
         shown = [n.message for n in app._notifications]
         assert shown and "--upscale" not in shown[-1] and "e on the crops screen" in shown[-1]
+
+
+async def test_captions_made_in_the_tui_reach_the_run_config(cropped):
+    """Caption (C) → keep one trait by hand → training (4) → start (ctrl+g): the run's frozen
+    config holds the captions the user made."""
+    engine = FakeEngine()
+    cropped.train.optimizer = "AdamW"
+    pj.save(cropped)
+    app = OneloraApp(cropped.root, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("C")
+        await pilot.pause()
+        await pilot.press(*"1girl, red hair, long hair, full body, school uniform", "ctrl+s")
+        await settle(pilot)
+        crop = app.screen.crop_name
+        await cursor_to(pilot, "red_hair")
+        await pilot.press("space")  # this trait is kept on this crop
+        await pilot.pause()
+        await pilot.press("4")
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+g")
+        await settle(pilot, "run-start")
+        assert engine.started == [("train", False)]
+    run_dir = [r for r in runs.list_runs(cropped.root) if r.kind == "train"][-1].path
+    frozen = pj.project_from_dict(runs.read_config(run_dir), cropped.root)
+    caps = {c.name: tg.caption(frozen, c) for c in frozen.crops.items}
+    assert "red hair" in caps[crop] and "school uniform" in caps[crop]
+    assert all("long hair" not in c for c in caps.values())
+    assert "full body" not in caps["face"] and "close-up" in caps["face"]
+    assert all("red hair" not in c for n, c in caps.items() if n != crop)
