@@ -503,7 +503,9 @@ async def test_escape_leaves_a_settings_field_and_digits_switch_screens_again(cr
         await pilot.pause(0.2)
         await pilot.press("ctrl+o")
         await pilot.pause(0.2)
-        await pilot.press("tab", "x", "escape", "2")  # output_name, typed, left, tags
+        await pilot.press("tab", "x", "escape")  # output_name, typed, left
+        assert app.focused.id == "form-scroll"  # the form itself: keys are commands again
+        await pilot.press("2")
         await pilot.pause(0.2)
         assert app.current_mode == "tags"
     assert on_disk(cropped).train.output_name == "x"

@@ -91,6 +91,8 @@ class _FieldCycle:
         screen = self.screen  # type: ignore[attr-defined]
         if isinstance(screen, ModalScreen):  # a dialog: escape cancels it
             screen.dismiss(None)
+        elif self.focusable:  # type: ignore[attr-defined]  # a form that scrolls: itself
+            screen.set_focus(self)
         else:
             focus_main(screen)
 
