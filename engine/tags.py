@@ -312,6 +312,33 @@ def tag_crops(project: Project, image_tags: Iterable[str] | None = None,
     return project
 
 
+def follow_framing(project: Project) -> Project:
+    """After crops moved: each crop's framing tags become those of what it shows now, and the
+    rules that depend on the framing (contradicting framing tags, body regions not in view)
+    are applied again.  No tag is added or taken away otherwise, and hand decisions
+    (``override``) stay."""
+    for crop in project.crops.items:
+        framing, visible = crop_framing(project, crop)
+        new: list[Tag] = []
+        names = {t.tag for t in crop.tags}
+        for t in crop.tags:
+            if t.override:
+                new.append(t)
+            elif t.source == "crop":
+                if t.tag in framing:
+                    new.append(Tag(t.tag, True, "", "crop", False))
+            elif t.source == "user" and t.tag not in project.tags.image_tags:
+                kept, reason = hand_state(project, crop, t.tag, (framing, visible))
+                new.append(Tag(t.tag, kept, reason, t.source, False))
+            else:
+                kept, reason = rule_state(project, crop, t.tag, t.source, visible, framing)
+                new.append(Tag(t.tag, kept, reason, t.source, False))
+        if crop.tags:  # never-captioned crops get their framing at the caption step
+            new += [Tag(f, True, "", "crop", False) for f in framing if f not in names]
+        crop.tags = new
+    return project
+
+
 def own_tags(project: Project, crop: Crop) -> list[Tag]:
     """The crop's tags beyond trigger, class and its framing tags: what a caption step adds."""
     skip = {normalize(project.trigger), normalize(project.class_name)}

@@ -103,3 +103,20 @@ def test_tag_undo_is_operations_on_tags_applied_to_the_current_project(project):
     assert "smile" not in {t.tag for c in project.crops.items for t in c.tags}
     assert "smile" not in project.tags.image_tags
     assert "bow" in {t.tag for t in project.crop("b").tags}
+
+
+def test_following_moved_crops_changes_framing_only(project):
+    project.crops.figure_box, project.crops.face_box = FIGURES[0][:2]
+    project.crops.items = [Crop(p, ec.preset_box(p, *FIGURES[0]), p) for p in
+                           ("full_body", "face")]
+    tg.tag_crops(project, ["1girl", "smile", "boots", "full body"])
+    tg.remove_tag(project, "smile", "face")  # by hand, on one crop only
+    face = project.crop("face")
+    face.box = list(project.crop("full_body").box)  # stretched over the whole figure
+    tg.follow_framing(project)
+    got = {t.tag: (t.kept, t.source) for t in face.tags}
+    assert "smile" not in got  # a tag taken off by hand does not come back
+    assert got["full_body"] == (True, "user")  # no longer contradicts the crop
+    assert got["boots"][0] is True  # the feet are in view now
+    assert ("portrait" not in got) and ("close-up" not in got)
+    assert tg.caption(project, face).endswith("full body")

@@ -137,13 +137,13 @@ class TagsScreen(TuiTerms, Screen):
             self._load_project()
 
     def _follow_crops(self) -> bool:
-        """Crops may have moved since they were captioned: re-apply the rules so the framing
-        tags (and what they prune) follow each crop's content.  Hand decisions stay; saved
-        only when something changed; not an undo step (nothing the user did here)."""
+        """Crops may have moved since they were captioned: the framing tags (and what they
+        prune) follow each crop's content (engine.tags.follow_framing).  Hand decisions stay;
+        saved only when something changed; not an undo step (nothing the user did here)."""
         if not self.project.crops.items:
             return False
         before = th.tag_state(self.project)
-        tg.retag(self.project)
+        tg.follow_framing(self.project)
         if th.diff(before, self.project, ""):
             self.app.save_project()
             return True
