@@ -551,3 +551,21 @@ async def test_captions_made_in_the_tui_reach_the_run_config(cropped):
     assert all("long hair" not in c for c in caps.values())
     assert "full body" not in caps["face"] and "close-up" in caps["face"]
     assert all("red hair" not in c for n, c in caps.items() if n != crop)
+
+
+async def test_a_key_typed_right_after_tab_on_the_tags_screen_goes_to_the_new_field(tagged):
+    from textual import events
+
+    before = [(c.name, [(t.tag, t.kept) for t in c.tags]) for c in on_disk(tagged).crops.items]
+    app = OneloraApp(tagged.root, engine=FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        assert isinstance(app.focused, TagChecklist)
+        # a burst: tab (to the trigger field) then x, queued before the app reads the tab
+        app.post_message(events.Key("tab", None))
+        app.post_message(events.Key("x", "x"))
+        await pilot.pause(0.3)
+        assert app.focused.id == "trigger" and app.focused.value == "x"
+    after = [(c.name, [(t.tag, t.kept) for t in c.tags]) for c in on_disk(tagged).crops.items]
+    assert after == before  # x did not remove a tag

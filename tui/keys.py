@@ -109,3 +109,31 @@ class FieldScroll(_FieldCycle, VerticalScroll):
     a screen's main widget: Tab from it enters the first field)."""
 
     BINDINGS = FIELD_BINDINGS
+
+
+SCREEN_TAB_BINDINGS = [
+    Binding("tab", "tab_focus(1)", "Next field", show=False, priority=True),
+    Binding("shift+tab", "tab_focus(-1)", "Previous field", show=False, priority=True),
+]
+"""Tab / Shift+Tab of a screen as priority bindings (see FIELD_BINDINGS for why): inside a
+field container they keep its wrap-around rule; elsewhere the next widget, at once."""
+
+
+class TabFocus:
+    """Screen mixin for :data:`SCREEN_TAB_BINDINGS` (list them in the screen's BINDINGS)."""
+
+    def action_tab_focus(self, delta: int) -> None:
+        screen = self  # type: ignore[assignment]
+        focused = screen.focused  # type: ignore[attr-defined]
+        node = focused
+        while node is not None and node is not screen:
+            if isinstance(node, _FieldCycle):
+                node.action_field(delta)
+                return
+            node = node.parent
+        if delta > 0:
+            screen.focus_next()  # type: ignore[attr-defined]
+        else:
+            screen.focus_previous()  # type: ignore[attr-defined]
+        if isinstance(screen.focused, TextArea):  # type: ignore[attr-defined]
+            select_all(screen.focused)  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from engine.errors import UserError
 from engine.project import PROJECT_FILE
-from tui.keys import FieldGroup, focus_main, is_text_field
+from tui.keys import SCREEN_TAB_BINDINGS, FieldGroup, TabFocus, focus_main, is_text_field
 from tui.wording import in_tui_terms
 
 NEW = "new"
@@ -126,7 +126,7 @@ class NewProjectScreen(ModalScreen[Path | None]):
         self.query_one("#new-error", Static).update(text)
 
 
-class PickerScreen(Screen[Path | None]):
+class PickerScreen(TabFocus, Screen[Path | None]):
     """Pick a project folder from the list, or type a path. Dismisses with the folder."""
 
     HELP_TITLE = "Open a project"
@@ -137,7 +137,7 @@ class PickerScreen(Screen[Path | None]):
         Binding("n", "new_project", "New project", tooltip="a new project from an image",
                 id="picker-new"),
         Binding("escape", "cancel", "Back", id="picker-cancel"),
-        Binding("tab", "app.focus_next", "Next field", show=False),
+        *SCREEN_TAB_BINDINGS,
     ]
 
     def __init__(self, base: Path | None = None, can_cancel: bool = False) -> None:

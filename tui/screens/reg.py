@@ -25,7 +25,7 @@ from engine import project as pj
 from engine import reg as rg
 from engine import wildcards as wc
 from engine.errors import UserError
-from tui.keys import FieldScroll, focus_main
+from tui.keys import SCREEN_TAB_BINDINGS, FieldScroll, TabFocus, focus_main
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
@@ -64,7 +64,7 @@ def progress_bar(done: int, total: int, width: int = 24) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class RegScreen(TuiTerms, Screen):
+class RegScreen(TabFocus, TuiTerms, Screen):
     """Regularization images: generic pictures of the class that keep the LoRA flexible."""
 
     HELP_TITLE = "Regularization"
@@ -76,6 +76,7 @@ class RegScreen(TuiTerms, Screen):
             "one back). Remove anything overly complex or too close to your character.")
     MAIN_WIDGET = "#reg-form"
     BINDINGS = [
+        *SCREEN_TAB_BINDINGS,
         Binding("ctrl+g", "generate", "Generate", priority=True, id="reg-generate"),
         Binding("g", "generate(True)", "Generate (asks first)", show=False,
                 id="reg-generate-key"),

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Static
 from engine import epochs as ep
 from engine import overfit
 from engine.errors import UserError
+from tui.keys import SCREEN_TAB_BINDINGS, TabFocus
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
@@ -36,7 +37,7 @@ def score_bar(score: float | None, width: int = 6) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class SamplesScreen(TuiTerms, Screen):
+class SamplesScreen(TabFocus, TuiTerms, Screen):
     """Samples per epoch × LoRA weight; pick the epoch that captured the character."""
 
     HELP_TITLE = "Samples"
@@ -47,6 +48,7 @@ class SamplesScreen(TuiTerms, Screen):
             "The overfit column is the meter: "
             "how alike the samples are across seeds and to the crops (★ = suggested epoch).")
     BINDINGS = [
+        *SCREEN_TAB_BINDINGS,
         Binding("enter", "pick", "Pick epoch", id="samples-pick", priority=True),
         Binding("right_square_bracket", "prompt(1)", "Prompt", tooltip="next prompt",
                 id="samples-next-prompt"),

@@ -26,7 +26,7 @@ from engine import project as pj
 from engine import tag_history as th
 from engine import tags as tg
 from engine.errors import UserError
-from tui.keys import FIELD_BINDINGS, _FieldCycle, focus_main
+from tui.keys import FIELD_BINDINGS, SCREEN_TAB_BINDINGS, TabFocus, _FieldCycle, focus_main
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.caption_dialog import AddTagScreen, CaptionRequest, CaptionScreen
@@ -42,7 +42,7 @@ class NameFields(_FieldCycle, Horizontal):
     BINDINGS = FIELD_BINDINGS
 
 
-class TagsScreen(TuiTerms, Screen):
+class TagsScreen(TabFocus, TuiTerms, Screen):
     """Tags per crop with trait pruning, caption preview and tag frequency."""
 
     HELP_TITLE = "Tags"
@@ -53,6 +53,7 @@ class TagsScreen(TuiTerms, Screen):
     PALETTE_GROUP = "tags"
     MAIN_WIDGET = "TagChecklist"
     BINDINGS = [
+        *SCREEN_TAB_BINDINGS,
         # keys that open a field or a dialog are priority bindings: they act while the app
         # reads the key, so the characters typed right after them reach the field (tui.keys)
         Binding("a", "add_tag(False)", "Add", tooltip="Add a tag to this crop", show=False,

@@ -25,6 +25,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from engine import project as pj
 from engine import runs
 from engine.errors import UserError
+from tui.keys import SCREEN_TAB_BINDINGS, TabFocus
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms, in_tui_terms
 from tui.run_watch import RunFollower, RunUpdated
@@ -102,7 +103,7 @@ class Dashboard(Vertical, can_focus=True):
         yield Static("", id="dash-events")
 
 
-class TrainScreen(TuiTerms, Screen):
+class TrainScreen(TabFocus, TuiTerms, Screen):
     """Training settings and the live dashboard of the project's runs."""
 
     HELP_TITLE = "Training"
@@ -111,6 +112,7 @@ class TrainScreen(TuiTerms, Screen):
     PALETTE_GROUP = "train"
     AUTO_FOCUS = "#dash"
     BINDINGS = [
+        *SCREEN_TAB_BINDINGS,
         Binding(START_KEY, "start_run", "Start", tooltip="Start a training run with these "
                 "settings (asks first if one is running)", id="train-start"),
         Binding("ctrl+o", "toggle_view", "Settings", id="train-toggle",
