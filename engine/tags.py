@@ -213,9 +213,8 @@ def classify(tag: str, settings: TagSettings | None = None) -> tuple[bool, str]:
 # Crop framing tags and body regions (engine.framing)
 # ---------------------------------------------------------------------------------------
 
-from engine.framing import (  # noqa: E402  (re-exported: engine.tags is the tag API)
-    FRAMING_TAGS, PRESET_ALIASES, PRESET_FRAMING, REGION_EXACT, REGION_NOUNS, REGIONS,
-    crop_framing, crop_tags, framing_conflict, preset_key, shape_of_box, tag_regions)
+from engine.framing import (  # noqa: E402  (also the tag API: engine.tags.crop_tags ...)
+    crop_framing, crop_tags, framing_conflict, tag_regions)
 
 # ---------------------------------------------------------------------------------------
 # Tagging crops

@@ -8,8 +8,9 @@ keeps its commas.  A value is checked with engine.project.set_setting as it is t
 value keeps the old one in the project and shows the message beside the field, and
 :meth:`SettingsForm.problems` (which blocks starting a run) lists it.  The fields follow the
 keys rule of tui.keys: the form opens with the form itself focused (not a field), Tab moves
-between fields (wrapping) and selects the value so typing replaces it, Escape leaves a field.  Cross-field rules (bucket sizes around the
-resolution, 12/1/12 block weights, ...) come from engine.project.validate.
+between fields (wrapping) and selects the value so typing replaces it, Escape leaves a field.
+Cross-field rules (bucket sizes around the resolution, 12/1/12 block weights, ...) come from
+engine.project.validate.
 """
 
 from __future__ import annotations
