@@ -54,9 +54,11 @@ def select_all(widget: Widget) -> None:
 
 
 FIELD_BINDINGS = [
-    Binding("tab", "field(1)", "Next field", show=False, priority=True),
-    Binding("shift+tab", "field(-1)", "Previous field", show=False, priority=True),
-    Binding("escape", "leave_fields", "Leave the field", show=False, priority=True),
+    Binding("tab", "field(1)", "Next field", show=False, priority=True, id="field-next"),
+    Binding("shift+tab", "field(-1)", "Previous field", show=False, priority=True,
+            id="field-previous"),
+    Binding("escape", "leave_fields", "Leave the field", show=False, priority=True,
+            id="field-leave"),
 ]
 """Bindings of a field container (Textual merges BINDINGS of widget classes only, so each
 container class below lists them itself).  They are priority bindings so the focus moves
@@ -112,8 +114,9 @@ class FieldScroll(_FieldCycle, VerticalScroll):
 
 
 SCREEN_TAB_BINDINGS = [
-    Binding("tab", "tab_focus(1)", "Next field", show=False, priority=True),
-    Binding("shift+tab", "tab_focus(-1)", "Previous field", show=False, priority=True),
+    Binding("tab", "tab_focus(1)", "Next field", show=False, priority=True, id="focus-next"),
+    Binding("shift+tab", "tab_focus(-1)", "Previous field", show=False, priority=True,
+            id="focus-previous"),
 ]
 """Tab / Shift+Tab of a screen as priority bindings (see FIELD_BINDINGS for why): inside a
 field container they keep its wrap-around rule; elsewhere the next widget, at once."""
