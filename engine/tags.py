@@ -210,177 +210,84 @@ def classify(tag: str, settings: TagSettings | None = None) -> tuple[bool, str]:
 
 
 # ---------------------------------------------------------------------------------------
-# Crop framing tags and body regions
+# Crop framing tags and body regions (engine.framing)
 # ---------------------------------------------------------------------------------------
 
-REGIONS = ("head", "upper", "waist", "legs", "feet")
-"""Body regions, top to bottom: head (hair, face, headwear), upper (torso, arms, hands), waist
-(hips, belt, skirt top), legs (thighs to ankles), feet."""
-
-PRESET_FRAMING: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # preset: (crop tags, visible regions)
-    "full_body": (("full_body",), REGIONS),
-    "cowboy_shot": (("cowboy_shot",), ("head", "upper", "waist", "legs")),
-    "upper_body": (("upper_body",), ("head", "upper")),
-    "lower_body": (("lower_body", "head_out_of_frame"), ("waist", "legs", "feet")),
-    "face": (("portrait", "close-up"), ("head",)),
-    "bangs": (("close-up",), ("head",)),
-    "head_out_of_frame": (("head_out_of_frame",), ("upper", "waist", "legs", "feet")),
-}
-PRESET_ALIASES = {"portrait": "face", "close_up": "face", "closeup": "face", "head": "face",
-                  "bangs_close_up": "bangs", "bangs_closeup": "bangs", "head_out": "head_out_of_frame",
-                  "headless": "head_out_of_frame", "cowboy": "cowboy_shot", "full": "full_body",
-                  "upper": "upper_body", "lower": "lower_body", "three_quarter": "cowboy_shot"}
-
-# The noun (last word) of a tag → regions where it can be seen; tags with no entry show everywhere.
-REGION_NOUNS: dict[str, tuple[str, ...]] = {
-    **{w: ("head",) for w in (
-        "hair", "bangs", "sidelocks", "ahoge", "twintails", "ponytail", "braid", "braids", "bun",
-        "drills", "cut", "intakes", "eyes", "eye", "pupils", "sclera", "eyebrows", "eyelashes",
-        "brow", "mouth", "lips", "teeth", "tongue", "fang", "fangs", "smile", "grin", "smirk",
-        "blush", "ears", "ear", "horns", "horn", "hat", "cap", "beret", "hood", "crown", "tiara",
-        "halo", "headband", "hairband", "hairclip", "hairpin", "headphones", "headdress",
-        "headwear", "glasses", "eyewear", "sunglasses", "earrings", "eyepatch", "viewer", "face",
-        "freckles", "nose", "forehead", "cheek", "tears", "wink", "portrait", "heterochromia",
-        "tsurime", "tareme", "jitome")},
-    **{w: ("head", "upper") for w in ("choker", "collar", "scarf", "neckerchief", "necklace",
-                                      "neck", "collarbone", "hair_over_shoulder")},
-    **{w: ("upper",) for w in (
-        "shirt", "t-shirt", "blouse", "sweater", "hoodie", "jacket", "coat", "vest", "cardigan",
-        "necktie", "bowtie", "sleeves", "sleeveless", "gloves", "glove", "bracelet", "wristband",
-        "cuffs", "hand", "hands", "arm", "arms", "fingers", "nails", "breasts", "breast", "chest",
-        "cleavage", "armpits", "shoulders", "shoulder", "wings", "cape", "serafuku", "v",
-        "peace_sign", "thumbs_up", "waving", "pointing")},
-    **{w: ("upper", "waist") for w in ("apron", "stomach", "abs", "midriff")},
-    **{w: ("waist",) for w in ("belt", "navel", "hip", "hips", "waist")},
-    **{w: ("upper", "waist", "legs") for w in ("dress", "sundress", "kimono", "leotard",
-                                                "bodysuit", "swimsuit")},
-    **{w: ("waist", "legs") for w in ("skirt", "miniskirt", "shorts", "pants", "jeans",
-                                      "panties", "tail", "thighs", "thigh")},
-    **{w: ("legs",) for w in ("thighhighs", "kneehighs", "pantyhose", "legwear", "straps",
-                              "strap", "ryouiki", "knees", "knee", "legs", "leg", "kneeling")},
-    **{w: ("legs", "feet") for w in ("stockings",)},
-    **{w: ("feet",) for w in ("shoes", "heels", "sandals", "barefoot", "feet", "foot", "loafers",
-                              "sneakers", "slippers", "toes", "soles", "boots", "socks")},
-}
-# Whole tags whose last word would mislead the noun table.
-REGION_EXACT: dict[str, tuple[str, ...]] = {
-    "hair_over_shoulder": ("head", "upper"), "hand_on_hip": ("upper", "waist"),
-    "hands_on_hips": ("upper", "waist"), "thigh_strap": ("legs",), "garter_straps": ("legs",),
-    "zettai_ryouiki": ("legs",), "thigh_boots": ("legs", "feet"), "knee_boots": ("legs", "feet"),
-    "kneehighs": ("legs", "feet"), "over-kneehighs": ("legs", "feet"),
-    "wrist_cuffs": ("upper",), "looking_at_viewer": ("head",), "closed_eyes": ("head",),
-    "school_uniform": (), "sailor_collar": ("upper",), "animal_ears": ("head",),
-}
-
-
-@lru_cache(maxsize=8192)
-def tag_regions(tag: str) -> tuple[str, ...]:
-    """Regions where a tag can be seen; () means anywhere (poses, background, style...)."""
-    t = normalize(tag)
-    if t in REGION_EXACT:
-        return REGION_EXACT[t]
-    if t.startswith("hair") or "hair" in t.split("_"):
-        return ("head",)
-    noun = t.rsplit("_", 1)[-1]
-    return REGION_NOUNS.get(noun, REGION_NOUNS.get(t, ()))
-
-
-def preset_key(preset: str) -> str:
-    p = normalize(preset).replace("-", "_")
-    return PRESET_ALIASES.get(p, p)
-
-
-def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
-    return max(0.0, min(a1, b1) - max(a0, b0))
-
-
-def _geometry_framing(project: Project, crop: Crop) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Framing of a custom crop from where it sits on the figure (regions as bands of the figure)."""
-    fig = project.crops.figure_box
-    if len(fig) != 4 or fig[3] <= 0:
-        return (), REGIONS
-    x, y, w, h = crop.box
-    fx, fy, fw, fh = fig
-    bands = {"head": (0.0, 0.16), "upper": (0.12, 0.5), "waist": (0.4, 0.62),
-             "legs": (0.5, 0.92), "feet": (0.88, 1.0)}
-    face = project.crops.face_box
-    if len(face) == 4 and face[3] > 0:
-        bands["head"] = ((face[1] - fy) / fh, (face[1] + face[3] - fy) / fh)
-    if _overlap(x, x + w, fx, fx + fw) <= 0:
-        return ("close-up",), ()
-    visible = []
-    for region, (b0, b1) in bands.items():
-        span = max(b1 - b0, 1e-6)
-        if _overlap((y - fy) / fh, (y + h - fy) / fh, b0, b1) / span >= 0.5:
-            visible.append(region)
-    tags = []
-    if "head" not in visible:
-        tags.append("head_out_of_frame")
-    if h < 0.5 * fh:
-        tags.append("close-up")
-    return tuple(tags), tuple(visible)
-
-
-def crop_framing(project: Project, crop: Crop) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(crop tags, visible regions) of a crop: from its preset, else from its place on the figure.
-    Crops over an imported image of their own get none (their captions already say it)."""
-    if getattr(crop, "image", ""):
-        return (), REGIONS
-    key = preset_key(crop.preset) if crop.preset else ""
-    if key in PRESET_FRAMING:
-        return PRESET_FRAMING[key]
-    return _geometry_framing(project, crop)
-
-
-def crop_tags(project: Project, crop: Crop) -> list[str]:
-    """The framing tags the seed asks for (full_body, cowboy_shot, close-up, head_out_of_frame...)."""
-    return list(crop_framing(project, crop)[0])
-
+from engine.framing import (  # noqa: E402  (also the tag API: engine.tags.crop_tags ...)
+    crop_framing, crop_tags, framing_conflict, tag_regions)
 
 # ---------------------------------------------------------------------------------------
 # Tagging crops
 # ---------------------------------------------------------------------------------------
 
 def rule_state(project: Project, crop: Crop, tag: str, source: str,
-               visible: tuple[str, ...] | None = None) -> tuple[bool, str]:
+               visible: tuple[str, ...] | None = None,
+               framing: tuple[str, ...] | None = None) -> tuple[bool, str]:
     """(kept, reason) of a tag on a crop by the rules: crop tags stay; traits are pruned; tags of
-    body regions the crop does not show are pruned ("not visible: feet")."""
+    body regions the crop does not show are pruned ("not visible: feet"), and so are framing
+    tags that contradict the crop (``full_body`` on a face close-up)."""
     if source == "crop":
         return True, ""
     kept, reason = classify(tag, project.tags)
     if not kept:
         return kept, reason
-    if visible is None:
-        visible = crop_framing(project, crop)[1]
+    if visible is None or framing is None:
+        framing, visible = crop_framing(project, crop)
+    conflict = framing_conflict(tag, framing)
+    if conflict:
+        return False, conflict
     regions = tag_regions(tag)
     if regions and not any(r in visible for r in regions):
         return False, f"not visible: {'/'.join(regions)}"
     return kept, reason
 
 
+ADDED = "added by you"
+"""The reason of a tag the user added by hand that the rules keep."""
+
+
+def hand_state(project: Project, crop: Crop, tag: str,
+               framing: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> tuple[bool, str]:
+    """(kept, reason) of a tag the user added to one crop by hand: the trait rules as for every
+    other tag (a trait is pruned with its reason) and the crop's framing; "added by you" when
+    they keep it.  Body-region visibility is not guessed: the user looked at the crop."""
+    kept, reason = classify(tag, project.tags)
+    if kept:
+        crop_tags_ = (framing or crop_framing(project, crop))[0]
+        conflict = framing_conflict(tag, crop_tags_)
+        if conflict:
+            return False, conflict
+    return kept, (reason or ADDED) if kept else reason
+
+
 def tag_crops(project: Project, image_tags: Iterable[str] | None = None,
               tagger_results: dict[str, Iterable[str]] | None = None) -> Project:
-    """Fill every crop's tags from the image tags (source user), the tagger's tags for that crop
-    (source tagger) and its framing (source crop), each kept or pruned by the rules.
+    """Fill every crop's tags from the image tags (source user), the tags the user added to that
+    crop by hand, the tagger's tags for that crop (source tagger) and its framing (source crop),
+    each kept or pruned by the rules.
 
-    ``image_tags`` replaces ``project.tags.image_tags`` when given.  ``tagger_results`` maps a crop
-    name to its tagger tags; when None, the tagger tags already on the crops are kept.  Tags the
-    user decided by hand (``override``) keep their state, and tags the user added stay.
+    ``image_tags`` replaces ``project.tags.image_tags`` when given (tags of the old list that
+    are not in the new one leave the crops).  ``tagger_results`` maps a crop name to its tagger
+    tags; when None, the tagger tags already on the crops are kept.  Tags the user decided by
+    hand (``override``) keep their state; tags the user added to one crop stay, under the rules.
     """
     settings = project.tags
+    old_image = set(settings.image_tags)
     if image_tags is not None:
         settings.image_tags = _unique(normalize(t) for t in image_tags if t and t.strip())
+    image = set(settings.image_tags)
     for crop in project.crops.items:
         old = {normalize(t.tag): t for t in crop.tags}
         if tagger_results is not None:
             tagger = [normalize(t) for t in tagger_results.get(crop.name, ())]
         else:
             tagger = [n for n, t in old.items() if t.source == "tagger"]
+        hand = [n for n, t in old.items()
+                if t.source == "user" and n not in old_image and n not in image]
         framing, visible = crop_framing(project, crop)
         new: list[Tag] = []
         seen: set[str] = set()
-        for source, names in (("user", settings.image_tags), ("tagger", tagger),
+        for source, names in (("user", settings.image_tags), ("hand", hand), ("tagger", tagger),
                               ("crop", framing)):
             for name in names:
                 if not name or name in seen:
@@ -390,7 +297,11 @@ def tag_crops(project: Project, image_tags: Iterable[str] | None = None,
                 if prev is not None and prev.override:
                     new.append(Tag(name, prev.kept, prev.reason, prev.source, True))
                     continue
-                kept, reason = rule_state(project, crop, name, source, visible)
+                if source == "hand":
+                    kept, reason = hand_state(project, crop, name, (framing, visible))
+                    new.append(Tag(name, kept, reason, "user", False))
+                    continue
+                kept, reason = rule_state(project, crop, name, source, visible, framing)
                 new.append(Tag(name, kept, reason, source, False))
         for name, t in old.items():
             if t.override and name not in seen:
@@ -398,6 +309,39 @@ def tag_crops(project: Project, image_tags: Iterable[str] | None = None,
                 new.append(t)
         crop.tags = new
     return project
+
+
+def follow_framing(project: Project) -> Project:
+    """After crops moved: each crop's framing tags become those of what it shows now, and the
+    rules that depend on the framing (contradicting framing tags, body regions not in view)
+    are applied again.  No tag is added or taken away otherwise, and hand decisions
+    (``override``) stay."""
+    for crop in project.crops.items:
+        framing, visible = crop_framing(project, crop)
+        new: list[Tag] = []
+        names = {t.tag for t in crop.tags}
+        for t in crop.tags:
+            if t.override:
+                new.append(t)
+            elif t.source == "crop":
+                if t.tag in framing:
+                    new.append(Tag(t.tag, True, "", "crop", False))
+            elif t.source == "user" and t.tag not in project.tags.image_tags:
+                kept, reason = hand_state(project, crop, t.tag, (framing, visible))
+                new.append(Tag(t.tag, kept, reason, t.source, False))
+            else:
+                kept, reason = rule_state(project, crop, t.tag, t.source, visible, framing)
+                new.append(Tag(t.tag, kept, reason, t.source, False))
+        if crop.tags:  # never-captioned crops get their framing at the caption step
+            new += [Tag(f, True, "", "crop", False) for f in framing if f not in names]
+        crop.tags = new
+    return project
+
+
+def own_tags(project: Project, crop: Crop) -> list[Tag]:
+    """The crop's tags beyond trigger, class and its framing tags: what a caption step adds."""
+    skip = {normalize(project.trigger), normalize(project.class_name)}
+    return [t for t in crop.tags if t.source != "crop" and normalize(t.tag) not in skip]
 
 
 def retag(project: Project) -> Project:
@@ -410,11 +354,19 @@ def retag(project: Project) -> Project:
 # ---------------------------------------------------------------------------------------
 
 def caption_tags(project: Project, crop: Crop) -> list[str]:
-    """The caption's items in order: trigger, class, kept tags, then kept crop tags; no repeats."""
+    """The caption's items in order: trigger, class, kept tags, then the crop's framing tags;
+    no repeats.  The framing is read from the crop as it is now (a crop moved since it was
+    captioned says what it shows now); framing tags the user pruned or kept by hand stay so."""
     u = project.tags.underscores
     items = [project.trigger.strip(), display(normalize(project.class_name), u)]
-    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source != "crop"]
-    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source == "crop"]
+    stored = [t for t in crop.tags if t.source == "crop"]
+    framing = tuple(crop_tags(project, crop)) if not getattr(crop, "image", "") else \
+        tuple(t.tag for t in stored)
+    items += [display(t.tag, u) for t in crop.tags if t.kept and t.source != "crop"
+              and (t.override or not framing_conflict(t.tag, framing))]
+    dropped = {t.tag for t in stored if t.override and not t.kept}
+    items += [display(t, u) for t in framing if t not in dropped]
+    items += [display(t.tag, u) for t in stored if t.override and t.kept]
     seen: set[str] = set()
     out = []
     for item in items:
@@ -566,11 +518,14 @@ def edit_tag(project: Project, op: str, tag: str, crop: str | Crop | None = None
                 continue
             del c.tags[idx]
         elif op == "add":
-            if cur is None:
-                cur = Tag(name, True, "added by you", "user", True)
-                c.tags.append(cur)
+            if cur is not None:  # already there: its state stays (keep/prune change it)
+                continue
+            if crop is None:  # on every crop: a tag of the whole image, under the rules
+                kept, reason = rule_state(project, c, name, "user")
             else:
-                cur.kept, cur.override, cur.reason = True, True, "kept by you"
+                kept, reason = hand_state(project, c, name)
+            cur = Tag(name, kept, reason, "user", False)
+            c.tags.append(cur)
         else:
             if cur is None:
                 continue
@@ -578,14 +533,40 @@ def edit_tag(project: Project, op: str, tag: str, crop: str | Crop | None = None
             cur.kept, cur.override = kept, True
             cur.reason = "kept by you" if kept else "pruned by you"
         after = _state(cur) if op != "remove" else None
-        if before != after or op == "add":
+        if before != after:
             changes.append(TagChange(c.name, name, before, after))
     if op == "remove" and crop is None and name in project.tags.image_tags:
         project.tags.image_tags = [t for t in project.tags.image_tags if t != name]
         found = True
+    if op == "add" and crop is None and name not in project.tags.image_tags:
+        project.tags.image_tags = [*project.tags.image_tags, name]
     if not found and op != "add":
         where = f"crop {crops[0].name!r}" if crop is not None else "any crop"
         raise UserError(f"tag {name!r} is not on {where}; add it with --add {name}")
+    return changes
+
+
+def give_state(project: Project, tag: str, kept: bool) -> list[TagChange]:
+    """Give ``tag`` the state ``kept`` on every crop, as a hand decision (``override``): crops
+    that lack it get it, so re-tagging keeps it everywhere ("apply to all")."""
+    name = normalize(tag)
+    if not name:
+        raise UserError("empty tag: give a tag such as 'hair_bow'")
+    changes: list[TagChange] = []
+    reason = "kept by you" if kept else "pruned by you"
+    for c in project.crops.items:
+        cur = next((t for t in c.tags if normalize(t.tag) == name), None)
+        before = _state(cur)
+        if cur is None:
+            c.tags.append(Tag(name, kept, reason, "user", True))
+        else:
+            cur.kept, cur.override, cur.reason = kept, True, reason
+        after = "kept" if kept else "pruned"
+        if before != after:
+            changes.append(TagChange(c.name, name, before, after))
+    if name not in project.tags.image_tags and any(
+            t.source == "user" for c in project.crops.items for t in c.tags if t.tag == name):
+        project.tags.image_tags = [*project.tags.image_tags, name]
     return changes
 
 

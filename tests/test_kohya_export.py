@@ -57,7 +57,7 @@ def test_export_writes_repeats_trigger_class_folder_with_captions(project, tmp_p
     assert caps["face"] == "zq_tester, girl, 1girl, hair bow, ^_^, simple background, portrait, close-up"
     assert caps["lower_body"].endswith("thighhighs, simple background, lower body, head out of frame")
     assert all(c.startswith("zq_tester, girl, ") for n, c in caps.items() if n != "untagged")
-    assert caps["untagged"] == "zq_tester, girl"
+    assert caps["untagged"] == "zq_tester, girl, close-up"  # framing from what the box holds
     assert "long hair" not in " ".join(caps.values()) and "blue eyes" not in " ".join(caps.values())
     with Image.open(img_dir / "face.png") as im:
         assert im.size[0] > 0 and im.size[1] > 0

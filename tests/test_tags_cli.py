@@ -84,8 +84,11 @@ def test_tag_cli_edits_in_order_and_on_all_crops(project, capsys):
     assert [c["crop"] for c in data["changes"]] == ["full_body", "face"]
     saved = pj.load(project.root)
     assert "hat" not in saved.tags.image_tags
-    assert [t.tag for t in saved.crop("face").tags if t.override] == ["long_hair", "smile",
-                                                                      "wrist_cuffs"]
+    assert [t.tag for t in saved.crop("face").tags if t.override] == ["long_hair", "smile"]
+    # a tag added by hand is under the rules (not an override) and stays through a re-tag
+    assert main(["caption", str(project.root)]) == 0
+    cuffs = next(t for t in pj.load(project.root).crop("face").tags if t.tag == "wrist_cuffs")
+    assert (cuffs.kept, cuffs.reason, cuffs.override) == (True, "added by you", False)
 
 
 def test_tag_cli_user_mistakes_exit_2(project, capsys):

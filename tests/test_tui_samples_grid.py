@@ -113,4 +113,7 @@ async def test_tui_samples_n_samples_a_finished_run_in_the_background(project):
         await pilot.pause()
         await pilot.press("n")
         await pilot.pause()
+        assert started == []  # a single key that starts a run asks first
+        await pilot.press("y")
+        await pilot.pause()
     assert started == [("sample", {"source_run": run_dir.name})]

@@ -117,3 +117,19 @@ async def test_trigger_edit_is_checked_and_saved(tagged):
         await pilot.pause()
         assert pj.load(tagged.root).trigger == "mira9x"
         assert "mira9x, girl" in str(app.screen.query_one("#caption").render())
+
+
+async def test_underscore_key_switches_caption_spelling_and_u_is_undo(tagged):
+    app = Host(tagged)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("underscore")
+        await pilot.pause()
+        assert pj.load(tagged.root).tags.underscores is True
+        await highlight(pilot, app.screen, "smile")
+        await pilot.press("x")  # off this crop
+        await pilot.pause()
+        assert tag_of(tagged, "full_body", "smile") is None
+        await pilot.press("u")  # undo brings it back; the spelling stays as chosen
+        await pilot.pause()
+        assert tag_of(tagged, "full_body", "smile").kept
+        assert pj.load(tagged.root).tags.underscores is True

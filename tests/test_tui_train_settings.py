@@ -22,6 +22,12 @@ def test_every_train_setting_is_in_a_group():
                           "Data & buckets", "Augmentation", "Precision & memory", "Samples"]
 
 
+async def wait_group(app, group: str) -> None:
+    """Wait for the screen's thread workers of ``group`` (e.g. the run-start check)."""
+    for worker in [w for w in app.workers if w.group == group]:
+        await worker.wait()
+
+
 async def open_settings(pilot):
     await pilot.press("ctrl+o")
     await pilot.pause()
@@ -41,7 +47,9 @@ async def test_bad_value_shows_beside_the_field_and_blocks_the_run(project):
         err = str(form.query_one("#err-train--epochs").render())
         assert "whole number" in err and epochs.has_class("-invalid")
         assert project.train.epochs == 10  # the project keeps the last good value
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await wait_group(app, "run-start")
         await pilot.pause()
         assert engine.started == []  # the run cannot start
         assert "epochs" in str(form.query_one("#form-status").render())
@@ -49,7 +57,9 @@ async def test_bad_value_shows_beside_the_field_and_blocks_the_run(project):
         await pilot.pause()
         assert project.train.epochs == 3 and not form.problems()
         assert pj.load(project.root).train.epochs == 3  # saved
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        await wait_group(app, "run-start")
         await pilot.pause()
         assert len(engine.started) == 1
         assert "epochs = 3" in (engine.started[0] / "config.toml").read_text()

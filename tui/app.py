@@ -37,6 +37,7 @@ from engine import clip_tokens
 from engine.errors import UserError
 from tui.commands import ScreenCommands
 from tui.messages import ProjectChanged, ProjectSaved
+from tui.wording import TuiTerms
 
 # (mode, module, class, title, footer label, digit key, f-key)
 MODE_TABLE: tuple[tuple[str, str, str, str, str, str, str], ...] = (
@@ -74,7 +75,7 @@ class LoadErrorScreen(Screen):
         yield Footer(compact=True)
 
 
-class OneloraApp(App[int]):
+class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not CLI flags
     """Turn one character drawing into a LoRA, from a terminal."""
 
     TITLE = "onelora"

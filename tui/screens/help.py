@@ -11,16 +11,32 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
+def own_actions(node: object) -> set[str]:
+    """Actions of the bindings onelora's own classes declare on ``node`` (not those a
+    Textual base class brings: cursor keys of a list, an input's editing keys, copy...)."""
+    out: set[str] = set()
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("tui."):
+            continue
+        for b in cls.__dict__.get("BINDINGS", []):
+            if isinstance(b, Binding):
+                out.add(b.action)
+            elif isinstance(b, tuple) and len(b) >= 2:
+                out.add(b[1])
+    return out
+
+
 def describe_bindings(screen: Screen) -> list[tuple[str, str, str]]:
-    """``(keys, description, tooltip)`` for every active binding of ``screen``, the
-    screen's own first, then those of the focused widget, then the app's; several keys for one action are joined ("↑ k")."""
+    """``(keys, description, tooltip)`` for every active binding of ``screen`` that onelora
+    declares, the screen's own first, then those of the focused widget, then the app's;
+    several keys for one action are joined ("↑ k")."""
     app = screen.app
-    inherited = {(k.strip(), b.action) for b in Screen.BINDINGS if isinstance(b, Binding)
-                 for k in b.key.split(",")}
+    ours: dict[int, set[str]] = {}
     rows: dict[tuple[int, str], list] = {}
     for key, active in screen.active_bindings.items():
         binding: Binding = active.binding
-        if not binding.description or binding.system or (binding.key, binding.action) in inherited:
+        node_ours = ours.setdefault(id(active.node), own_actions(active.node))
+        if not binding.description or binding.system or binding.action not in node_ours:
             continue
         # the screen's own keys first, then its focused widget's (cursor keys...), then the app's
         own = 0 if active.node is screen else 1 if active.node in screen.walk_children() else 2

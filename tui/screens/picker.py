@@ -1,4 +1,9 @@
-"""Project picker: shown when onelora starts without a project (or on "project: open")."""
+"""Project picker: shown when onelora starts without a project (or on "project: open").
+
+Pick a project folder, type its path, or make a new project from an image (``n``: image path,
+project folder, trigger, class → engine.project.create, in a thread).  Escape leaves a field
+or closes the picker when there is a project to go back to; it never quits (q does).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from engine.errors import UserError
 from engine.project import PROJECT_FILE
+from tui.keys import SCREEN_TAB_BINDINGS, FieldGroup, TabFocus, focus_main, is_text_field
+from tui.wording import in_tui_terms
+
+NEW = "new"
+"""Option id of "new project from an image"."""
 
 
 def find_projects(base: Path, limit: int = 200) -> list[Path]:
@@ -31,15 +42,102 @@ def find_projects(base: Path, limit: int = 200) -> list[Path]:
     return found
 
 
-class PickerScreen(Screen[Path | None]):
+class NewProjectScreen(ModalScreen[Path | None]):
+    """Make a project from one image: image path, project folder, trigger, class."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", show=False)]
+    DEFAULT_CSS = """
+    NewProjectScreen { align: center middle; }
+    NewProjectScreen > Vertical { width: 72; max-width: 100%; height: auto;
+                                  border: thick $accent; background: $surface; padding: 0 1; }
+    NewProjectScreen Static { width: 1fr; height: auto; }
+    NewProjectScreen Label { width: 1fr; margin-top: 1; }
+    NewProjectScreen Input { height: 1; border: none; padding: 0 1; background: $boost; }
+    NewProjectScreen Input:focus { border: none; background: $accent 30%; }
+    NewProjectScreen #new-error { color: $error; }
+    NewProjectScreen .hint { color: $text-muted; }
+    """
+
+    def __init__(self, base: Path) -> None:
+        super().__init__()
+        self.base = base
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("New project from one drawing (the image itself is never changed)",
+                         id="new-title")
+            with FieldGroup():
+                yield Label("image file")
+                yield Input(placeholder="e.g. ~/art/mira.png", id="new-image")
+                yield Label("project folder (new or empty)")
+                yield Input(placeholder=f"e.g. {self.base / 'mira'}", id="new-dir")
+                yield Label("trigger word (one made-up word)")
+                yield Input(placeholder="e.g. zq_mira", id="new-trigger")
+                yield Label("class")
+                yield Input("girl", id="new-class")
+            yield Static("", id="new-error")
+            yield Static("tab next field · enter creates · esc cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#new-image", Input).focus()
+
+    def _value(self, name: str) -> str:
+        return self.query_one(f"#new-{name}", Input).value.strip()
+
+    @on(Input.Changed, "#new-image")
+    def _suggest_dir(self, event: Input.Changed) -> None:
+        image = Path(os.path.expanduser(event.value.strip()))
+        folder = self.query_one("#new-dir", Input)
+        if image.stem and not folder.value:
+            folder.placeholder = str(self.base / image.stem)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        missing = [n for n in ("image", "trigger") if not self._value(n)]
+        if missing:
+            self.query_one(f"#new-{missing[0]}", Input).focus()
+            self._error(f"give the {missing[0]}")
+            return
+        image = Path(os.path.expanduser(self._value("image")))
+        folder = self._value("dir") or self.query_one("#new-dir", Input).placeholder
+        folder = folder.removeprefix("e.g. ")
+        root = Path(os.path.expanduser(folder))
+        if not root.is_absolute():
+            root = self.base / root
+        self._error("creating…")
+        self.run_worker(lambda: self._create(image, root, self._value("trigger"),
+                                             self._value("class") or "girl"),
+                        thread=True, exclusive=True, group="new-project", exit_on_error=False)
+
+    def _create(self, image: Path, root: Path, trigger: str, class_name: str) -> None:
+        from engine import project as pj
+
+        try:
+            project = pj.create(image, root, trigger=trigger, class_name=class_name)
+        except UserError as e:
+            self.app.call_from_thread(self._error, in_tui_terms(str(e)))
+            return
+        except OSError as e:
+            self.app.call_from_thread(self._error, f"cannot write {root}: {e.strerror or e}")
+            return
+        self.app.call_from_thread(self.dismiss, Path(project.root))
+
+    def _error(self, text: str) -> None:
+        self.query_one("#new-error", Static).update(text)
+
+
+class PickerScreen(TabFocus, Screen[Path | None]):
     """Pick a project folder from the list, or type a path. Dismisses with the folder."""
 
     HELP_TITLE = "Open a project"
     HELP_TEXT = ("Pick a project folder (one holding project.toml), or type its path and press "
-                 "enter. Create one with: onelora new IMAGE DIR --trigger NAME")
+                 "enter. n makes a new project from an image.")
+    MAIN_WIDGET = "#picker-list"
     BINDINGS = [
+        Binding("n", "new_project", "New project", tooltip="a new project from an image",
+                id="picker-new"),
         Binding("escape", "cancel", "Back", id="picker-cancel"),
-        Binding("tab", "app.focus_next", "Next field", show=False),
+        *SCREEN_TAB_BINDINGS,
     ]
 
     def __init__(self, base: Path | None = None, can_cancel: bool = False) -> None:
@@ -51,15 +149,14 @@ class PickerScreen(Screen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box"):
             yield Static("onelora — open a project", id="picker-title")
-            if self.projects:
-                yield Static(f"Projects in {self.base}:", classes="hint")
-                yield OptionList(*[Option(self._label(p), id=str(i))
-                                   for i, p in enumerate(self.projects)], id="picker-list")
-            else:
-                yield Static(f"No project folders in {self.base}.", classes="hint")
-            yield Input(placeholder="path to a project folder", id="picker-path")
+            yield Static(f"Projects in {self.base}:" if self.projects else
+                         f"No project folders in {self.base}.", classes="hint")
+            yield OptionList(*[Option(self._label(p), id=str(i))
+                               for i, p in enumerate(self.projects)],
+                             Option("+ new project from an image… (n)", id=NEW),
+                             id="picker-list")
+            yield Input(placeholder="or type the path to a project folder", id="picker-path")
             yield Static("", id="picker-error")
-            yield Static("New project: onelora new IMAGE DIR --trigger NAME", classes="hint")
         yield Footer()
 
     def _label(self, path: Path) -> str:
@@ -69,14 +166,21 @@ class PickerScreen(Screen[Path | None]):
             return str(path)
 
     def on_mount(self) -> None:
-        if self.projects:
-            self.query_one(OptionList).focus()
-        else:
-            self.query_one(Input).focus()
+        self.query_one(OptionList).focus()
 
     @on(OptionList.OptionSelected, "#picker-list")
     def _picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id == NEW:
+            self.action_new_project()
+            return
         self._try_open(self.projects[int(event.option.id or 0)])
+
+    def action_new_project(self) -> None:
+        def made(path: Path | None) -> None:
+            if path is not None:
+                self.dismiss(path)
+
+        self.app.push_screen(NewProjectScreen(self.base), made)
 
     @on(Input.Submitted, "#picker-path")
     def _typed(self, event: Input.Submitted) -> None:
@@ -92,7 +196,10 @@ class PickerScreen(Screen[Path | None]):
         self.dismiss(path)
 
     def action_cancel(self) -> None:
-        if self.can_cancel:
+        """Leave the path field; else go back to the open project.  Never quits (q does)."""
+        if is_text_field(self.focused):
+            focus_main(self)
+        elif self.can_cancel:
             self.dismiss(None)
         else:
-            self.app.exit(0)
+            self.notify("no project is open: pick one, n makes one, q quits")

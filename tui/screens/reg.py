@@ -16,15 +16,18 @@ from PIL import Image
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets._tabbed_content import ContentTabs
 
 from engine import project as pj
 from engine import reg as rg
 from engine import wildcards as wc
 from engine.errors import UserError
+from tui.keys import SCREEN_TAB_BINDINGS, FieldScroll, TabFocus, focus_main
 from tui.messages import ProjectChanged
+from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
 
 FIELDS = ("prompt", "negative", "count", "seed", "steps", "cfg", "width", "height", "repeats",
@@ -61,18 +64,22 @@ def progress_bar(done: int, total: int, width: int = 24) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class RegScreen(Screen):
+class RegScreen(TabFocus, TuiTerms, Screen):
     """Regularization images: generic pictures of the class that keep the LoRA flexible."""
 
     HELP_TITLE = "Regularization"
     HELP = ("Settings: the class prompt uses {a|b} variants and __name__ wildcard files from "
-            "DIR/wildcards/; the preview shows the first prompts. ctrl+g (or g) generates in "
-            "the background, ctrl+n (or x) stops. ctrl+o (or v) switches to the gallery: "
+            "DIR/wildcards/; the preview shows the first prompts. ctrl+g generates in "
+            "the background (g asks first), ctrl+n (or x) stops. Tab moves between the fields, "
+            "esc leaves them. ctrl+o (or v) switches to the gallery: "
             "←/→ (p/n) move, d removes an image from the set, k keeps it (or brings a removed "
             "one back). Remove anything overly complex or too close to your character.")
+    MAIN_WIDGET = "#reg-form"
     BINDINGS = [
+        *SCREEN_TAB_BINDINGS,
         Binding("ctrl+g", "generate", "Generate", priority=True, id="reg-generate"),
-        Binding("g", "generate", "Generate", show=False, id="reg-generate-key"),
+        Binding("g", "generate(True)", "Generate (asks first)", show=False,
+                id="reg-generate-key"),
         Binding("ctrl+n", "stop", "Stop", priority=True, show=False, id="reg-stop"),
         Binding("x", "stop", "Stop", show=False, id="reg-stop-key"),
         Binding("ctrl+o", "toggle_view", "Gallery", priority=True, id="reg-view",
@@ -84,7 +91,7 @@ class RegScreen(Screen):
         Binding("k", "keep", "Keep", show=False, id="reg-keep"),
     ]
     DEFAULT_CSS = """
-    RegScreen #reg-head { height: 2; padding: 0 1; }
+    RegScreen #reg-head { height: auto; max-height: 4; padding: 0 1; }
     RegScreen TabbedContent { height: 1fr; }
     RegScreen .reg-row { height: 1; }
     RegScreen .reg-row Label { width: 18; padding: 0 1; }
@@ -110,7 +117,7 @@ class RegScreen(Screen):
         yield Static("", id="reg-head")
         with TabbedContent(id="reg-tabs", initial="reg-settings"):
             with TabPane("Settings", id="reg-settings"):
-                with VerticalScroll(id="reg-form"):
+                with FieldScroll(id="reg-form"):
                     for name in FIELDS:
                         with Horizontal(classes="reg-row"):
                             yield Label(name.replace("_", " "))
@@ -124,6 +131,10 @@ class RegScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # ctrl+o / v switch the tabs: the tab bar takes no focus, so a Shift+Tab too many
+        # cannot land on a widget where typed text would run screen and app keys
+        self.query_one(ContentTabs).can_focus = False
+        focus_main(self)
         self.load_form()
         self.refresh_gallery()
         self.poll_run()
@@ -226,18 +237,52 @@ class RegScreen(Screen):
                 line2 += f" · {info.reason}"
         self.query_one("#reg-head", Static).update(f"{line1}\n{line2}")
 
-    def action_generate(self) -> None:
+    def action_generate(self, ask: bool = False) -> None:
+        """Generate the reg images in a detached run.  ``g`` (a single key) asks first; any key
+        asks when a reg run of this project is still generating."""
         if self.project is None:
-            return
-        info = self.latest_reg_run()
-        if info is not None and info.status in LIVE:
-            self.notify(f"run {info.id} is already generating", severity="warning")
             return
         try:
             wc.ensure_wildcards(self.project)
             wc.preview(self.project, 1)
-            self.run_dir = self.app.engine.start_run(self.project, "reg")
         except UserError as e:
+            self.notify(str(e), title="not started", severity="error", timeout=8)
+            return
+        self.run_worker(lambda: self._check_then_generate(ask), thread=True,
+                        group="reg-start", exclusive=True, exit_on_error=False)
+
+    def _check_then_generate(self, ask: bool) -> None:
+        live = [i for i in self.app.engine.list_runs(self.project.root)
+                if i.kind == "reg" and i.status in LIVE]
+        self.app.call_from_thread(self._generate_or_ask, live[-1].id if live else "", ask)
+
+    def _generate_or_ask(self, running: str, ask: bool, message: str = "") -> None:
+        from tui.widgets.train_dialogs import ConfirmScreen
+
+        if not running and not ask:
+            self._generate(force=False)
+            return
+        count = self.project.reg.count
+        if running:
+            question = message or (f"Run {running} is still generating regularization "
+                                    f"images.\nStart a second one ({count} images) anyway?")
+        else:
+            question = f"Generate {count} regularization images in the background?"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._generate(force=bool(running))
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def _generate(self, force: bool) -> None:
+        try:
+            extra = {"force": True} if force else {}
+            self.run_dir = self.app.engine.start_run(self.project, "reg", **extra)
+        except UserError as e:
+            if type(e).__name__ == "JobRunning" and not force:  # the run supervisor's lock
+                self._generate_or_ask("?", False, f"{e}\nStart a second one anyway?")
+                return
             self.notify(str(e), title="not started", severity="error", timeout=8)
             return
         self.notify(f"generating {self.project.reg.count} images: run {self.run_dir.name}")
@@ -262,7 +307,7 @@ class RegScreen(Screen):
             self.query_one(ImageView).focus()
             self.show_item()
         else:
-            self.query_one("#reg-prompt", Input).focus()
+            focus_main(self)
 
     def refresh_gallery(self) -> None:
         if self.project is None:
@@ -307,6 +352,7 @@ class RegScreen(Screen):
                 self.notify(str(e), severity="error")
                 return
             self.app.save_project()
+            self.notify(f"removed {item.path.name} from the set (k brings it back)")
         self.refresh_gallery()
         self.action_move(1)
 

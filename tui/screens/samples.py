@@ -24,7 +24,9 @@ from textual.widgets import DataTable, Footer, Static
 from engine import epochs as ep
 from engine import overfit
 from engine.errors import UserError
+from tui.keys import SCREEN_TAB_BINDINGS, TabFocus
 from tui.messages import ProjectChanged
+from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
 
 def score_bar(score: float | None, width: int = 6) -> str:
@@ -35,16 +37,18 @@ def score_bar(score: float | None, width: int = 6) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class SamplesScreen(Screen):
+class SamplesScreen(TabFocus, TuiTerms, Screen):
     """Samples per epoch × LoRA weight; pick the epoch that captured the character."""
 
     HELP_TITLE = "Samples"
+    MAIN_WIDGET = "DataTable"
     HELP = ("Arrows move over the epoch × weight grid; the image shows that sample. "
             "enter picks the epoch (copies its LoRA to output/). [ ] change the prompt, "
             "s the seed, r the run, z the image alone, n samples the run now. "
             "The overfit column is the meter: "
             "how alike the samples are across seeds and to the crops (★ = suggested epoch).")
     BINDINGS = [
+        *SCREEN_TAB_BINDINGS,
         Binding("enter", "pick", "Pick epoch", id="samples-pick", priority=True),
         Binding("right_square_bracket", "prompt(1)", "Prompt", tooltip="next prompt",
                 id="samples-next-prompt"),
@@ -53,6 +57,11 @@ class SamplesScreen(Screen):
         Binding("s", "seed(1)", "Seed", show=False, id="samples-seed"),
         Binding("r", "run(1)", "Run", show=False, id="samples-run"),
         Binding("z", "zoom", "Image alone", show=False, id="samples-zoom"),
+        # with the table hidden (z), the arrows still move over the grid
+        Binding("up", "cursor('up')", "Up", show=False, id="samples-up"),
+        Binding("down", "cursor('down')", "Down", show=False, id="samples-down"),
+        Binding("left", "cursor('left')", "Left", show=False, id="samples-left"),
+        Binding("right", "cursor('right')", "Right", show=False, id="samples-right"),
         Binding("n", "sample_now", "Sample now", show=False, id="samples-now",
                 tooltip="Sample the run: a live training run samples after this step; a "
                         "finished one is sampled from its saved epochs in the background"),
@@ -177,8 +186,8 @@ class SamplesScreen(Screen):
         table.clear(columns=True)
         head = self.query_one("#samples-head", Static)
         if not self.grid or not self.grid.epochs:
-            head.update("No samples yet. Samples are written after each epoch of a training run "
-                        "(train.sample_every_n_epochs) or by 'onelora sample DIR RUN'.")
+            head.update("No samples yet: a training run writes them after each epoch "
+                        "(sample_every_n_epochs); n samples a finished run.")
             self.query_one("#samples-meter", Static).update("")
             self.show_cell()
             return
@@ -258,7 +267,8 @@ class SamplesScreen(Screen):
         except OSError as e:
             self.notify(f"could not write the output LoRA: {e}", severity="error", timeout=8)
             return
-        self.notify(f"picked epoch {epoch}: {dest}", title="LoRA picked")
+        self.notify(f"picked epoch {epoch}: {dest} (enter on another epoch picks that one "
+                    "instead)", title="LoRA picked")
         self.build_table()
 
     def action_prompt(self, delta: int) -> None:
@@ -297,11 +307,33 @@ class SamplesScreen(Screen):
             if target.status in ("running", "paused", "starting"):
                 self.app.engine.send(target.path, "sample-now")
                 self.notify(f"run {target.id} will sample after its current step")
-            else:
-                run_dir = self.app.engine.start_run(project, "sample", source_run=target.id)
-                self.notify(f"sampling run {target.id} in the background ({Path(run_dir).name})")
+            else:  # a single key that starts a run: ask once
+                self._ask_to_sample(target.id)
         except UserError as e:
             self.notify(str(e), title="not sampled", severity="error", timeout=8)
 
+    def _ask_to_sample(self, run_id: str) -> None:
+        from tui.widgets.train_dialogs import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if not yes or self.project is None:
+                return
+            try:
+                run_dir = self.app.engine.start_run(self.project, "sample", source_run=run_id)
+            except UserError as e:
+                self.notify(str(e), title="not sampled", severity="error", timeout=8)
+                return
+            self.notify(f"sampling run {run_id} in the background ({Path(run_dir).name})")
+
+        self.app.push_screen(ConfirmScreen(
+            f"Sample the saved epochs of run {run_id}?\nIt runs in the background."), answered)
+
     def action_zoom(self) -> None:
-        self.query_one("#samples-left").toggle_class("-hidden")
+        left = self.query_one("#samples-left")
+        left.toggle_class("-hidden")
+        if not left.has_class("-hidden"):
+            self.query_one(DataTable).focus()
+
+    def action_cursor(self, direction: str) -> None:
+        """Arrows while the table is hidden (image alone): move its cursor all the same."""
+        getattr(self.query_one(DataTable), f"action_cursor_{direction}")()

@@ -2,87 +2,82 @@
 
 Crop list on the left, the highlighted crop's checklist on the right (kept, pruned traits with
 reasons, crop framing tags), the caption it makes with its CLIP token count below, trigger and
-class on top.  ``f`` swaps the checklist for the frequency of every tag over all crops.  Every
-change goes through engine.tags and is saved to project.toml at once.
+class on top.  ``f`` swaps the checklist for the frequency of every tag over all crops.  ``C``
+is the caption step: the image's tag list and/or the WD14 tagger (run in a thread), with the
+trait rules applied to every tag.  Every change goes through engine.tags, is saved to
+project.toml at once, and is undoable (``u``/``U``) as operations on tags (engine.tag_history).
 """
 
 from __future__ import annotations
+
+import copy
+from typing import Callable
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine import project as pj
+from engine import tag_history as th
 from engine import tags as tg
 from engine.errors import UserError
+from tui.keys import FIELD_BINDINGS, SCREEN_TAB_BINDINGS, TabFocus, _FieldCycle, focus_main
 from tui.messages import ProjectChanged
-from tui.widgets.tag_checklist import FrequencyList, TagChecklist, TagSuggester
+from tui.wording import TuiTerms
+from tui.widgets.caption_dialog import AddTagScreen, CaptionRequest, CaptionScreen
+from tui.widgets.tag_checklist import FrequencyList, TagChecklist
+
+CAPTION_KEY = "C"
+"""The caption step's key (named in the hints)."""
 
 
-class AddTagScreen(ModalScreen[str | None]):
-    """Ask for a tag, completing from known tags (→ accepts the grey completion)."""
+class NameFields(_FieldCycle, Horizontal):
+    """Trigger and class: tab/shift+tab between them, escape leaves (tui.keys)."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
-    DEFAULT_CSS = """
-    AddTagScreen { align: center middle; }
-    AddTagScreen > Vertical { width: 64; height: auto; border: thick $accent;
-                              background: $surface; padding: 0 1; }
-    AddTagScreen #add-matches { color: $text-muted; height: auto; max-height: 4; }
-    AddTagScreen #add-title { width: 1fr; height: auto; }
-    """
-
-    def __init__(self, project: pj.Project, where: str) -> None:
-        super().__init__()
-        self.project = project
-        self.where = where
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            # Static wraps (a Label is one line and lost its end at 80 columns)
-            yield Static(f"Add a tag to {self.where} (→ completes, enter adds, esc cancels):",
-                         id="add-title")
-            yield Input(placeholder="tag, e.g. hair_bow", id="add-tag",
-                        suggester=TagSuggester(self.project))
-            yield Static("", id="add-matches")
-
-    @on(Input.Changed)
-    def _matches(self, event: Input.Changed) -> None:
-        found = tg.complete(event.value, self.project, limit=8) if event.value.strip() else []
-        self.query_one("#add-matches", Static).update(Text("  ".join(found)))
-
-    @on(Input.Submitted)
-    def _done(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+    BINDINGS = FIELD_BINDINGS
 
 
-class TagsScreen(Screen):
+class TagsScreen(TabFocus, TuiTerms, Screen):
     """Tags per crop with trait pruning, caption preview and tag frequency."""
 
     HELP_TITLE = "Tags"
     HELP_TEXT = ("Pruned tags are the character's own traits: left out of the caption, the "
-                 "trigger word learns them. Keep the outfit, accessories and states.")
+                 "trigger word learns them. Keep the outfit, accessories and states. "
+                 f"{CAPTION_KEY} captions every crop (paste the image's tags or run the WD14 "
+                 "tagger); u undoes a tag change, U redoes it.")
     PALETTE_GROUP = "tags"
+    MAIN_WIDGET = "TagChecklist"
     BINDINGS = [
-        Binding("a", "add_tag(False)", "Add", tooltip="Add a tag to this crop",
-                id="tags-add"),
+        *SCREEN_TAB_BINDINGS,
+        # keys that open a field or a dialog are priority bindings: they act while the app
+        # reads the key, so the characters typed right after them reach the field (tui.keys)
+        Binding("a", "add_tag(False)", "Add", tooltip="Add a tag to this crop", show=False,
+                priority=True, id="tags-add"),
+        Binding(CAPTION_KEY, "caption", "Caption", tooltip="Caption every crop: paste the "
+                "image's tags or run the WD14 tagger; traits are pruned", priority=True,
+                id="tags-caption"),
         Binding("A", "add_tag(True)", "Add to all", tooltip="Add a tag to every crop",
-                show=False, id="tags-add-all"),
+                show=False, priority=True, id="tags-add-all"),
         Binding("g", "apply_to_all", "Apply to all", tooltip="Give the highlighted tag's "
                 "kept/pruned state on this crop to every crop", show=False,
                 id="tags-apply-all"),
         Binding("x,delete", "remove_tag", "Remove", tooltip="Take the tag off this crop",
                 show=False, id="tags-remove"),
+        Binding("u", "undo", "Undo", tooltip="Undo the last tag change", show=False,
+                id="tags-undo"),
+        Binding("U,ctrl+r", "redo", "Redo", tooltip="Redo a tag change", show=False,
+                id="tags-redo"),
         Binding("f", "toggle_frequency", "Frequency", tooltip="All tags over all crops",
                 show=False, id="tags-frequency"),
-        Binding("t", "edit('trigger')", "Trigger", show=False, id="tags-trigger"),
-        Binding("c", "edit('class')", "Class", show=False, id="tags-class"),
-        Binding("u", "toggle_underscores", "Spaces/_", tooltip="Write tags with underscores "
-                "or spaces", show=False, id="tags-underscores"),
+        Binding("t", "edit('trigger')", "Trigger", show=False, priority=True, id="tags-trigger"),
+        Binding("c", "edit('class')", "Class", show=False, priority=True, id="tags-class"),
+        Binding("underscore", "toggle_underscores", "Spaces/_", tooltip="Write tags with "
+                "underscores or spaces", show=False, id="tags-underscores"),
     ]
     DEFAULT_CSS = """
     TagsScreen #tags-top { height: 1; }
@@ -101,11 +96,15 @@ class TagsScreen(Screen):
     TagsScreen.-frequency TagChecklist { display: none; }
     TagsScreen #caption { height: auto; max-height: 7; padding: 0 1; border-top: solid $panel; }
     TagsScreen #caption.-long { background: $error 25%; }
+    TagsScreen #caption-hint { height: auto; padding: 0 1; color: $warning; display: none; }
+    TagsScreen #caption-hint.-shown { display: block; }
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.crop_name: str | None = None
+        self.history = th.History()
+        self.captioning = False
 
     @property
     def project(self) -> pj.Project:
@@ -115,29 +114,49 @@ class TagsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("Tags", classes="screen-title")
-        with Horizontal(id="tags-top"):
+        with NameFields(id="tags-top"):
             yield Label("trigger")
-            yield Input(id="trigger", select_on_focus=False)
+            yield Input(id="trigger")
             yield Label("class")
-            yield Input(id="class", select_on_focus=False)
+            yield Input(id="class")
             yield Static("", id="trigger-warn")
         with Horizontal(id="tags-main"):
             yield OptionList(id="crop-list")
             yield TagChecklist(id="checklist")
             yield FrequencyList(id="frequency")
+        yield Static("", id="caption-hint")
         yield Static("", id="caption")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._follow_crops()
         self._load_project()
         self.query_one(TagChecklist).focus()
 
+    def on_screen_resume(self) -> None:
+        if self.is_mounted and self._follow_crops():
+            self._load_project()
+
+    def _follow_crops(self) -> bool:
+        """Crops may have moved since they were captioned: the framing tags (and what they
+        prune) follow each crop's content (engine.tags.follow_framing).  Hand decisions stay;
+        saved only when something changed; not an undo step (nothing the user did here)."""
+        if not self.project.crops.items:
+            return False
+        before = th.tag_state(self.project)
+        tg.follow_framing(self.project)
+        if th.diff(before, self.project, ""):
+            self.app.save_project()
+            return True
+        return False
+
     def _load_project(self) -> None:
         project = self.project
-        with self.query_one("#trigger", Input).prevent(Input.Changed):
-            self.query_one("#trigger", Input).value = project.trigger
-        with self.query_one("#class", Input).prevent(Input.Changed):
-            self.query_one("#class", Input).value = project.class_name
+        for which, value in (("trigger", project.trigger), ("class", project.class_name)):
+            field = self.query_one(f"#{which}", Input)
+            if not field.has_focus:  # never overwrite what the user is typing
+                with field.prevent(Input.Changed):
+                    field.value = value
         crops = self.query_one("#crop-list", OptionList)
         crops.clear_options()
         crops.add_options([Option(self._crop_label(c), id=c.name) for c in project.crops.items])
@@ -145,7 +164,8 @@ class TagsScreen(Screen):
         if self.crop_name not in names:
             self.crop_name = names[0] if names else None
         if self.crop_name is not None:
-            crops.highlighted = names.index(self.crop_name)
+            with crops.prevent(OptionList.OptionHighlighted):
+                crops.highlighted = names.index(self.crop_name)
         self._refresh()
 
     @staticmethod
@@ -178,7 +198,16 @@ class TagsScreen(Screen):
             if i < crops.option_count:
                 crops.replace_option_prompt_at_index(i, self._crop_label(c))
         warn = tg.trigger_warnings(self.project)
-        self.query_one("#trigger-warn", Static).update(Text(("⚠ " + warn[0]) if warn else ""))
+        # the top row has ~30 columns left: a short flag there, the whole advice below (wraps)
+        self.query_one("#trigger-warn", Static).update(Text("⚠ see below" if warn else ""))
+        hint = self.query_one("#caption-hint", Static)
+        bare = crop is not None and not tg.own_tags(self.project, crop)
+        lines = [f"⚠ {warn[0]}"] if warn else []
+        if bare:
+            lines.append(f"⚠ {crop.name} has no tags beyond trigger, class and framing: "
+                         f"press {CAPTION_KEY} to caption (paste tags or run the tagger)")
+        hint.set_class(bool(lines), "-shown")
+        hint.update(Text("\n".join(lines)))
         box = self.query_one("#caption", Static)
         if crop is None:
             box.update("no crops yet: make them on the crops screen (1)")
@@ -224,27 +253,42 @@ class TagsScreen(Screen):
             self.notify(str(e), severity="error")
             return
         self._changed()
-        self.query_one(TagChecklist).focus()
+        focus_main(self)
 
-    def key_escape(self) -> None:
-        if isinstance(self.focused, Input):
-            self._load_project()  # drop an unsubmitted edit
-            self.query_one(TagChecklist).focus()
+    @on(Input.Blurred, "#trigger, #class")
+    def _name_left(self, event: Input.Blurred) -> None:
+        """Leaving the field without enter drops the edit (the saved value comes back)."""
+        value = self.project.trigger if event.input.id == "trigger" else self.project.class_name
+        if event.input.value != value:
+            with event.input.prevent(Input.Changed):
+                event.input.value = value
 
-    # --- actions -------------------------------------------------------------------------
+    # --- tag edits (each one an undoable step) ------------------------------------------
+
+    def _record(self, label: str, change: Callable[[], object]) -> bool:
+        """Run ``change`` (an edit of tags), save, and remember it as one undo step."""
+        before = th.tag_state(self.project)
+        try:
+            change()
+        except UserError as e:
+            self.notify(str(e), severity="error")
+            return False
+        step = th.diff(before, self.project, label)
+        if step:
+            self.history.push(step)
+            self._changed()
+        else:
+            self._refresh()
+        return bool(step)
 
     def _edit(self, op: str, tag: str, everywhere: bool = False) -> bool:
         crop = None if everywhere else self.crop()
         if crop is None and not everywhere:
             self.notify("no crop selected", severity="warning")
             return False
-        try:
-            tg.edit_tag(self.project, op, tag, crop)
-        except UserError as e:
-            self.notify(str(e), severity="error")
-            return False
-        self._changed()
-        return True
+        where = "every crop" if everywhere else crop.name
+        return self._record(f"{op} {tag} on {where}",
+                            lambda: tg.edit_tag(self.project, op, tag, crop))
 
     def _highlighted(self) -> str | None:
         widget = FrequencyList if self.has_class("-frequency") else TagChecklist
@@ -267,30 +311,120 @@ class TagsScreen(Screen):
         if not tag or crop is None:
             return
         state = next((t for t in crop.tags if t.tag == tag), None)
-        if state is None:  # frequency view: a tag this crop lacks → add it everywhere
-            self._edit("add", tag, everywhere=True)
-            return
-        if self._edit("add", tag, everywhere=True) and not state.kept:
-            self._edit("prune", tag, everywhere=True)
-        n = len(self.project.crops.items)
-        self.notify(f"{tag}: {'kept' if state.kept else 'pruned'} on all {n} crops")
+        # the frequency view may show a tag this crop lacks: it is then kept everywhere
+        kept = True if state is None else state.kept
+        word = "kept" if kept else "pruned"
+        if self._record(f"{word} {tag} on every crop",
+                        lambda: tg.give_state(self.project, tag, kept)):
+            n = len(self.project.crops.items)
+            self.notify(f"{tag}: {word} on all {n} crops (u undoes)")
 
     def action_remove_tag(self) -> None:
         tag = self._highlighted()
-        if tag:
-            self._edit("remove", tag, everywhere=self.has_class("-frequency"))
+        if tag and self._edit("remove", tag, everywhere=self.has_class("-frequency")):
+            self.notify(f"removed {tag} (u undoes)")
 
     def action_add_tag(self, everywhere: bool) -> None:
         if not self.project.crops.items:
             self.notify("no crops yet: make them on the crops screen (1)", severity="warning")
             return
         where = "every crop" if everywhere else f"crop {self.crop_name}"
+        crop = None if everywhere else self.crop()
 
-        def added(tag: str | None) -> None:
-            if tag:
-                self._edit("add", tag, everywhere)
+        def added(tags: list[str] | None) -> None:
+            if not tags:
+                return
+            self._record(f"add {', '.join(tags)} to {where}",
+                         lambda: [tg.edit_tag(self.project, "add", t, crop) for t in tags])
+            pruned = [(t.tag, t.reason) for c in ([crop] if crop else self.project.crops.items)
+                      for t in c.tags if t.tag in tags and not t.kept][:3]
+            if pruned:
+                self.notify("pruned by the rules (space keeps it): " + "; ".join(
+                    f"{t} ({why})" for t, why in pruned), timeout=8)
 
         self.app.push_screen(AddTagScreen(self.project, where), added)
+
+    def action_undo(self) -> None:
+        step = self.history.undo_step(self.project)
+        if step is None:
+            self.notify("nothing to undo on the tags screen", severity="warning")
+            return
+        self._changed()
+        self.notify(f"undone: {step.label} (U redoes)")
+
+    def action_redo(self) -> None:
+        step = self.history.redo_step(self.project)
+        if step is None:
+            self.notify("nothing to redo on the tags screen", severity="warning")
+            return
+        self._changed()
+        self.notify(f"redone: {step.label}")
+
+    # --- the caption step ----------------------------------------------------------------
+
+    def action_caption(self) -> None:
+        if not self.project.crops.items:
+            self.notify("no crops yet: make them on the crops screen (1)", severity="warning")
+            return
+        if self.captioning:
+            self.notify("the tagger is still running", severity="warning")
+            return
+        self.app.push_screen(CaptionScreen(self.project), self._caption_asked)
+
+    def _caption_asked(self, request: CaptionRequest | None) -> None:
+        if request is None:
+            return
+        if not request.tagger_model:
+            self._apply_caption(request, None)
+            return
+        self.captioning = True
+        self.notify("running the WD14 tagger on every crop…")
+        snapshot = copy.deepcopy(self.project)  # the worker reads its own copy
+        snapshot.tags.tagger_model = request.tagger_model
+        self.run_worker(lambda: self._run_tagger(snapshot, request), thread=True,
+                        group="tagger", exclusive=True, exit_on_error=False)
+
+    def _run_tagger(self, snapshot: pj.Project, request: CaptionRequest) -> None:
+        """Thread worker: the tagger reads every crop's pixels; the result is applied on the
+        event loop."""
+        try:
+            from engine import tagger
+
+            results = tagger.tag_crops_with_tagger(snapshot)
+        except UserError as e:
+            self.app.call_from_thread(self._tagger_failed, str(e))
+            return
+        except Exception as e:  # a broken model file: say so, keep the app alive
+            self.app.call_from_thread(self._tagger_failed,
+                                      f"the tagger failed: {e.__class__.__name__}: {e}")
+            return
+        self.app.call_from_thread(self._apply_caption, request, results)
+
+    def _tagger_failed(self, message: str) -> None:
+        self.captioning = False
+        self.notify(message, title="not captioned", severity="error", timeout=10)
+
+    def _apply_caption(self, request: CaptionRequest,
+                       results: dict[str, list[str]] | None) -> None:
+        self.captioning = False
+
+        def caption() -> None:
+            if request.tagger_model:
+                self.project.tags.tagger_model = request.tagger_model
+            tg.tag_crops(self.project, image_tags=request.image_tags, tagger_results=results)
+
+        self._record("caption every crop", caption)
+        pruned = {t.tag: t.reason for c in self.project.crops.items for t in c.tags
+                  if not t.kept and t.reason.startswith("trait")}
+        n = len(self.project.crops.items)
+        msg = f"captioned {n} crops"
+        if pruned:
+            shown = ", ".join(f"{t} ({r.removeprefix('trait: ')})" for t, r in
+                              list(pruned.items())[:4])
+            msg += f"; {len(pruned)} traits pruned: {shown}"
+        self.notify(msg + " (u undoes)", timeout=8)
+
+    # --- view ----------------------------------------------------------------------------
 
     def action_toggle_frequency(self) -> None:
         self.toggle_class("-frequency")
@@ -302,8 +436,10 @@ class TagsScreen(Screen):
             self.query_one(TagChecklist).focus()
 
     def action_edit(self, which: str) -> None:
-        self.query_one(f"#{which}", Input).focus()
+        self.set_focus(self.query_one(f"#{which}", Input))  # at once (see tui.keys)
 
     def action_toggle_underscores(self) -> None:
         self.project.tags.underscores = not self.project.tags.underscores
         self._changed()
+        how = "underscores (long_hair)" if self.project.tags.underscores else "spaces (long hair)"
+        self.notify(f"captions now write tags with {how}; _ switches back")

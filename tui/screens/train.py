@@ -25,7 +25,9 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from engine import project as pj
 from engine import runs
 from engine.errors import UserError
+from tui.keys import SCREEN_TAB_BINDINGS, TabFocus
 from tui.messages import ProjectChanged
+from tui.wording import TuiTerms, in_tui_terms
 from tui.run_watch import RunFollower, RunUpdated
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
@@ -34,6 +36,8 @@ from tui.widgets.train_dialogs import (
     ConfirmScreen, PickScreen, PresetNameScreen, load_preset, preset_names, save_preset)
 
 LIVE = ("running", "paused", "starting")
+START_KEY = "ctrl+g"
+"""Starts a run — the same key as "generate" on the reg screen; never Redo (ctrl+r on Crops)."""
 LR_SHORT = {"text_encoder": "te", "unet": "unet"}
 STATUS_STYLE = {"running": "bold green", "paused": "bold yellow", "starting": "bold cyan",
                 "finished": "bold green", "stopped": "bold yellow", "failed": "bold white on red",
@@ -69,7 +73,8 @@ class Dashboard(Vertical, can_focus=True):
         Binding("r", "screen.pick_run", "Runs", tooltip="Switch to another run of the project",
                 show=False, id="train-runs"),
         Binding("l", "screen.log_scale", "Log scale", show=False, id="train-log"),
-        Binding("u", "screen.resume_run", "Resume", tooltip="Resume a crashed or stopped run",
+        Binding("u", "screen.resume_run", "Resume", tooltip="Resume a crashed or stopped run "
+                "(asks first)",
                 show=False, id="train-resume"),
     ]
     DEFAULT_CSS = """
@@ -79,7 +84,7 @@ class Dashboard(Vertical, can_focus=True):
     Dashboard #dash-progress { height: 2; padding: 0 1; text-wrap: nowrap;
                                text-overflow: ellipsis; }
     Dashboard LossChart { height: 1fr; min-height: 5; }
-    Dashboard #dash-end { height: auto; max-height: 4; padding: 0 1; display: none; }
+    Dashboard #dash-end { height: auto; max-height: 7; padding: 0 1; display: none; }
     Dashboard #dash-end.-shown { display: block; }
     Dashboard #dash-end.-bad { background: $error; color: $text; text-style: bold; }
     Dashboard #dash-end.-good { background: $success 30%; }
@@ -90,7 +95,7 @@ class Dashboard(Vertical, can_focus=True):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("no run yet — ctrl+r starts one · r picks one · ctrl+o settings", id="dash-head")
+        yield Static("no run yet — ctrl+g starts one · r picks one · ctrl+o settings", id="dash-head")
         yield Static("", id="dash-progress")
         yield NanPanel(id="dash-nan")
         yield LossChart(id="dash-chart")
@@ -98,7 +103,7 @@ class Dashboard(Vertical, can_focus=True):
         yield Static("", id="dash-events")
 
 
-class TrainScreen(Screen):
+class TrainScreen(TabFocus, TuiTerms, Screen):
     """Training settings and the live dashboard of the project's runs."""
 
     HELP_TITLE = "Training"
@@ -107,8 +112,9 @@ class TrainScreen(Screen):
     PALETTE_GROUP = "train"
     AUTO_FOCUS = "#dash"
     BINDINGS = [
-        Binding("ctrl+r", "start_run", "Start", tooltip="Start a training run with these "
-                "settings", id="train-start"),
+        *SCREEN_TAB_BINDINGS,
+        Binding(START_KEY, "start_run", "Start", tooltip="Start a training run with these "
+                "settings (asks first if one is running)", id="train-start"),
         Binding("ctrl+o", "toggle_view", "Settings", id="train-toggle",
                 tooltip="switch between the settings form and the dashboard"),
         Binding("ctrl+s", "save_preset", "Save preset", show=False, id="train-save-preset"),
@@ -265,9 +271,10 @@ class TrainScreen(Screen):
             end.update(Text("s stop · p pause/resume · n sample now · o samples · r runs",
                             no_wrap=True, overflow="ellipsis"))
         elif ended:
-            lines = [f"{status.upper()}: {snap['reason'] or snap['final_path'] or ''}".rstrip(": ")]
+            what = in_tui_terms(snap['reason'] or snap['final_path'] or '')
+            lines = [f"{status.upper()}: {what}".rstrip(": ")]
             if snap["hint"]:
-                lines.append(f"hint: {snap['hint']}")
+                lines.append(f"hint: {in_tui_terms(snap['hint'])}")
             if status in ("crashed", "stopped", "failed") and "resume" not in snap["hint"]:
                 lines.append("u resume from the last saved state · r pick another run")
             end.update(Text("\n".join(lines)))
@@ -284,7 +291,8 @@ class TrainScreen(Screen):
         if tabs.active == "dashboard":
             tabs.active = "settings"
             form = await self._ensure_form()
-            form.query("#form-scroll Input, #form-scroll CycleField").first().focus()
+            # the form itself, not a field: digits still switch screens, tab enters a field
+            form.query_one("#form-scroll").focus()
         else:
             tabs.active = "dashboard"
             self.query_one(Dashboard).focus()
@@ -302,19 +310,45 @@ class TrainScreen(Screen):
         return []
 
     def action_start_run(self) -> None:
+        """Start a training run; asks first when one of this project is already running
+        (the project's runs are listed in a thread: reading events can take a moment)."""
         problems = self._problems()
         if problems:
             self.query_one(TabbedContent).active = "settings"
             self.notify("cannot start: " + problems[0], title="Settings", severity="error")
             return
-        if self._status() in ("running", "paused"):
-            self.notify(f"run {self.run_dir.name} is still {self._status()}; stop it first (s)",
-                        severity="warning")
+        if not self.app.save_project():
             return
+        self.run_worker(self._check_then_start, thread=True, group="run-start",
+                        exclusive=True, exit_on_error=False)
+
+    def _check_then_start(self) -> None:
+        live = [r for r in self._runs() if r.status in LIVE]
+        self.app.call_from_thread(self._start_or_ask, live[-1].id if live else "")
+
+    def _start_or_ask(self, running: str, message: str = "") -> None:
+        if not running:
+            self._start(force=False)
+            return
+        question = message or (f"Run {running} of this project is still training.\n"
+                               "Start a second training run at the same time?")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(force=True)
+            else:
+                self.notify("not started: one training run at a time")
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def _start(self, force: bool) -> None:
         try:
-            self.app.save_project()
-            run_dir = self.app.engine.start_run(self.app.project, "train")
+            extra = {"force": True} if force else {}
+            run_dir = self.app.engine.start_run(self.app.project, "train", **extra)
         except UserError as e:
+            if type(e).__name__ == "JobRunning" and not force:  # the run supervisor's lock
+                self._start_or_ask("?", f"{e}\nStart a second training run anyway?")
+                return
             self.notify(str(e), title="Cannot start", severity="error")
             return
         self.query_one(TabbedContent).active = "dashboard"
@@ -329,7 +363,7 @@ class TrainScreen(Screen):
 
     def _need_live(self, what: str) -> bool:
         if not self.follower:
-            self.notify("no run: start one with ctrl+r", severity="warning")
+            self.notify("no run: start one with ctrl+g", severity="warning")
             return False
         if self._status() not in LIVE:
             self.notify(f"cannot {what}: run {self.run_dir.name} is {self._status()}",
@@ -391,7 +425,7 @@ class TrainScreen(Screen):
 
     def _show_pick(self, items: list[tuple[str, str]]) -> None:
         if not items:
-            self.notify("no runs yet: start one with ctrl+r", severity="warning")
+            self.notify("no runs yet: start one with ctrl+g", severity="warning")
             return
 
         def picked(run: str | None) -> None:
@@ -409,8 +443,18 @@ class TrainScreen(Screen):
             self.notify(f"run {self.run_dir.name} is {self._status()}: nothing to resume",
                         severity="warning")
             return
+        run = self.run_dir
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.follower and self.follower.run_dir == run:
+                self._resume(run)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Resume run {run.name}?\nIt goes on from its last saved state."), answered)
+
+    def _resume(self, run: Path) -> None:
         try:
-            run_dir = self.app.engine.resume_run(self.app.project, self.run_dir.name)
+            run_dir = self.app.engine.resume_run(self.app.project, run.name)
         except UserError as e:
             self.notify(str(e), title="Cannot resume", severity="error")
             return

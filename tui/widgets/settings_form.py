@@ -3,10 +3,14 @@
 Fields come from the engine's dataclasses (engine.project.TrainSettings and SampleSettings):
 their type decides the editor (a text line, or a value that cycles with space/←/→ for
 booleans and choices), their docstring is the help line, their metadata the allowed values.
-A value is checked with engine.project.set_setting as it is typed; a bad value keeps the old
-one in the project and shows the message beside the field, and :meth:`SettingsForm.problems`
-(which blocks starting a run) lists it.  Cross-field rules (bucket sizes around the
-resolution, 12/1/12 block weights, ...) come from engine.project.validate.
+A list of strings (the sample prompts) is a multi-line editor, one entry per line — a prompt
+keeps its commas.  A value is checked with engine.project.set_setting as it is typed; a bad
+value keeps the old one in the project and shows the message beside the field, and
+:meth:`SettingsForm.problems` (which blocks starting a run) lists it.  The fields follow the
+keys rule of tui.keys: the form opens with the form itself focused (not a field), Tab moves
+between fields (wrapping) and selects the value so typing replaces it, Escape leaves a field.
+Cross-field rules (bucket sizes around the resolution, 12/1/12 block weights, ...) come from
+engine.project.validate.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+import typing
+
+from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, Static, TextArea
 
 from engine import project as pj
 from engine.errors import UserError
+from tui.keys import FieldScroll
 
 # Group → settings keys ("section.field").  Any TrainSettings field not listed here lands in
 # "Other", so a setting added to the engine is never missing from the form.
@@ -80,8 +87,19 @@ def field_info(key: str) -> tuple[type, dataclasses.Field, Any]:
     return cls, f, pj.type_hints(cls)[name]
 
 
+def is_line_list(key: str) -> bool:
+    """A list of strings (prompts): edited one entry per line, never split on commas."""
+    tp = field_info(key)[2]
+    return typing.get_origin(tp) is list and typing.get_args(tp) == (str,)
+
+
+def lines_of(text: str) -> list[str]:
+    """The entries of a one-per-line editor: each non-blank line, stripped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def value_text(value: Any) -> str:
-    """How a value is shown in a text editor (lists comma separated)."""
+    """How a value is shown in a one-line editor (lists of numbers comma separated)."""
     if isinstance(value, list):
         return ", ".join(value_text(v) for v in value)
     if isinstance(value, float):
@@ -175,12 +193,19 @@ class SettingsForm(Vertical):
 
     DEFAULT_CSS = """
     SettingsForm { height: 1fr; }
-    SettingsForm #form-status { height: auto; max-height: 3; padding: 0 1; color: $success; }
+    SettingsForm #form-status { height: auto; max-height: 5; padding: 0 1; color: $success; }
     SettingsForm #form-status.-bad { color: $text; background: $error; }
     SettingsForm #form-status.-warn { color: $text; background: $warning 40%; }
-    SettingsForm #form-scroll { height: 1fr; layout: grid; grid-size: 3;
-                                grid-columns: 26 26 1fr; grid-rows: 1; }
-    SettingsForm .group { column-span: 3; text-style: bold; color: $accent; padding: 0 1;
+    SettingsForm #form-scroll { height: 1fr; }
+    SettingsForm .rows { layout: grid; grid-size: 3; grid-columns: 26 26 1fr; grid-rows: 1;
+                         height: auto; }
+    SettingsForm .tall-row { height: auto; }
+    SettingsForm .tall-row .err { width: 1fr; }
+    SettingsForm #form-scroll:focus { background-tint: $foreground 3%; }
+    SettingsForm TextArea { width: 26; height: 5; border: none; padding: 0 1; }
+    SettingsForm TextArea:focus { border: none; background: $accent 30%; }
+    SettingsForm TextArea.-invalid { background: $error 40%; }
+    SettingsForm .group { height: 1; text-style: bold; color: $accent; padding: 0 1;
                           width: 1fr; }
     SettingsForm .name { width: 26; padding: 0 1; }
     SettingsForm Input { width: 26; height: 1; border: none; padding: 0 1; }
@@ -215,11 +240,23 @@ class SettingsForm(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="form-status")
-        with VerticalScroll(id="form-scroll"):
+        with FieldScroll(id="form-scroll"):
             for title, keys in all_groups():
                 yield Label(f"── {title} ──", classes="group")
-                for key in keys:
-                    yield from self._row(key)
+                # rows of one line share a grid; a multi-line editor gets a row of its own
+                run: list[str] = []
+                for key in [*keys, ""]:
+                    if key and not is_line_list(key):
+                        run.append(key)
+                        continue
+                    if run:
+                        with Grid(classes="rows"):
+                            for k in run:
+                                yield from self._row(k)
+                        run = []
+                    if key:
+                        with Horizontal(classes="tall-row"):
+                            yield from self._row(key)
         yield Static("", id="form-help")
 
     def _row(self, key: str) -> ComposeResult:
@@ -231,11 +268,14 @@ class SettingsForm(Vertical):
             editor = CycleField([True, False], value, id=_dom_id(key))
         elif f.metadata.get("choices"):
             editor = CycleField(list(f.metadata["choices"]), value, id=_dom_id(key))
+        elif is_line_list(key):
+            editor = TextArea("\n".join(value), id=_dom_id(key), soft_wrap=True,
+                              show_line_numbers=False)
         else:
             suggester = (SuggestFromList(BLOCK_PRESETS, case_sensitive=False)
                          if key == "train.block_weight_preset" else None)
-            editor = Input(value_text(value), id=_dom_id(key), suggester=suggester,
-                           select_on_focus=False)
+            # select_on_focus: entering the field by Tab selects it, so typing replaces it
+            editor = Input(value_text(value), id=_dom_id(key), suggester=suggester)
         editor.tooltip = self.help_for(key)
         yield editor
         note = self.note_for(key)
@@ -331,7 +371,7 @@ class SettingsForm(Vertical):
                 status.set_class(True, "-warn")
                 status.update(Text(optimizer_warning(note)))
                 return
-            status.update("✓ valid · ctrl+r start run · ctrl+s/ctrl+l save/load preset · "
+            status.update("✓ valid · ctrl+g start run · ctrl+s/ctrl+l save/load preset · "
                           "ctrl+o dashboard")
 
     def reload(self) -> None:
@@ -346,6 +386,9 @@ class SettingsForm(Vertical):
                     continue
                 if isinstance(editor, CycleField):
                     editor.set_value(value)
+                elif isinstance(editor, TextArea):
+                    with editor.prevent(TextArea.Changed):
+                        editor.text = "\n".join(value)
                 elif isinstance(editor, Input):
                     with editor.prevent(Input.Changed):
                         editor.value = value_text(value)
@@ -363,6 +406,19 @@ class SettingsForm(Vertical):
         if key not in self.errors and event.value == value_text(self._get(key)):
             return  # an Input reports its first value when mounted: nothing changed, no save
         if self.apply(key, event.value):
+            self.post_message(self.Changed(key, not self.problems()))
+
+    @on(TextArea.Changed)
+    def _lines_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        area = event.text_area
+        if area.id is None or "--" not in area.id:
+            return
+        key = area.id.replace("--", ".", 1)
+        entries = lines_of(area.text)
+        if key not in self.errors and entries == self._get(key):
+            return
+        if self.apply(key, entries):
             self.post_message(self.Changed(key, not self.problems()))
 
     @on(CycleField.Changed)

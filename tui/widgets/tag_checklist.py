@@ -16,8 +16,8 @@ from textual.widgets.option_list import Option
 from engine import project as pj
 from engine import tags as tg
 
-HEADERS = {"kept": "kept — in the caption", "pruned": "pruned — left to the trigger",
-           "crop": "crop framing"}
+HEADERS = {"kept": "kept — in the caption · space prunes",
+           "pruned": "pruned — left to the trigger · space keeps", "crop": "crop framing"}
 
 
 def _header(text: str, count: int) -> Option:
@@ -27,7 +27,8 @@ def _header(text: str, count: int) -> Option:
 class TagChecklist(OptionList):
     """A crop's tags: ``[x]`` kept, ``[ ]`` pruned; space toggles (handled by the screen)."""
 
-    BINDINGS = [Binding("space", "screen.toggle_tag", "Keep/prune", id="tags-toggle")]
+    BINDINGS = [Binding("space", "screen.toggle_tag", "Keep/prune", show=False,
+                        id="tags-toggle")]
 
     def show_crop(self, crop: pj.Crop | None) -> None:
         """Rebuild the options, keeping the highlighted tag where it was."""
@@ -35,7 +36,7 @@ class TagChecklist(OptionList):
         old_index = self.highlighted
         self.clear_options()
         if crop is None or not crop.tags:
-            self.add_option(Option("no tags yet — press a to add one (A: to every crop)",
+            self.add_option(Option("no tags yet — C captions every crop, a adds a tag",
                                    disabled=True))
             return
         options: list[Option] = []
