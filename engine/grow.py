@@ -28,6 +28,7 @@ from engine import tags as tg
 from engine import wildcards as wc
 from engine.errors import UserError
 from engine.events import EventWriter
+from engine.framing import preset_key
 from engine.project import Project, atomic_write_text
 
 
@@ -53,7 +54,7 @@ def outfit_crop(project: Project):
     """The full-body crop (by preset, then by name), else the tallest crop; None without crops."""
     items = project.crops.items
     for c in items:
-        if tg.preset_key(c.preset) == "full_body" or c.name == "full_body":
+        if preset_key(c.preset) == "full_body" or c.name == "full_body":
             return c
     return max(items, key=lambda c: c.box[3], default=None)
 

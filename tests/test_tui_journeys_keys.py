@@ -32,7 +32,7 @@ class FakeEngine(Engine):
 
     def start_run(self, project, kind="train", force=False, **run):
         pj.save(project)
-        run_dir = runs.start_run(project, kind, detach=False, **run)
+        run_dir = runs.start_run(project, kind, detach=False, force=force, **run)
         (run_dir / "pid").write_text(str(os.getpid()))  # alive: this process
         self.started.append((kind, force))
         return run_dir
