@@ -255,13 +255,13 @@ class TrainSettings:
     caption_tag_dropout_rate: float = opt(0.0, min=0.0, max=1.0)
     """Chance of dropping each (non-kept) tag."""
     color_aug: bool = True
-    """Small random hue/brightness changes (disables latent caching)."""
+    """Small random hue/brightness changes (with color_aug_variants > 0 the jittered copies are encoded once, so latents stay cached)."""
     color_aug_variants: int = opt(8, min=0, max=64)
     """With color_aug: colour-jittered copies of each crop encoded once and drawn from each step (no VAE in the loop); 0 = jitter and encode every step."""
     flip_aug: bool = False
     """Random horizontal flips (off: characters are often asymmetric)."""
     cache_latents: bool = True
-    """Encode images with the VAE once (not possible with color_aug)."""
+    """Encode images with the VAE once (with color_aug: its fixed set of colour variants)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory."""
     compile: bool = False
