@@ -5,6 +5,8 @@ detached run from `onelora train myproj --detach` showed up as crashed."""
 from __future__ import annotations
 
 import json
+
+import pytest
 import time
 
 from engine import project as pj
@@ -12,6 +14,7 @@ from engine import runs
 from engine.cli import main
 
 
+@pytest.mark.slow
 def test_detach_from_a_relative_project_dir_runs(tmp_path, small_image, monkeypatch, capsys):
     project = pj.create(small_image, tmp_path / "proj", trigger="zq_tester")
     project.reg.count = 0  # a reg run with nothing to generate: the cheapest real worker

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine import demo
 from engine.cli import main
 
 
+@pytest.mark.slow
 def test_demo_headless_runs_every_step_and_ends_with_a_picked_lora(tmp_path, capsys, monkeypatch):
     # The real demo trains 3 epochs × 5 repeats; a shorter run proves the same path quickly.
     monkeypatch.setitem(demo.DEMO_TRAIN, "epochs", 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import math
 
 from engine import crops, images, runs, tags
@@ -12,6 +14,7 @@ from engine.demo_image import demo_image_path
 from engine.train import train
 
 
+@pytest.mark.slow
 def test_loss_falls_over_a_few_hundred_steps_on_the_demo_crops(tmp_path):
     project = pj.create(demo_image_path(), tmp_path / "p", trigger="d3mochar")
     images.prepare(project, upscale_to=1024, fix_artifacts=True)

@@ -43,6 +43,7 @@ def by_step(events: list[dict]) -> dict[int, dict]:
     return {e["step"]: e for e in events if e["kind"] == "step"}
 
 
+@pytest.mark.slow
 def test_sigkill_after_epoch_1_then_resume_matches_an_uninterrupted_run(tmp_path):
     project = tiny_project(tmp_path / "a", **SCHEDULE)
     straight = new_run(project)
@@ -75,6 +76,7 @@ def test_sigkill_after_epoch_1_then_resume_matches_an_uninterrupted_run(tmp_path
     assert [e["epoch"] for e in b if e["kind"] == "epoch_end"][-3:] == [2, 3, 4]
 
 
+@pytest.mark.slow
 def test_train_detach_returns_at_once_and_sigterm_stops_and_resume_finishes(tmp_path, capsys):
     import json
 
