@@ -5,9 +5,9 @@ detached run from `onelora train myproj --detach` showed up as crashed."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
-import time
 
 from engine import project as pj
 from engine import runs

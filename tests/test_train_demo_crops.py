@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import math
+
+import pytest
 
 from engine import crops, images, runs, tags
 from engine import events as ev
