@@ -24,8 +24,7 @@ from engine import grow
 from engine import project as pj
 from engine.errors import UserError
 from tui.widgets.image_view import ImageView
-
-LIVE = ("running", "paused", "starting")
+from tui.widgets.job_gallery import LIVE, JobGallery
 FIELDS = ("weight", "strength", "txt2img_count", "img2img_count", "flip", "lora", "epoch",
           "prompt", "img2img_prompt", "negative", "steps", "cfg", "width", "height", "seed",
           "repeats")
@@ -68,7 +67,7 @@ def source_image(project: pj.Project, info: dict[str, str]) -> Image.Image | Non
     return ImageOps.mirror(img) if flipped else img
 
 
-class GrowScreen(Screen):
+class GrowScreen(JobGallery, Screen):
     """Round two: new views of the character, drawn with the picked LoRA, kept by hand."""
 
     HELP_TITLE = "Grow (round two)"
@@ -78,7 +77,8 @@ class GrowScreen(Screen):
             "candidate, d discards it, u forgets the decision, z zooms on the head, c compares "
             "with the source crop side by side. sim is the similarity to the nearest training "
             "crop: near 1 is a copy that teaches nothing. Kept candidates train as their own "
-            "folder with grow.repeats. ctrl+o (or v) switches to the settings: LoRA weight, "
+            "folder with grow.repeats; the next training run starts from the base model, or from "
+            "the picked LoRA with train.init_lora = picked. ctrl+o (or v) switches to the settings: LoRA weight, "
             "img2img strength, counts, prompts (the preview shows the first ones).")
     BINDINGS = [
         Binding("ctrl+g", "generate", "Draw", priority=True, id="grow-generate"),
@@ -96,6 +96,10 @@ class GrowScreen(Screen):
                 tooltip="switch between the gallery and the settings"),
         Binding("v", "toggle_view", "Settings/gallery", show=False, id="grow-view-key"),
     ]
+    JOB_KIND = PREFIX = "grow"
+    EMPTY = "no candidates yet: ctrl+g draws some"
+    IDLE = "no candidates drawn yet: ctrl+g draws a batch with the picked LoRA"
+    NOTHING_RUNNING = "no grow run is drawing"
     DEFAULT_CSS = """
     GrowScreen #grow-head { height: 2; padding: 0 1; }
     GrowScreen ImageView { height: 1fr; }
@@ -112,11 +116,8 @@ class GrowScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.items: list[cd.Candidate] = []
-        self.pos = 0
         self.zoomed = False
         self.comparing = False
-        self._last_step = -1
 
     def compose(self) -> ComposeResult:
         yield Static("", id="grow-head")
@@ -141,10 +142,6 @@ class GrowScreen(Screen):
         self.poll_run()
         self.set_interval(1.0, self.poll_run)
         self.query_one(ImageView).focus()
-
-    @property
-    def project(self) -> pj.Project | None:
-        return getattr(self.app, "project", None)
 
     # -- settings ------------------------------------------------------------------------
     def load_form(self) -> None:
@@ -174,7 +171,7 @@ class GrowScreen(Screen):
         self.app.save_project()
         self.update_preview()
         if name == "repeats":
-            self.update_head(self.latest_grow_run())
+            self.update_head()
 
     def update_preview(self) -> None:
         if self.project is None:
@@ -195,52 +192,21 @@ class GrowScreen(Screen):
             return
         preview.update("preview:\n" + "\n".join(f"  {j.mode}: {j.prompt}" for j in jobs))
 
-    def in_gallery(self) -> bool:
-        return self.query_one(TabbedContent).active == "grow-gallery"
-
-    def action_toggle_view(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = "grow-settings" if self.in_gallery() else "grow-gallery"
-        if self.in_gallery():
-            self.query_one(ImageView).focus()
-            self.show_item()
-        else:
-            self.query_one("#grow-weight", Input).focus()
+    def focus_settings(self) -> None:
+        self.query_one("#grow-weight", Input).focus()
 
     # -- run -----------------------------------------------------------------------------
-    def latest_grow_run(self):
-        if self.project is None:
-            return None
-        infos = [i for i in self.app.engine.list_runs(self.project.root) if i.kind == "grow"]
-        return infos[-1] if infos else None
-
-    def poll_run(self) -> None:
-        info = self.latest_grow_run()
-        if info is not None and info.step != self._last_step:
-            self._last_step = info.step
-            self.refresh_gallery()
-        self.update_head(info)
-
-    def update_head(self, info=None) -> None:
-        if self.project is None:
-            return
+    def head_line(self) -> str:
         counts = {s: sum(1 for c in self.items if c.state == s)
                   for s in ("kept", "discarded", "undecided")}
-        line1 = (f"{len(self.items)} candidates · kept {counts['kept']} · discarded "
-                 f"{counts['discarded']} · undecided {counts['undecided']} · kept ones train "
-                 f"as {cd.folder_name(self.project)}")
-        if info is None:
-            line2 = "no candidates drawn yet: ctrl+g draws a batch with the picked LoRA"
-        else:
-            line2 = f"{info.status} {info.step}/{info.total_steps}"
-            if info.reason and info.status not in LIVE:
-                line2 += f" · {info.reason}"
-        self.query_one("#grow-head", Static).update(f"{line1}\n{line2}")
+        return (f"{len(self.items)} candidates · kept {counts['kept']} · discarded "
+                f"{counts['discarded']} · undecided {counts['undecided']} · kept ones train "
+                f"as {cd.folder_name(self.project)}")
 
     def action_generate(self) -> None:
         if self.project is None:
             return
-        info = self.latest_grow_run()
+        info = self.latest_run()
         if info is not None and info.status in LIVE:
             self.notify(f"run {info.id} is already drawing", severity="warning")
             return
@@ -257,39 +223,14 @@ class GrowScreen(Screen):
         self.notify(f"drawing {g.txt2img_count + g.img2img_count} candidates: run {run_dir.name}")
         self.poll_run()
 
-    def action_stop(self) -> None:
-        info = self.latest_grow_run()
-        if info is None or info.status not in LIVE:
-            self.notify("no grow run is drawing", severity="warning")
-            return
-        self.app.engine.send(info.path, "stop")
-        self.notify(f"asked run {info.id} to stop")
-
     # -- gallery -------------------------------------------------------------------------
-    def refresh_gallery(self) -> None:
-        if self.project is None:
-            return
-        current = self.items[self.pos].number if self.items else None
-        self.items = cd.list_candidates(self.project)
-        nums = [c.number for c in self.items]
-        self.pos = nums.index(current) if current in nums else min(self.pos, max(0, len(nums) - 1))
-        self.show_item()
-        self.update_head(self.latest_grow_run())
+    def load_items(self) -> list[cd.Candidate]:
+        return cd.list_candidates(self.project)
 
-    def show_item(self) -> None:
-        view = self.query_one(ImageView)
-        caption = self.query_one("#grow-caption", Static)
-        if not self.items:
-            view.set_image(None, "no candidates yet: ctrl+g draws some")
-            caption.update("")
-            return
-        item = self.items[self.pos]
-        try:
-            with Image.open(item.path) as img:
-                shown = img.convert("RGB")
-        except OSError as e:
-            view.set_image(None, f"cannot read {item.path.name}: {e}")
-            return
+    def item_key(self, item: cd.Candidate) -> int:
+        return item.number
+
+    def present(self, view: ImageView, item: cd.Candidate, shown: Image.Image) -> str:
         src = source_image(self.project, item.info) if self.comparing else None
         view.set_image(side_by_side(src, shown) if src is not None else shown)
         w, h = view.image.size
@@ -299,15 +240,10 @@ class GrowScreen(Screen):
         how = info.get("mode", "?")
         if how == "img2img":
             how += f" {info.get('strength', '')} from {info.get('source_crop', '')}"
-        caption.update(f"{self.pos + 1}/{len(self.items)} {item.path.name} · {item.state.upper()}"
-                       f" · sim {sim} · {how} · seed {info.get('seed', '?')} · weight "
-                       f"{info.get('weight', '?')}" + (" · source | candidate" if src else "")
-                       + f"\n{item.caption}")
-
-    def action_move(self, delta: int) -> None:
-        if self.items and self.in_gallery():
-            self.pos = (self.pos + delta) % len(self.items)
-            self.show_item()
+        return (f"{self.pos + 1}/{len(self.items)} {item.path.name} · {item.state.upper()}"
+                f" · sim {sim} · {how} · seed {info.get('seed', '?')} · weight "
+                f"{info.get('weight', '?')}" + (" · source | candidate" if src else "")
+                + f"\n{item.caption}")
 
     def action_decide(self, decision: str) -> None:
         if not self.items or self.project is None or not self.in_gallery():
@@ -320,7 +256,7 @@ class GrowScreen(Screen):
             return
         self.app.save_project()
         item.state = decision
-        self.update_head(self.latest_grow_run())
+        self.update_head()
         if decision == "undecided":
             self.show_item()
         else:
