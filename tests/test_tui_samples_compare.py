@@ -3,16 +3,13 @@ round two's epochs in one grid, the same prompt and seed drawn by both LoRAs."""
 
 from __future__ import annotations
 
-import numpy as np
-from PIL import Image
-from safetensors.numpy import save_file
 from textual.widgets import DataTable, Static
 
 from engine import epochs as ep
-from engine import events, runs
 from engine import project as pj
 from tui.commands import binding_commands
 from tui.screens.samples import SamplesScreen
+from test_tui_samples_grid import sampled_run
 from tui.widgets.image_view import ImageView
 from tui_host import ScreenHost
 
@@ -21,23 +18,7 @@ PROMPT, WEIGHTS, SEEDS = "zq_tester, girl", (0.6, 1.0), (1, 2)
 
 def round_run(project, rnd: int, epochs=(1, 2, 3)):
     """A training run whose sample colours encode (round, epoch, weight, seed)."""
-    run_dir = runs.new_run_dir(project, "train")
-    runs.freeze_config(project, run_dir, "train")
-    with events.EventWriter(run_dir) as w:
-        for e in epochs:
-            path = run_dir / f"zq_tester-{e:06d}.safetensors"
-            save_file({"lora_unet_x.lora_down.weight": np.full((2, 2), e, np.float32)}, str(path))
-            w.emit("checkpoint", epoch=e, path=str(path))
-            recs = []
-            for wt in WEIGHTS:
-                for s in SEEDS:
-                    f = ep.epoch_dir(run_dir, e) / ep.sample_file_name(0, s, wt)
-                    f.parent.mkdir(parents=True, exist_ok=True)
-                    Image.new("RGB", (32, 32), (rnd * 100 + e * 10, int(wt * 200), s * 100)).save(f)
-                    recs.append(ep.SampleRecord(epoch=e, weight=wt, prompt_index=0, prompt=PROMPT,
-                                                seed=s, file=str(f.relative_to(run_dir))))
-            ep.write_index(run_dir, e, recs)
-    return run_dir
+    return sampled_run(project, epochs, lambda e, wt, s: (rnd * 100 + e * 10, int(wt * 200), s * 100))
 
 
 def shown_colour(app) -> tuple[int, int, int]:
