@@ -12,30 +12,22 @@ thumbnails), so near-copies are easy to spot.  Decisions are saved in project.to
 from __future__ import annotations
 
 from PIL import Image, ImageOps
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from engine import candidates as cd
 from engine import grow
 from engine import project as pj
 from engine.errors import UserError
 from tui.widgets.image_view import ImageView
-from tui.widgets.job_gallery import LIVE, JobGallery
+from tui.widgets.job_gallery import LIVE, JobGallery, gallery_css
 FIELDS = ("weight", "strength", "txt2img_count", "img2img_count", "flip", "lora", "epoch",
           "prompt", "img2img_prompt", "negative", "steps", "cfg", "width", "height", "seed",
           "repeats")
 PREVIEW = 3
-
-
-def field_text(value) -> str:
-    """How a grow setting is shown in its field (as it would be typed)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def side_by_side(left: Image.Image, right: Image.Image, gap: int = 4) -> Image.Image:
@@ -77,9 +69,10 @@ class GrowScreen(JobGallery, Screen):
             "candidate, d discards it, u forgets the decision, z zooms on the head, c compares "
             "with the source crop side by side. sim is the similarity to the nearest training "
             "crop: near 1 is a copy that teaches nothing. Kept candidates train as their own "
-            "folder with grow.repeats; the next training run starts from the base model, or from "
-            "the picked LoRA with train.init_lora = picked. ctrl+o (or v) switches to the settings: LoRA weight, "
-            "img2img strength, counts, prompts (the preview shows the first ones).")
+            "folder with grow.repeats; the next training run starts from the base model, or "
+            "from the picked LoRA with train.init_lora = picked. ctrl+o (or v) switches to the "
+            "settings: LoRA weight, img2img strength, counts, prompts (the preview shows the "
+            "first ones).")
     BINDINGS = [
         Binding("ctrl+g", "generate", "Draw", priority=True, id="grow-generate"),
         Binding("g", "generate", "Draw", show=False, id="grow-generate-key"),
@@ -97,22 +90,11 @@ class GrowScreen(JobGallery, Screen):
         Binding("v", "toggle_view", "Settings/gallery", show=False, id="grow-view-key"),
     ]
     JOB_KIND = PREFIX = "grow"
+    FIELDS = FIELDS
     EMPTY = "no candidates yet: ctrl+g draws some"
     IDLE = "no candidates drawn yet: ctrl+g draws a batch with the picked LoRA"
     NOTHING_RUNNING = "no grow run is drawing"
-    DEFAULT_CSS = """
-    GrowScreen #grow-head { height: 2; padding: 0 1; }
-    GrowScreen ImageView { height: 1fr; }
-    GrowScreen #grow-caption { height: 3; padding: 0 1; }
-    GrowScreen TabbedContent { height: 1fr; }
-    GrowScreen .grow-row { height: 1; }
-    GrowScreen .grow-row Label { width: 18; padding: 0 1; }
-    GrowScreen .grow-row Input { width: 1fr; height: 1; border: none; padding: 0 1; }
-    GrowScreen #grow-form { height: 1fr; }
-    GrowScreen #grow-status { height: auto; max-height: 2; padding: 0 1; color: $success; }
-    GrowScreen #grow-status.-bad { background: $error; color: $text; }
-    GrowScreen #grow-preview { height: auto; max-height: 7; padding: 0 1; color: $text-muted; }
-    """
+    DEFAULT_CSS = gallery_css("GrowScreen", "grow", caption_height=3)
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,17 +105,9 @@ class GrowScreen(JobGallery, Screen):
         yield Static("", id="grow-head")
         with TabbedContent(id="grow-tabs", initial="grow-gallery"):
             with TabPane("Gallery", id="grow-gallery"):
-                with Vertical():
-                    yield ImageView(id="grow-image")
-                    yield Static("", id="grow-caption")
+                yield from self.compose_gallery()
             with TabPane("Settings", id="grow-settings"):
-                with VerticalScroll(id="grow-form"):
-                    for name in FIELDS:
-                        with Horizontal(classes="grow-row"):
-                            yield Label(name.replace("_", " "))
-                            yield Input(id=f"grow-{name}")
-                yield Static("", id="grow-status")
-                yield Static("", id="grow-preview")
+                yield from self.compose_settings(VerticalScroll)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -144,53 +118,16 @@ class GrowScreen(JobGallery, Screen):
         self.query_one(ImageView).focus()
 
     # -- settings ------------------------------------------------------------------------
-    def load_form(self) -> None:
-        if self.project is None:
-            return
-        for name in FIELDS:
-            value = field_text(getattr(self.project.grow, name))
-            self.query_one(f"#grow-{name}", Input).value = value
-        self.update_preview()
-
-    @on(Input.Changed)
-    def _field_changed(self, event: Input.Changed) -> None:
-        name = (event.input.id or "").removeprefix("grow-")
-        if name not in FIELDS or self.project is None:
-            return
-        if field_text(getattr(self.project.grow, name)) == event.value:
-            return
-        status = self.query_one("#grow-status", Static)
-        try:
-            pj.set_setting(self.project, f"grow.{name}", event.value)
-        except UserError as e:
-            status.update(str(e))
-            status.add_class("-bad")
-            return
-        status.update(f"grow.{name} saved")
-        status.remove_class("-bad")
-        self.app.save_project()
+    def setting_saved(self, name: str) -> None:
         self.update_preview()
         if name == "repeats":
             self.update_head()
 
-    def update_preview(self) -> None:
-        if self.project is None:
-            return
-        preview = self.query_one("#grow-preview", Static)
+    def preview_lines(self) -> list[str]:
         g = self.project.grow
-        try:
-            from engine import wildcards as wc
-
-            wc.ensure_wildcards(self.project)
-            jobs = grow.plan(self.project, cd.next_number(self.project),
-                             min(PREVIEW, g.txt2img_count), min(PREVIEW, g.img2img_count))
-        except UserError as e:
-            preview.update(f"preview: {e}")
-            return
-        except OSError as e:
-            preview.update(f"preview: cannot read the wildcards folder ({e})")
-            return
-        preview.update("preview:\n" + "\n".join(f"  {j.mode}: {j.prompt}" for j in jobs))
+        jobs = grow.plan(self.project, cd.next_number(self.project),
+                         min(PREVIEW, g.txt2img_count), min(PREVIEW, g.img2img_count))
+        return [f"{j.mode}: {j.prompt}" for j in jobs]
 
     def focus_settings(self) -> None:
         self.query_one("#grow-weight", Input).focus()

@@ -15,9 +15,8 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.widgets._tabbed_content import ContentTabs
 
 from engine import project as pj
@@ -28,7 +27,7 @@ from tui.keys import SCREEN_TAB_BINDINGS, FieldScroll, TabFocus, focus_main
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
-from tui.widgets.job_gallery import LIVE, JobGallery, progress_bar  # noqa: F401 (re-exported)
+from tui.widgets.job_gallery import LIVE, JobGallery, gallery_css
 
 FIELDS = ("prompt", "negative", "count", "seed", "steps", "cfg", "width", "height", "repeats",
           "class_name", "prior_loss_weight")
@@ -51,11 +50,6 @@ def gallery_items(project: pj.Project) -> list[GalleryItem]:
     return sorted(items, key=lambda i: i.path.name)
 
 
-def field_text(value) -> str:
-    """How a reg setting is shown in its field."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 class RegScreen(JobGallery, TabFocus, TuiTerms, Screen):
     """Regularization images: generic pictures of the class that keep the LoRA flexible."""
 
@@ -67,6 +61,7 @@ class RegScreen(JobGallery, TabFocus, TuiTerms, Screen):
             "←/→ (p/n) move, d removes an image from the set, k keeps it (or brings a removed "
             "one back). Remove anything overly complex or too close to your character.")
     MAIN_WIDGET = "#reg-form"
+    FIELDS = FIELDS
     JOB_KIND = PREFIX = "reg"
     EMPTY = "no regularization images yet"
     IDLE = "no generation yet: ctrl+g generates in the background"
@@ -86,36 +81,16 @@ class RegScreen(JobGallery, TabFocus, TuiTerms, Screen):
         Binding("d,delete", "remove", "Remove", show=False, id="reg-remove"),
         Binding("k", "keep", "Keep", show=False, id="reg-keep"),
     ]
-    DEFAULT_CSS = """
-    RegScreen #reg-head { height: auto; max-height: 4; padding: 0 1; }
-    RegScreen TabbedContent { height: 1fr; }
-    RegScreen .reg-row { height: 1; }
-    RegScreen .reg-row Label { width: 18; padding: 0 1; }
-    RegScreen .reg-row Input { width: 1fr; height: 1; border: none; padding: 0 1; }
-    RegScreen #reg-form { height: 1fr; }
-    RegScreen #reg-status { height: auto; max-height: 2; padding: 0 1; color: $success; }
-    RegScreen #reg-status.-bad { background: $error; color: $text; }
-    RegScreen #reg-preview { height: auto; max-height: 7; padding: 0 1; color: $text-muted; }
-    RegScreen ImageView { height: 1fr; }
-    RegScreen #reg-caption { height: 2; padding: 0 1; }
-    """
+    DEFAULT_CSS = gallery_css("RegScreen", "reg", head="height: auto; max-height: 4;")
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static("", id="reg-head")
         with TabbedContent(id="reg-tabs", initial="reg-settings"):
             with TabPane("Settings", id="reg-settings"):
-                with FieldScroll(id="reg-form"):
-                    for name in FIELDS:
-                        with Horizontal(classes="reg-row"):
-                            yield Label(name.replace("_", " "))
-                            yield Input(id=f"reg-{name}")
-                yield Static("", id="reg-status")
-                yield Static("", id="reg-preview")
+                yield from self.compose_settings(FieldScroll)
             with TabPane("Gallery", id="reg-gallery"):
-                with Vertical():
-                    yield ImageView(id="reg-image")
-                    yield Static("", id="reg-caption")
+                yield from self.compose_gallery()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -134,49 +109,14 @@ class RegScreen(JobGallery, TabFocus, TuiTerms, Screen):
         self.refresh_gallery()
 
     # -- settings ------------------------------------------------------------------------
-    def load_form(self) -> None:
-        if self.project is None:
-            return
-        for name in FIELDS:
-            self.query_one(f"#reg-{name}", Input).value = field_text(getattr(self.project.reg, name))
-        self.update_preview()
-
-    @on(Input.Changed)
-    def _field_changed(self, event: Input.Changed) -> None:
-        name = (event.input.id or "").removeprefix("reg-")
-        if name not in FIELDS or self.project is None:
-            return
-        status = self.query_one("#reg-status", Static)
-        if field_text(getattr(self.project.reg, name)) == event.value:
-            return
-        try:
-            pj.set_setting(self.project, f"reg.{name}", event.value)
-        except UserError as e:
-            status.update(str(e))
-            status.add_class("-bad")
-            return
-        status.update(f"reg.{name} saved")
-        status.remove_class("-bad")
-        self.app.save_project()
+    def setting_saved(self, name: str) -> None:
         if name in ("prompt", "seed"):
             self.update_preview()
         if name in ("repeats", "class_name"):
             self.refresh_gallery()
 
-    def update_preview(self) -> None:
-        if self.project is None:
-            return
-        preview = self.query_one("#reg-preview", Static)
-        try:
-            wc.ensure_wildcards(self.project)
-            lines = wc.preview(self.project, PREVIEW)
-        except UserError as e:
-            preview.update(f"preview: {e}")
-            return
-        except OSError as e:
-            preview.update(f"preview: cannot read the wildcards folder ({e})")
-            return
-        preview.update("preview:\n" + "\n".join(f"  {p}" for p in lines))
+    def preview_lines(self) -> list[str]:
+        return wc.preview(self.project, PREVIEW)
 
     # -- run -----------------------------------------------------------------------------
     def head_line(self) -> str:

@@ -7,10 +7,12 @@ texts and decisions (remove/keep vs keep/discard/undecide) and fills in the hook
 
 - ``load_items()``: the gallery items (each with a ``.path`` to a PNG), ``item_key(item)`` what
   identifies one across reloads, ``present(view, item, image)`` shows one and returns its caption;
-- ``head_line()``: the first head line (counts), ``focus_settings()``: focus on the settings tab.
+- ``head_line()``: the first head line (counts), ``focus_settings()``: focus on the settings tab,
+  ``preview_lines()``: the first prompts, ``setting_saved(name)``: after a field is saved.
 
-The screen composes ``#<PREFIX>-head``, a ``TabbedContent`` with ``<PREFIX>-gallery`` and
-``<PREFIX>-settings`` panes, an ``ImageView`` and ``#<PREFIX>-caption``.  Polling reads run
+The screen composes ``#<PREFIX>-head`` and a ``TabbedContent`` with a ``<PREFIX>-settings``
+pane (:meth:`compose_settings`: one field per name in ``FIELDS`` of ``[<PREFIX>]``, a status
+and a preview line) and a ``<PREFIX>-gallery`` pane (:meth:`compose_gallery`).  Polling reads run
 folders in a thread worker (never on the event loop).  No torch is imported here.
 """
 
@@ -20,12 +22,43 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from textual.widgets import Static, TabbedContent
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Static, TabbedContent
+
+from engine import project as pj
+from engine import wildcards as wc
+from engine.errors import UserError
 
 from tui.widgets.image_view import ImageView
 
 LIVE = ("running", "paused", "starting")
 """Run statuses of a job that is still generating."""
+
+
+def field_text(value) -> str:
+    """How a setting is shown in its field (as it would be typed)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def gallery_css(screen: str, prefix: str, head: str = "height: 2;", caption_height: int = 2) -> str:
+    """The layout both job screens share: head, tabs, field rows, status, preview, image, caption."""
+    s, p = screen, prefix
+    return f"""
+    {s} #{p}-head {{ {head} padding: 0 1; }}
+    {s} TabbedContent {{ height: 1fr; }}
+    {s} .{p}-row {{ height: 1; }}
+    {s} .{p}-row Label {{ width: 18; padding: 0 1; }}
+    {s} .{p}-row Input {{ width: 1fr; height: 1; border: none; padding: 0 1; }}
+    {s} #{p}-form {{ height: 1fr; }}
+    {s} #{p}-status {{ height: auto; max-height: 2; padding: 0 1; color: $success; }}
+    {s} #{p}-status.-bad {{ background: $error; color: $text; }}
+    {s} #{p}-preview {{ height: auto; max-height: 7; padding: 0 1; color: $text-muted; }}
+    {s} ImageView {{ height: 1fr; }}
+    {s} #{p}-caption {{ height: {caption_height}; padding: 0 1; }}
+    """
 
 
 def progress_bar(done: int, total: int, width: int = 24) -> str:
@@ -49,6 +82,8 @@ class JobGallery:
     """Second head line before any run of this kind."""
     NOTHING_RUNNING = "nothing is running"
     """Notice when stop finds no live run."""
+    FIELDS: tuple[str, ...] = ()
+    """Settings of ``[<PREFIX>]`` in the settings tab, in order."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,6 +110,73 @@ class JobGallery:
 
     def focus_settings(self) -> None:
         pass
+
+    def preview_lines(self) -> list[str]:
+        return []
+
+    def setting_saved(self, name: str) -> None:
+        self.update_preview()
+
+    # -- layout and settings -------------------------------------------------------------
+    def compose_settings(self, scroll: type) -> ComposeResult:
+        """The settings pane's content: a ``scroll`` of label + field rows, status, preview."""
+        with scroll(id=f"{self.PREFIX}-form"):
+            for name in self.FIELDS:
+                with Horizontal(classes=f"{self.PREFIX}-row"):
+                    yield Label(name.replace("_", " "))
+                    yield Input(id=f"{self.PREFIX}-{name}")
+        yield Static("", id=f"{self.PREFIX}-status")
+        yield Static("", id=f"{self.PREFIX}-preview")
+
+    def compose_gallery(self) -> ComposeResult:
+        with Vertical():
+            yield ImageView(id=f"{self.PREFIX}-image")
+            yield Static("", id=f"{self.PREFIX}-caption")
+
+    def update_preview(self) -> None:
+        """The first prompts under the settings (the wildcard files are written if missing)."""
+        if self.project is None:
+            return
+        preview = self.query_one(f"#{self.PREFIX}-preview", Static)
+        try:
+            wc.ensure_wildcards(self.project)
+            lines = self.preview_lines()
+        except UserError as e:
+            preview.update(f"preview: {e}")
+            return
+        except OSError as e:
+            preview.update(f"preview: cannot read the wildcards folder ({e})")
+            return
+        preview.update("preview:\n" + "\n".join(f"  {p}" for p in lines))
+
+    def settings(self):
+        return getattr(self.project, self.PREFIX)
+
+    def load_form(self) -> None:
+        if self.project is None:
+            return
+        for name in self.FIELDS:
+            self.query_one(f"#{self.PREFIX}-{name}", Input).value = field_text(getattr(self.settings(), name))
+        self.update_preview()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A typed value is saved at once when valid; a refused one is one line in the status."""
+        name = (event.input.id or "").removeprefix(f"{self.PREFIX}-")
+        if name not in self.FIELDS or self.project is None:
+            return
+        if field_text(getattr(self.settings(), name)) == event.value:
+            return
+        status = self.query_one(f"#{self.PREFIX}-status", Static)
+        try:
+            pj.set_setting(self.project, f"{self.PREFIX}.{name}", event.value)
+        except UserError as e:
+            status.update(str(e))
+            status.add_class("-bad")
+            return
+        status.update(f"{self.PREFIX}.{name} saved")
+        status.remove_class("-bad")
+        self.app.save_project()
+        self.setting_saved(name)
 
     # -- the job -------------------------------------------------------------------------
     @property
