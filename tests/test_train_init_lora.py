@@ -72,3 +72,32 @@ def test_init_lora_naming_a_missing_file_says_so(picked):
     project.train.init_lora = "output/nothing.safetensors"
     with pytest.raises(UserError, match=r"train.init_lora: .*nothing.safetensors not found"):
         train(new_run(project))
+
+
+def test_a_run_started_from_the_picked_lora_resumes_exactly_without_the_file(picked):
+    """Resume restores state.pt: the init file is not read again (here it is gone by then)."""
+    import threading
+    import time
+
+    from engine import runs
+    from safetensors.torch import load_file
+
+    project, dest = picked
+    project.train.init_lora = "picked"
+    project.train.epochs, project.train.repeats = 2, 4  # 16 steps: the stop lands mid-run
+    whole = new_run(project)
+    train(whole)
+    cut = new_run(project)
+    worker = threading.Thread(target=train, args=(cut,))
+    worker.start()
+    end = time.time() + 60
+    while not any(e["kind"] == "step" for e in ev.read_events(cut)) and time.time() < end:
+        time.sleep(0.01)
+    runs.send_command(cut, "stop")
+    worker.join(60)
+    assert ev.read_events(cut)[-1]["kind"] == "stopped"
+    dest.unlink()
+    train(cut, resume=True)
+    assert ev.read_events(cut)[-1]["kind"] == "finished"
+    a, b = load_file(str(epochs.epoch_files(whole)[2])), load_file(str(epochs.epoch_files(cut)[2]))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
