@@ -13,6 +13,11 @@ blank; engine/train.py and engine/overfit.py decide) is recorded in ``runs/<id>/
 (``{"<epoch>": {"reason": ..., ...}}``) and as a ``diverged`` field on its ``epoch_end`` /
 ``checkpoint`` events; :func:`diverged_epochs` reads both.  Such an epoch is never suggested,
 and :func:`pick_epoch` refuses it unless forced.
+
+Comparing rounds: :func:`picked_samples` reads the samples of the epoch picked from an earlier
+run (``samples.picked_run`` / ``picked_epoch``, which :func:`pick_epoch` records), and
+:meth:`SampleGrid.compare_with` adds them to a later run's grid as one more row, matched by
+prompt text and seed.
 """
 
 from __future__ import annotations
