@@ -13,6 +13,11 @@ blank; engine/train.py and engine/overfit.py decide) is recorded in ``runs/<id>/
 (``{"<epoch>": {"reason": ..., ...}}``) and as a ``diverged`` field on its ``epoch_end`` /
 ``checkpoint`` events; :func:`diverged_epochs` reads both.  Such an epoch is never suggested,
 and :func:`pick_epoch` refuses it unless forced.
+
+Comparing rounds: :func:`picked_samples` reads the samples of the epoch picked from an earlier
+run (``samples.picked_run`` / ``picked_epoch``, which :func:`pick_epoch` records), and
+:meth:`SampleGrid.compare_with` adds them to a later run's grid as one more row, matched by
+prompt text and seed.
 """
 
 from __future__ import annotations
@@ -195,12 +200,65 @@ class SampleGrid:
                    prompts=sorted({(r.prompt_index, r.prompt) for r in recs}),
                    seeds=sorted({r.seed for r in recs}), records=recs)
 
+    earlier: "EarlierEpoch | None" = None
+    """An earlier run's picked epoch shown as one more row, to compare rounds (None = off)."""
+
     def cell(self, epoch: int, weight: float, prompt_index: int, seed: int) -> SampleRecord | None:
         for r in self.records:
             if (r.epoch == epoch and abs(r.weight - weight) < 1e-6
                     and r.prompt_index == prompt_index and r.seed == seed):
                 return r
         return None
+
+    def prompt_text(self, prompt_index: int | None) -> str:
+        return next((text for i, text in self.prompts if i == prompt_index), "")
+
+    def compare_with(self, earlier: "EarlierEpoch | None") -> "SampleGrid":
+        """This grid with ``earlier``'s row (its weights join the columns); None = without."""
+        weights = sorted({*self.weights, *(r.weight for r in earlier.records)}) if earlier else \
+            sorted({r.weight for r in self.records})
+        return SampleGrid(self.epochs, weights, self.prompts, self.seeds, self.records, earlier)
+
+
+@dataclass
+class EarlierEpoch:
+    """The samples of the epoch picked from an earlier run (round one), matched to this run's
+    cells by prompt text and seed: the same prompt and seed drawn by both rounds' LoRAs."""
+
+    run_dir: Path
+    epoch: int
+    records: list[SampleRecord]
+
+    def cell(self, weight: float, prompt: str, seed: int) -> SampleRecord | None:
+        for r in self.records:
+            if abs(r.weight - weight) < 1e-6 and r.prompt == prompt and r.seed == seed:
+                return r
+        return None
+
+    def path(self, rec: SampleRecord) -> Path:
+        return self.run_dir / rec.file
+
+
+def picked_samples(project: pj.Project, run_dir: str | os.PathLike) -> EarlierEpoch:
+    """The picked epoch's samples (``samples.picked_run``/``picked_epoch``, which
+    :func:`pick_epoch` records) to show beside ``run_dir``'s epochs; a UserError saying why
+    there is nothing to compare (no pick yet, the pick is from this run, its samples are gone)."""
+    s = project.samples
+    if not s.picked_run or not s.picked_epoch:
+        raise UserError("nothing to compare with: no epoch picked yet (enter on a sample picks one)")
+    if s.picked_run == Path(run_dir).name:
+        raise UserError(f"run {s.picked_run} is the run the picked epoch came from: choose a later "
+                        "run (r) to compare with it")
+    try:
+        earlier = runs.find_run(project.root, s.picked_run)
+    except UserError:
+        raise UserError(f"samples.picked_run {s.picked_run!r}: that run is gone from "
+                        f"{runs.runs_root(project.root)}") from None
+    records = read_epoch(earlier, s.picked_epoch)
+    if not records:
+        raise UserError(f"epoch {s.picked_epoch} of run {earlier.name} has no samples: "
+                        f"onelora sample {project.root} {earlier.name} --epochs {s.picked_epoch} draws them")
+    return EarlierEpoch(earlier, int(s.picked_epoch), records)
 
 
 # ---------------------------------------------------------------------------------------

@@ -274,6 +274,8 @@ class TrainSettings:
     """Rollbacks allowed before the run stops with a diagnosis."""
     sample_every_n_epochs: int = opt(1, min=0)
     """Write samples every N epochs (0 = never during training)."""
+    init_lora: str = ""
+    """Start from this LoRA's weights, not zero: "picked" (output/<name>.safetensors) or a path; empty = fresh."""
 
 
 @dataclass

@@ -46,6 +46,7 @@ from engine.divergence import diagnose_divergence, epoch_verdict, lora_norm, low
 from engine import training_utils as tu
 from engine.errors import UserError
 from engine.events import EventWriter
+from engine.init_lora import load_into
 from engine.project import atomic_write_bytes, atomic_write_text
 from engine.runs import RunControl, load_run_project
 from engine.train_step import (  # noqa: F401 (the bench and tests use them from here too)
@@ -105,6 +106,8 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
     from engine import lora
 
     network = tu.build_network(base, t, device)  # trainable weights stay fp32
+    if not resume and t.init_lora.strip():  # round two: start from the picked LoRA (resume: state.pt)
+        writer.emit("loading", phase="starting from a LoRA", detail=str(load_into(network, project)))
     params = [p for p in network.parameters() if p.requires_grad]
     unet_lr = t.unet_lr or t.learning_rate
     te_lr = t.text_encoder_lr or t.learning_rate

@@ -23,11 +23,13 @@ def Host(project: pj.Project, engine: Engine | None = None) -> ScreenHost:
     return ScreenHost(project, SamplesScreen, engine)
 
 
-def sampled_run(project):
+def sampled_run(project, epochs=EPOCHS, colour=lambda e, wt, s: (e * 60, int(wt * 200), s * 100)):
+    """A training run with a LoRA and samples per epoch; ``colour(epoch, weight, seed)`` paints
+    each sample so a test can tell what is shown."""
     run_dir = runs.new_run_dir(project, "train")
     runs.freeze_config(project, run_dir, "train")
     with events.EventWriter(run_dir) as w:
-        for e in EPOCHS:
+        for e in epochs:
             path = run_dir / f"zq_tester-{e:06d}.safetensors"
             save_file({"lora_unet_x.lora_down.weight": np.full((2, 2), e, np.float32)}, str(path),
                       metadata={"ss_epoch": str(e)})
@@ -37,8 +39,7 @@ def sampled_run(project):
                 for s in SEEDS:
                     f = ep.epoch_dir(run_dir, e) / ep.sample_file_name(0, s, wt)
                     f.parent.mkdir(parents=True, exist_ok=True)
-                    # colour encodes (epoch, weight, seed) so the test can tell what is shown
-                    Image.new("RGB", (32, 32), (e * 60, int(wt * 200), s * 100)).save(f)
+                    Image.new("RGB", (32, 32), colour(e, wt, s)).save(f)
                     recs.append(ep.SampleRecord(epoch=e, weight=wt, prompt_index=0,
                                                 prompt="zq_tester, girl", seed=s,
                                                 file=str(f.relative_to(run_dir))))

@@ -12,31 +12,22 @@ thumbnails), so near-copies are easy to spot.  Decisions are saved in project.to
 from __future__ import annotations
 
 from PIL import Image, ImageOps
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from engine import candidates as cd
 from engine import grow
 from engine import project as pj
 from engine.errors import UserError
 from tui.widgets.image_view import ImageView
-
-LIVE = ("running", "paused", "starting")
+from tui.widgets.job_gallery import LIVE, JobGallery, gallery_css
 FIELDS = ("weight", "strength", "txt2img_count", "img2img_count", "flip", "lora", "epoch",
           "prompt", "img2img_prompt", "negative", "steps", "cfg", "width", "height", "seed",
           "repeats")
 PREVIEW = 3
-
-
-def field_text(value) -> str:
-    """How a grow setting is shown in its field (as it would be typed)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def side_by_side(left: Image.Image, right: Image.Image, gap: int = 4) -> Image.Image:
@@ -68,7 +59,7 @@ def source_image(project: pj.Project, info: dict[str, str]) -> Image.Image | Non
     return ImageOps.mirror(img) if flipped else img
 
 
-class GrowScreen(Screen):
+class GrowScreen(JobGallery, Screen):
     """Round two: new views of the character, drawn with the picked LoRA, kept by hand."""
 
     HELP_TITLE = "Grow (round two)"
@@ -78,8 +69,10 @@ class GrowScreen(Screen):
             "candidate, d discards it, u forgets the decision, z zooms on the head, c compares "
             "with the source crop side by side. sim is the similarity to the nearest training "
             "crop: near 1 is a copy that teaches nothing. Kept candidates train as their own "
-            "folder with grow.repeats. ctrl+o (or v) switches to the settings: LoRA weight, "
-            "img2img strength, counts, prompts (the preview shows the first ones).")
+            "folder with grow.repeats; the next training run starts from the base model, or "
+            "from the picked LoRA with train.init_lora = picked. ctrl+o (or v) switches to the "
+            "settings: LoRA weight, img2img strength, counts, prompts (the preview shows the "
+            "first ones).")
     BINDINGS = [
         Binding("ctrl+g", "generate", "Draw", priority=True, id="grow-generate"),
         Binding("g", "generate", "Draw", show=False, id="grow-generate-key"),
@@ -96,43 +89,25 @@ class GrowScreen(Screen):
                 tooltip="switch between the gallery and the settings"),
         Binding("v", "toggle_view", "Settings/gallery", show=False, id="grow-view-key"),
     ]
-    DEFAULT_CSS = """
-    GrowScreen #grow-head { height: 2; padding: 0 1; }
-    GrowScreen ImageView { height: 1fr; }
-    GrowScreen #grow-caption { height: 3; padding: 0 1; }
-    GrowScreen TabbedContent { height: 1fr; }
-    GrowScreen .grow-row { height: 1; }
-    GrowScreen .grow-row Label { width: 18; padding: 0 1; }
-    GrowScreen .grow-row Input { width: 1fr; height: 1; border: none; padding: 0 1; }
-    GrowScreen #grow-form { height: 1fr; }
-    GrowScreen #grow-status { height: auto; max-height: 2; padding: 0 1; color: $success; }
-    GrowScreen #grow-status.-bad { background: $error; color: $text; }
-    GrowScreen #grow-preview { height: auto; max-height: 7; padding: 0 1; color: $text-muted; }
-    """
+    JOB_KIND = PREFIX = "grow"
+    FIELDS = FIELDS
+    EMPTY = "no candidates yet: ctrl+g draws some"
+    IDLE = "no candidates drawn yet: ctrl+g draws a batch with the picked LoRA"
+    NOTHING_RUNNING = "no grow run is drawing"
+    DEFAULT_CSS = gallery_css("GrowScreen", "grow", caption_height=3)
 
     def __init__(self) -> None:
         super().__init__()
-        self.items: list[cd.Candidate] = []
-        self.pos = 0
         self.zoomed = False
         self.comparing = False
-        self._last_step = -1
 
     def compose(self) -> ComposeResult:
         yield Static("", id="grow-head")
         with TabbedContent(id="grow-tabs", initial="grow-gallery"):
             with TabPane("Gallery", id="grow-gallery"):
-                with Vertical():
-                    yield ImageView(id="grow-image")
-                    yield Static("", id="grow-caption")
+                yield from self.compose_gallery()
             with TabPane("Settings", id="grow-settings"):
-                with VerticalScroll(id="grow-form"):
-                    for name in FIELDS:
-                        with Horizontal(classes="grow-row"):
-                            yield Label(name.replace("_", " "))
-                            yield Input(id=f"grow-{name}")
-                yield Static("", id="grow-status")
-                yield Static("", id="grow-preview")
+                yield from self.compose_settings(VerticalScroll)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -142,105 +117,33 @@ class GrowScreen(Screen):
         self.set_interval(1.0, self.poll_run)
         self.query_one(ImageView).focus()
 
-    @property
-    def project(self) -> pj.Project | None:
-        return getattr(self.app, "project", None)
-
     # -- settings ------------------------------------------------------------------------
-    def load_form(self) -> None:
-        if self.project is None:
-            return
-        for name in FIELDS:
-            value = field_text(getattr(self.project.grow, name))
-            self.query_one(f"#grow-{name}", Input).value = value
-        self.update_preview()
-
-    @on(Input.Changed)
-    def _field_changed(self, event: Input.Changed) -> None:
-        name = (event.input.id or "").removeprefix("grow-")
-        if name not in FIELDS or self.project is None:
-            return
-        if field_text(getattr(self.project.grow, name)) == event.value:
-            return
-        status = self.query_one("#grow-status", Static)
-        try:
-            pj.set_setting(self.project, f"grow.{name}", event.value)
-        except UserError as e:
-            status.update(str(e))
-            status.add_class("-bad")
-            return
-        status.update(f"grow.{name} saved")
-        status.remove_class("-bad")
-        self.app.save_project()
+    def setting_saved(self, name: str) -> None:
         self.update_preview()
         if name == "repeats":
-            self.update_head(self.latest_grow_run())
+            self.update_head()
 
-    def update_preview(self) -> None:
-        if self.project is None:
-            return
-        preview = self.query_one("#grow-preview", Static)
+    def preview_lines(self) -> list[str]:
         g = self.project.grow
-        try:
-            from engine import wildcards as wc
+        jobs = grow.plan(self.project, cd.next_number(self.project),
+                         min(PREVIEW, g.txt2img_count), min(PREVIEW, g.img2img_count))
+        return [f"{j.mode}: {j.prompt}" for j in jobs]
 
-            wc.ensure_wildcards(self.project)
-            jobs = grow.plan(self.project, cd.next_number(self.project),
-                             min(PREVIEW, g.txt2img_count), min(PREVIEW, g.img2img_count))
-        except UserError as e:
-            preview.update(f"preview: {e}")
-            return
-        except OSError as e:
-            preview.update(f"preview: cannot read the wildcards folder ({e})")
-            return
-        preview.update("preview:\n" + "\n".join(f"  {j.mode}: {j.prompt}" for j in jobs))
-
-    def in_gallery(self) -> bool:
-        return self.query_one(TabbedContent).active == "grow-gallery"
-
-    def action_toggle_view(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = "grow-settings" if self.in_gallery() else "grow-gallery"
-        if self.in_gallery():
-            self.query_one(ImageView).focus()
-            self.show_item()
-        else:
-            self.query_one("#grow-weight", Input).focus()
+    def focus_settings(self) -> None:
+        self.query_one("#grow-weight", Input).focus()
 
     # -- run -----------------------------------------------------------------------------
-    def latest_grow_run(self):
-        if self.project is None:
-            return None
-        infos = [i for i in self.app.engine.list_runs(self.project.root) if i.kind == "grow"]
-        return infos[-1] if infos else None
-
-    def poll_run(self) -> None:
-        info = self.latest_grow_run()
-        if info is not None and info.step != self._last_step:
-            self._last_step = info.step
-            self.refresh_gallery()
-        self.update_head(info)
-
-    def update_head(self, info=None) -> None:
-        if self.project is None:
-            return
+    def head_line(self) -> str:
         counts = {s: sum(1 for c in self.items if c.state == s)
                   for s in ("kept", "discarded", "undecided")}
-        line1 = (f"{len(self.items)} candidates · kept {counts['kept']} · discarded "
-                 f"{counts['discarded']} · undecided {counts['undecided']} · kept ones train "
-                 f"as {cd.folder_name(self.project)}")
-        if info is None:
-            line2 = "no candidates drawn yet: ctrl+g draws a batch with the picked LoRA"
-        else:
-            line2 = f"{info.status} {info.step}/{info.total_steps}"
-            if info.reason and info.status not in LIVE:
-                line2 += f" · {info.reason}"
-        self.query_one("#grow-head", Static).update(f"{line1}\n{line2}")
+        return (f"{len(self.items)} candidates · kept {counts['kept']} · discarded "
+                f"{counts['discarded']} · undecided {counts['undecided']} · kept ones train "
+                f"as {cd.folder_name(self.project)}")
 
     def action_generate(self) -> None:
         if self.project is None:
             return
-        info = self.latest_grow_run()
+        info = self.latest_run()
         if info is not None and info.status in LIVE:
             self.notify(f"run {info.id} is already drawing", severity="warning")
             return
@@ -257,39 +160,14 @@ class GrowScreen(Screen):
         self.notify(f"drawing {g.txt2img_count + g.img2img_count} candidates: run {run_dir.name}")
         self.poll_run()
 
-    def action_stop(self) -> None:
-        info = self.latest_grow_run()
-        if info is None or info.status not in LIVE:
-            self.notify("no grow run is drawing", severity="warning")
-            return
-        self.app.engine.send(info.path, "stop")
-        self.notify(f"asked run {info.id} to stop")
-
     # -- gallery -------------------------------------------------------------------------
-    def refresh_gallery(self) -> None:
-        if self.project is None:
-            return
-        current = self.items[self.pos].number if self.items else None
-        self.items = cd.list_candidates(self.project)
-        nums = [c.number for c in self.items]
-        self.pos = nums.index(current) if current in nums else min(self.pos, max(0, len(nums) - 1))
-        self.show_item()
-        self.update_head(self.latest_grow_run())
+    def load_items(self) -> list[cd.Candidate]:
+        return cd.list_candidates(self.project)
 
-    def show_item(self) -> None:
-        view = self.query_one(ImageView)
-        caption = self.query_one("#grow-caption", Static)
-        if not self.items:
-            view.set_image(None, "no candidates yet: ctrl+g draws some")
-            caption.update("")
-            return
-        item = self.items[self.pos]
-        try:
-            with Image.open(item.path) as img:
-                shown = img.convert("RGB")
-        except OSError as e:
-            view.set_image(None, f"cannot read {item.path.name}: {e}")
-            return
+    def item_key(self, item: cd.Candidate) -> int:
+        return item.number
+
+    def present(self, view: ImageView, item: cd.Candidate, shown: Image.Image) -> str:
         src = source_image(self.project, item.info) if self.comparing else None
         view.set_image(side_by_side(src, shown) if src is not None else shown)
         w, h = view.image.size
@@ -299,15 +177,10 @@ class GrowScreen(Screen):
         how = info.get("mode", "?")
         if how == "img2img":
             how += f" {info.get('strength', '')} from {info.get('source_crop', '')}"
-        caption.update(f"{self.pos + 1}/{len(self.items)} {item.path.name} · {item.state.upper()}"
-                       f" · sim {sim} · {how} · seed {info.get('seed', '?')} · weight "
-                       f"{info.get('weight', '?')}" + (" · source | candidate" if src else "")
-                       + f"\n{item.caption}")
-
-    def action_move(self, delta: int) -> None:
-        if self.items and self.in_gallery():
-            self.pos = (self.pos + delta) % len(self.items)
-            self.show_item()
+        return (f"{self.pos + 1}/{len(self.items)} {item.path.name} · {item.state.upper()}"
+                f" · sim {sim} · {how} · seed {info.get('seed', '?')} · weight "
+                f"{info.get('weight', '?')}" + (" · source | candidate" if src else "")
+                + f"\n{item.caption}")
 
     def action_decide(self, decision: str) -> None:
         if not self.items or self.project is None or not self.in_gallery():
@@ -320,7 +193,7 @@ class GrowScreen(Screen):
             return
         self.app.save_project()
         item.state = decision
-        self.update_head(self.latest_grow_run())
+        self.update_head()
         if decision == "undecided":
             self.show_item()
         else:

@@ -12,13 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.widgets._tabbed_content import ContentTabs
 
 from engine import project as pj
@@ -29,11 +27,11 @@ from tui.keys import SCREEN_TAB_BINDINGS, FieldScroll, TabFocus, focus_main
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
+from tui.widgets.job_gallery import LIVE, JobGallery, gallery_css
 
 FIELDS = ("prompt", "negative", "count", "seed", "steps", "cfg", "width", "height", "repeats",
           "class_name", "prior_loss_weight")
 PREVIEW = 5
-LIVE = ("running", "paused", "starting")
 
 
 @dataclass
@@ -52,19 +50,7 @@ def gallery_items(project: pj.Project) -> list[GalleryItem]:
     return sorted(items, key=lambda i: i.path.name)
 
 
-def field_text(value) -> str:
-    """How a reg setting is shown in its field."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def progress_bar(done: int, total: int, width: int = 24) -> str:
-    if total <= 0:
-        return "░" * width
-    filled = min(width, int(width * done / total))
-    return "█" * filled + "░" * (width - filled)
-
-
-class RegScreen(TabFocus, TuiTerms, Screen):
+class RegScreen(JobGallery, TabFocus, TuiTerms, Screen):
     """Regularization images: generic pictures of the class that keep the LoRA flexible."""
 
     HELP_TITLE = "Regularization"
@@ -75,6 +61,11 @@ class RegScreen(TabFocus, TuiTerms, Screen):
             "←/→ (p/n) move, d removes an image from the set, k keeps it (or brings a removed "
             "one back). Remove anything overly complex or too close to your character.")
     MAIN_WIDGET = "#reg-form"
+    FIELDS = FIELDS
+    JOB_KIND = PREFIX = "reg"
+    EMPTY = "no regularization images yet"
+    IDLE = "no generation yet: ctrl+g generates in the background"
+    NOTHING_RUNNING = "no generation is running"
     BINDINGS = [
         *SCREEN_TAB_BINDINGS,
         Binding("ctrl+g", "generate", "Generate", priority=True, id="reg-generate"),
@@ -90,44 +81,16 @@ class RegScreen(TabFocus, TuiTerms, Screen):
         Binding("d,delete", "remove", "Remove", show=False, id="reg-remove"),
         Binding("k", "keep", "Keep", show=False, id="reg-keep"),
     ]
-    DEFAULT_CSS = """
-    RegScreen #reg-head { height: auto; max-height: 4; padding: 0 1; }
-    RegScreen TabbedContent { height: 1fr; }
-    RegScreen .reg-row { height: 1; }
-    RegScreen .reg-row Label { width: 18; padding: 0 1; }
-    RegScreen .reg-row Input { width: 1fr; height: 1; border: none; padding: 0 1; }
-    RegScreen #reg-form { height: 1fr; }
-    RegScreen #reg-status { height: auto; max-height: 2; padding: 0 1; color: $success; }
-    RegScreen #reg-status.-bad { background: $error; color: $text; }
-    RegScreen #reg-preview { height: auto; max-height: 7; padding: 0 1; color: $text-muted; }
-    RegScreen ImageView { height: 1fr; }
-    RegScreen #reg-caption { height: 2; padding: 0 1; }
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: list[GalleryItem] = []
-        self.pos = 0
-        self.run_dir: Path | None = None
-        self.run_status = ""
-        self._last_step = -1
+    DEFAULT_CSS = gallery_css("RegScreen", "reg", head="height: auto; max-height: 4;")
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static("", id="reg-head")
         with TabbedContent(id="reg-tabs", initial="reg-settings"):
             with TabPane("Settings", id="reg-settings"):
-                with FieldScroll(id="reg-form"):
-                    for name in FIELDS:
-                        with Horizontal(classes="reg-row"):
-                            yield Label(name.replace("_", " "))
-                            yield Input(id=f"reg-{name}")
-                yield Static("", id="reg-status")
-                yield Static("", id="reg-preview")
+                yield from self.compose_settings(FieldScroll)
             with TabPane("Gallery", id="reg-gallery"):
-                with Vertical():
-                    yield ImageView(id="reg-image")
-                    yield Static("", id="reg-caption")
+                yield from self.compose_gallery()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -145,97 +108,23 @@ class RegScreen(TabFocus, TuiTerms, Screen):
         self.load_form()
         self.refresh_gallery()
 
-    @property
-    def project(self) -> pj.Project | None:
-        return getattr(self.app, "project", None)
-
     # -- settings ------------------------------------------------------------------------
-    def load_form(self) -> None:
-        if self.project is None:
-            return
-        for name in FIELDS:
-            self.query_one(f"#reg-{name}", Input).value = field_text(getattr(self.project.reg, name))
-        self.update_preview()
-
-    @on(Input.Changed)
-    def _field_changed(self, event: Input.Changed) -> None:
-        name = (event.input.id or "").removeprefix("reg-")
-        if name not in FIELDS or self.project is None:
-            return
-        status = self.query_one("#reg-status", Static)
-        if field_text(getattr(self.project.reg, name)) == event.value:
-            return
-        try:
-            pj.set_setting(self.project, f"reg.{name}", event.value)
-        except UserError as e:
-            status.update(str(e))
-            status.add_class("-bad")
-            return
-        status.update(f"reg.{name} saved")
-        status.remove_class("-bad")
-        self.app.save_project()
+    def setting_saved(self, name: str) -> None:
         if name in ("prompt", "seed"):
             self.update_preview()
         if name in ("repeats", "class_name"):
             self.refresh_gallery()
 
-    def update_preview(self) -> None:
-        if self.project is None:
-            return
-        preview = self.query_one("#reg-preview", Static)
-        try:
-            wc.ensure_wildcards(self.project)
-            lines = wc.preview(self.project, PREVIEW)
-        except UserError as e:
-            preview.update(f"preview: {e}")
-            return
-        except OSError as e:
-            preview.update(f"preview: cannot read the wildcards folder ({e})")
-            return
-        preview.update("preview:\n" + "\n".join(f"  {p}" for p in lines))
+    def preview_lines(self) -> list[str]:
+        return wc.preview(self.project, PREVIEW)
 
     # -- run -----------------------------------------------------------------------------
-    def latest_reg_run(self):
-        if self.project is None:
-            return None
-        infos = [i for i in self.app.engine.list_runs(self.project.root) if i.kind == "reg"]
-        return infos[-1] if infos else None
-
-    def poll_run(self) -> None:
-        """Look for the newest reg run in a thread: list_runs reads files, never on the event
-        loop (it runs every second)."""
-        self.run_worker(self._poll_in_thread, thread=True, group="reg-poll", exclusive=True,
-                        exit_on_error=False)
-
-    def _poll_in_thread(self) -> None:
-        info = self.latest_reg_run()
-        self.app.call_from_thread(self.show_run, info)
-
-    def show_run(self, info) -> None:
-        if info is not None:
-            self.run_dir = Path(info.path)
-            self.run_status = info.status
-            if info.step != self._last_step:
-                self._last_step = info.step
-                self.refresh_gallery()
-        self.update_head(info)
-
-    def update_head(self, info=None) -> None:
-        if self.project is None:
-            return
+    def head_line(self) -> str:
         kept = sum(1 for i in self.items if not i.removed)
         removed = sum(1 for i in self.items if i.removed)
         folder = rg.reg_folder(self.project)
-        line1 = (f"{folder.relative_to(self.project.root)} · kept {kept} of "
-                 f"{self.project.reg.count} · removed {removed}")
-        if info is None:
-            line2 = "no generation yet: ctrl+g generates in the background"
-        else:
-            line2 = (f"{info.status} {progress_bar(info.step, info.total_steps)} "
-                     f"{info.step}/{info.total_steps}")
-            if info.reason and info.status not in LIVE:
-                line2 += f" · {info.reason}"
-        self.query_one("#reg-head", Static).update(f"{line1}\n{line2}")
+        return (f"{folder.relative_to(self.project.root)} · kept {kept} of "
+                f"{self.project.reg.count} · removed {removed}")
 
     def action_generate(self, ask: bool = False) -> None:
         """Generate the reg images in a detached run.  ``g`` (a single key) asks first; any key
@@ -288,58 +177,18 @@ class RegScreen(TabFocus, TuiTerms, Screen):
         self.notify(f"generating {self.project.reg.count} images: run {self.run_dir.name}")
         self.poll_run()
 
-    def action_stop(self) -> None:
-        info = self.latest_reg_run()
-        if info is None or info.status not in LIVE:
-            self.notify("no generation is running", severity="warning")
-            return
-        self.app.engine.send(info.path, "stop")
-        self.notify(f"asked run {info.id} to stop")
-
     # -- gallery -------------------------------------------------------------------------
-    def in_gallery(self) -> bool:
-        return self.query_one(TabbedContent).active == "reg-gallery"
+    def load_items(self) -> list[GalleryItem]:
+        return gallery_items(self.project)
 
-    def action_toggle_view(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = "reg-settings" if self.in_gallery() else "reg-gallery"
-        if self.in_gallery():
-            self.query_one(ImageView).focus()
-            self.show_item()
-        else:
-            focus_main(self)
-
-    def refresh_gallery(self) -> None:
-        if self.project is None:
-            return
-        current = self.items[self.pos].path.name if self.items else None
-        self.items = gallery_items(self.project)
-        names = [i.path.name for i in self.items]
-        self.pos = names.index(current) if current in names else min(self.pos, max(0, len(names) - 1))
-        self.show_item()
-        self.update_head(None if self.run_dir is None else self.latest_reg_run())
-
-    def show_item(self) -> None:
-        view = self.query_one(ImageView)
-        caption = self.query_one("#reg-caption", Static)
-        if not self.items:
-            view.set_image(None, "no regularization images yet")
-            caption.update("")
-            return
-        item = self.items[self.pos]
-        try:
-            with Image.open(item.path) as img:
-                view.set_image(img.convert("RGB"))
-        except OSError as e:
-            view.set_image(None, f"cannot read {item.path.name}: {e}")
+    def present(self, view: ImageView, item: GalleryItem, image) -> str:
+        view.set_image(image)
         state = "REMOVED (k brings it back)" if item.removed else "kept"
-        caption.update(f"{self.pos + 1}/{len(self.items)} {item.path.name} · {state}\n"
-                       f"{rg.caption_of(item.path)}")
+        return (f"{self.pos + 1}/{len(self.items)} {item.path.name} · {state}\n"
+                f"{rg.caption_of(item.path)}")
 
-    def action_move(self, delta: int) -> None:
-        if self.in_gallery() and self.items:
-            self.pos = (self.pos + delta) % len(self.items)
-            self.show_item()
+    def focus_settings(self) -> None:
+        focus_main(self)
 
     def action_remove(self) -> None:
         if not self.in_gallery() or not self.items or self.project is None:

@@ -7,6 +7,11 @@ epoch's LoRA to ``output/<trigger>.safetensors`` (engine.epochs.pick_epoch — n
 Everything is read from the run directory (``samples/epoch-NNN/index.json`` and
 ``overfit.json``, written by the sampling process), re-read every few seconds while a run
 adds epochs.  At 80×24 the table and the image share the screen; ``z`` shows the image alone.
+
+``c`` compares rounds: the epoch picked from an earlier run (``samples.picked_run`` /
+``picked_epoch``, round one) becomes a ◆ row above this run's epochs, its cells the same prompt
+and seed drawn by that LoRA (engine.epochs.picked_samples), so round two's new views can be
+judged against it.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
     MAIN_WIDGET = "DataTable"
     HELP = ("Arrows move over the epoch × weight grid; the image shows that sample. "
             "enter picks the epoch (copies its LoRA to output/). [ ] change the prompt, "
-            "s the seed, r the run, z the image alone, n samples the run now. "
+            "s the seed, r the run, z the image alone, n samples the run now, c compares with the "
+            "epoch picked from an earlier run (a ◆ row, same prompt and seed). "
             "The overfit column is the meter: "
             "how alike the samples are across seeds and to the crops (★ = suggested epoch).")
     BINDINGS = [
@@ -57,6 +63,9 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         Binding("s", "seed(1)", "Seed", show=False, id="samples-seed"),
         Binding("r", "run(1)", "Run", show=False, id="samples-run"),
         Binding("z", "zoom", "Image alone", show=False, id="samples-zoom"),
+        Binding("c", "compare", "Compare rounds", show=False, id="samples-compare",
+                tooltip="show the epoch picked from an earlier run (round one) as a ◆ row "
+                        "above this run's epochs: same prompts and seeds"),
         # with the table hidden (z), the arrows still move over the grid
         Binding("up", "cursor('up')", "Up", show=False, id="samples-up"),
         Binding("down", "cursor('down')", "Down", show=False, id="samples-down"),
@@ -87,6 +96,8 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         self.seed_pos = 0
         self.shown: ep.SampleRecord | None = None
         self._stamp: tuple = ()
+        self.compare = False
+        self.compare_note = ""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="samples-head")
@@ -161,6 +172,12 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             self.grid = ep.SampleGrid.of_run(self.run_dir)
             self.meter = overfit.read(self.run_dir)
             self._stamp = self._current_stamp()
+            self.compare_note = ""
+            if self.compare and self.project is not None:
+                try:
+                    self.grid = self.grid.compare_with(ep.picked_samples(self.project, self.run_dir))
+                except UserError as e:
+                    self.compare_note = str(e)
         self.build_table()
 
     # -- table ---------------------------------------------------------------------------
@@ -198,6 +215,11 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         curve = {c["epoch"]: c for c in self.meter.get("epochs", [])}
         suggested = self.meter.get("suggested_epoch")
         picked = self.project.samples if self.project else None
+        earlier = self.grid.earlier
+        prompt = self.grid.prompt_text(self.prompt_index)
+        if earlier is not None:
+            cells = ["●" if earlier.cell(w, prompt, self.seed) else "·" for w in self.grid.weights]
+            table.add_row(f"◆{earlier.epoch:>3}", *cells, "", key="earlier")
         for e in self.grid.epochs:
             mark = "★" if e == suggested else " "
             if picked and picked.picked_run == self.run_dir.name and picked.picked_epoch == e:
@@ -213,41 +235,63 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         text = prompts[self.prompt_pos % len(prompts)][1] if prompts else ""
         head.update(f"run {self.run_dir.name} · prompt {self.prompt_pos % len(prompts) + 1}/"
                     f"{len(prompts)} · seed {self.seed}\n{text}")
+        if earlier is not None:
+            head.update(f"run {self.run_dir.name} · ◆ = picked epoch {earlier.epoch} of run "
+                        f"{earlier.run_dir.name} · seed {self.seed}\n{text}")
+        elif self.compare_note:
+            head.update(f"compare: {self.compare_note}\n{text}")
         meter = (f"★ suggested epoch {suggested}" if suggested else "overfit: not measured")
         meter += " · overfit = seeds alike + like a crop"
         self.query_one("#samples-meter", Static).update(meter)
-        table.move_cursor(row=min(row, len(self.grid.epochs) - 1),
+        table.move_cursor(row=min(row, table.row_count - 1),
                           column=max(1, min(col, len(self.grid.weights))), animate=False)
         self.show_cell()
 
+    def on_earlier_row(self) -> bool:
+        """True when the cursor is on the ◆ row (the earlier run's picked epoch)."""
+        return bool(self.grid and self.grid.earlier and self.query_one(DataTable).cursor_row == 0)
+
     def cursor_cell(self) -> tuple[int | None, float | None]:
-        """(epoch, weight) under the cursor (weight None on the epoch/overfit columns)."""
+        """(epoch, weight) under the cursor (on the ◆ row: the earlier run's epoch)."""
         if not self.grid or not self.grid.epochs:
             return None, None
         table = self.query_one(DataTable)
         row, col = table.cursor_coordinate.row, table.cursor_coordinate.column
+        if self.grid.earlier is not None:
+            if row == 0:
+                return self.grid.earlier.epoch, self._weight_at(col)
+            row -= 1
         epoch = self.grid.epochs[min(row, len(self.grid.epochs) - 1)]
+        return epoch, self._weight_at(col)
+
+    def _weight_at(self, col: int) -> float:
         weights = self.grid.weights
-        weight = weights[col - 1] if 1 <= col <= len(weights) else weights[-1]
-        return epoch, weight
+        return weights[col - 1] if 1 <= col <= len(weights) else weights[-1]
 
     def show_cell(self) -> None:
         view = self.query_one(ImageView)
         caption = self.query_one("#samples-caption", Static)
         epoch, weight = self.cursor_cell()
-        rec = self.grid.cell(epoch, weight, self.prompt_index, self.seed) \
-            if (self.grid and epoch is not None) else None
+        earlier = self.grid.earlier if self.on_earlier_row() else None
+        if earlier is not None:
+            rec = earlier.cell(weight, self.grid.prompt_text(self.prompt_index), self.seed)
+        else:
+            rec = self.grid.cell(epoch, weight, self.prompt_index, self.seed) \
+                if (self.grid and epoch is not None) else None
         self.shown = rec
         if rec is None:
-            view.set_image(None, "no sample here")
+            view.set_image(None, "no sample here" if earlier is None else
+                           f"run {earlier.run_dir.name} has no sample of this prompt and seed")
             caption.update("")
             return
+        path = earlier.path(rec) if earlier is not None else self.run_dir / rec.file
         try:
-            with Image.open(self.run_dir / rec.file) as img:
+            with Image.open(path) as img:
                 view.set_image(img.convert("RGB"))
         except OSError as e:
             view.set_image(None, f"cannot read {rec.file}: {e}")
-        caption.update(f"epoch {rec.epoch} · weight {rec.weight:g} · seed {rec.seed}")
+        where = f"◆ run {earlier.run_dir.name} " if earlier is not None else ""
+        caption.update(f"{where}epoch {rec.epoch} · weight {rec.weight:g} · seed {rec.seed}")
 
     @on(DataTable.CellHighlighted)
     def _highlighted(self, event: DataTable.CellHighlighted) -> None:
@@ -258,6 +302,10 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         epoch, _ = self.cursor_cell()
         if epoch is None or self.run_dir is None or self.project is None:
             self.notify("nothing to pick: no samples yet", severity="warning")
+            return
+        if self.on_earlier_row():
+            self.notify(f"the ◆ row is epoch {epoch} of run {self.grid.earlier.run_dir.name}, "
+                        "picked already", severity="warning")
             return
         try:
             dest = ep.pick_epoch(self.project, self.run_dir, epoch)
@@ -327,6 +375,18 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
 
         self.app.push_screen(ConfirmScreen(
             f"Sample the saved epochs of run {run_id}?\nIt runs in the background."), answered)
+
+    def action_compare(self) -> None:
+        """Show or hide the earlier run's picked epoch as the ◆ row (round one vs round two)."""
+        self.compare = not self.compare
+        self.reload()
+        if not self.compare:
+            self.notify("compare off")
+        elif self.compare_note:
+            self.notify(self.compare_note, title="nothing to compare", severity="warning", timeout=8)
+        elif self.grid and self.grid.earlier:
+            self.notify(f"◆ = picked epoch {self.grid.earlier.epoch} of run "
+                        f"{self.grid.earlier.run_dir.name}")
 
     def action_zoom(self) -> None:
         left = self.query_one("#samples-left")
