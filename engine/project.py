@@ -27,7 +27,8 @@ from engine.grow_settings import GrowSettings  # noqa: F401 (re-exported)
 from engine.files import (  # noqa: F401 (re-exported)
     atomic_write_bytes, atomic_write_text, remove_stale_temps)
 from engine.settings import (  # noqa: F401 (re-exported: callers use engine.project.*)
-    check_value, field_help, from_dict, opt, parse_value, to_dict, type_hints)
+    LORA_WEIGHT_MAX, LORA_WEIGHT_MIN, check_lora_weights, check_value, field_help, from_dict, opt,
+    parse_value, to_dict, type_hints)
 
 FORMAT_VERSION = 1
 PROJECT_FILE = "project.toml"
@@ -394,20 +395,6 @@ def validate(project: Project) -> None:
         if len(c.box) != 4 or c.box[2] <= 0 or c.box[3] <= 0:
             raise UserError(f"crop {c.name!r} box = {c.box} is not allowed: "
                             "use [x, y, width, height] with a positive size")
-
-
-LORA_WEIGHT_MIN, LORA_WEIGHT_MAX = -2.0, 3.0
-"""The LoRA weights sampling accepts (a weight outside this range only shows noise)."""
-
-
-def check_lora_weights(values: list[float], where: str) -> list[float]:
-    """Refuse LoRA weights outside LORA_WEIGHT_MIN..LORA_WEIGHT_MAX (or not finite);
-    ``where`` names the option or setting in the message."""
-    for v in values:
-        if not (isinstance(v, (int, float)) and LORA_WEIGHT_MIN <= v <= LORA_WEIGHT_MAX):
-            raise UserError(f"{where}: LoRA weight {v!r} is out of range; use weights between "
-                            f"{LORA_WEIGHT_MIN:g} and {LORA_WEIGHT_MAX:g}, e.g. 0.6,0.8,1.0")
-    return [float(v) for v in values]
 
 
 def check_trigger(trigger: str) -> str:

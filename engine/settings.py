@@ -181,3 +181,17 @@ def parse_value(raw: str) -> Any:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+
+
+LORA_WEIGHT_MIN, LORA_WEIGHT_MAX = -2.0, 3.0
+"""The LoRA weights sampling accepts (a weight outside this range only shows noise)."""
+
+
+def check_lora_weights(values: list[float], where: str) -> list[float]:
+    """Refuse LoRA weights outside LORA_WEIGHT_MIN..LORA_WEIGHT_MAX (or not finite);
+    ``where`` names the option or setting in the message."""
+    for v in values:
+        if not (isinstance(v, (int, float)) and LORA_WEIGHT_MIN <= v <= LORA_WEIGHT_MAX):
+            raise UserError(f"{where}: LoRA weight {v!r} is out of range; use weights between "
+                            f"{LORA_WEIGHT_MIN:g} and {LORA_WEIGHT_MAX:g}, e.g. 0.6,0.8,1.0")
+    return [float(v) for v in values]

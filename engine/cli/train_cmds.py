@@ -161,6 +161,9 @@ def preflight(project) -> None:
         report = check_model(project.train.model, None)  # (engine.models imports torch)
         if not report["ok"]:
             raise UserError(f"train.model: {report['problem']}")
+    from engine.init_lora import file_shapes
+
+    file_shapes(project)  # train.init_lora: a missing or non-LoRA file is refused here, not in the run
     optimizer = project.train.optimizer
     if optimizer == "AdamW8bit" and (importlib.util.find_spec("bitsandbytes") is None
                                      or not _has_nvidia_gpu()):
