@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import os
 import threading
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,22 @@ class Stamp:
     mtime_ns: int
     size: int
     sha256: str
+    taken_ns: int = 0
+    """When the stamp was taken: a file modified in the same clock tick as our own read or
+    write keeps its mtime, so until the file is older than that tick the hash decides."""
+
+    def trusted(self, now: tuple[int, int]) -> bool:
+        """True if ``now`` (mtime_ns, size) proves the file unchanged without reading it."""
+        return (now == (self.mtime_ns, self.size)
+                and self.taken_ns - self.mtime_ns > _RACY_NS)
+
+
+_RACY_NS = 50_000_000
+"""File-system timestamps tick in steps (a few ms); closer than this to our stamp, hash."""
+
+
+def _stamp_of(raw: bytes, st: os.stat_result) -> Stamp:
+    return Stamp(st.st_mtime_ns, st.st_size, hashlib.sha256(raw).hexdigest(), time.time_ns())
 
 
 @dataclass
@@ -234,7 +251,7 @@ class ProjectStore:
                             f"'onelora new IMAGE {self.root} --trigger NAME'")
         raw = self.path.read_bytes()
         st = os.stat(self.path)
-        stamp = Stamp(st.st_mtime_ns, st.st_size, hashlib.sha256(raw).hexdigest())
+        stamp = _stamp_of(raw, st)
         if len(raw) != st.st_size:  # replaced while we read: the stamp must not lie
             stamp = Stamp(0, -1, stamp.sha256)
         try:
@@ -268,14 +285,17 @@ class ProjectStore:
             now = _stat(self.path)
             if self._stamp is None or now is None:
                 return now is not None and self._base is not None
-            if now == (self._stamp.mtime_ns, self._stamp.size):
+            if self._stamp.trusted(now):
                 return False
             try:
-                digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
+                raw = self.path.read_bytes()
+                st = os.stat(self.path)
             except FileNotFoundError:
                 return False
-            if digest == self._stamp.sha256:
-                self._stamp = Stamp(now[0], now[1], digest)
+            stamp = _stamp_of(raw, st)
+            if stamp.sha256 == self._stamp.sha256:
+                if len(raw) == st.st_size:
+                    self._stamp = stamp
                 return False
             return True
 
@@ -333,8 +353,7 @@ class ProjectStore:
             pj.validate(project)
             raw = tomli_w.dumps(data).encode("utf-8")
             atomic_write_bytes(self.path, raw)
-            st = os.stat(self.path)
-            self._stamp = Stamp(st.st_mtime_ns, st.st_size, hashlib.sha256(raw).hexdigest())
+            self._stamp = _stamp_of(raw, os.stat(self.path))
             self._base = data
             self.writes += 1
             report.wrote = True
