@@ -185,6 +185,26 @@ class OneloraApp(App[int]):
         self.flush_project()
         await self.switch_mode(mode)
 
+    def pop_screen(self):
+        """Pop the top screen — unless a screen that is already closed asks again.
+
+        A dialog dismissed by a key can still have keys of the same burst queued (Enter
+        Enter, a paste, tmux send-keys); a second dismiss from it would pop the screen under
+        it (or crash on the last one).  Such a late request is ignored here, for every
+        dialog of every screen."""
+        from textual._context import active_message_pump
+        from textual.await_complete import AwaitComplete
+
+        caller = active_message_pump.get(None)
+        try:
+            screen = caller if isinstance(caller, Screen) or caller is None or caller is self \
+                else caller.screen
+        except Exception:  # a widget no longer on any screen
+            screen = None
+        if isinstance(screen, Screen) and screen not in self.screen_stack:
+            return AwaitComplete.nothing()
+        return super().pop_screen()
+
     def exit(self, result=None, return_code: int = 0, message=None) -> None:
         """Quit, after writing edits still waiting for their coalesced save."""
         self.flush_project()
