@@ -33,10 +33,9 @@ from tui.messages import ProjectChanged, TaskFailed, TaskFinished, TaskProgress
 from tui.widgets.preset_picker import PRESET_KEYS, PresetPicker
 from tui.widgets import box_edit
 from tui.widgets.cells import Overlay
+from tui.widgets.crop_info import FACE, info_text, status_text
 from tui.widgets.image_view import ImageView
 
-FACE = "face box"
-"""The pseudo-item of the list that edits the face box the presets are computed from."""
 
 
 @dataclass
@@ -317,32 +316,12 @@ class CropsScreen(Screen):
                 olist.highlighted = index
 
     def _refresh_info(self) -> None:
-        name, box = self.selected_name(), self.selected_box()
-        coarse, fine = box_edit.steps(self.image_size())
-        lines = Text()
-        if name and name != FACE:
-            crop = self.project.crop(name)
-            lines.append(f"{name}\n", style="bold")
-            lines.append(f"preset {crop.preset or 'custom'}\n", style="dim")
-            lines.append(f"{box[0]},{box[1]}  {box[2]}×{box[3]}\n")
-            for w in ec.crop_warnings(crop, self.image_size()):
-                lines.append(f"⚠ {w}\n", style="bold yellow")
-        elif name == FACE:
-            lines.append("face box\n", style="bold")
-            lines.append("moves the presets\n", style="dim")
-            if box:
-                lines.append(f"{box[0]},{box[1]}  {box[2]}×{box[3]}\n")
-        self.query_one("#crop-info", Static).update(lines)
-        w, h = self.image_size()
-        n = len(self.artifacts)
-        status = (f"{w}×{h} · step {'fine ' + str(fine) if self.fine else 'coarse ' + str(coarse)}px"
-                  f" · aspect {'locked' if self.aspect_lock else 'free'}"
-                  f" · {'zoom' if self.zoomed else 'whole'}"
-                  f" · {n} stray island{'s' if n != 1 else ''}"
-                  f"{' fixed' if n and self.project.prep.fix_artifacts else ''}")
-        if self.busy:
-            status = f"{self.busy}… · " + status
-        self.query_one("#crop-status", Static).update(status)
+        size = self.image_size()
+        self.query_one("#crop-info", Static).update(
+            info_text(self.project, self.selected_name(), self.selected_box(), size))
+        self.query_one("#crop-status", Static).update(status_text(
+            size, fine=self.fine, aspect_lock=self.aspect_lock, zoomed=self.zoomed,
+            islands=len(self.artifacts), fixed=self.project.prep.fix_artifacts, busy=self.busy))
 
     # -- changes (each one undoable and saved) ---------------------------------------------
     def _save_soon(self) -> None:
