@@ -59,17 +59,17 @@ class PresetPicker(ModalScreen[str | None]):
             yield OptionList(*[Option(f"{k}  {name.replace('_', ' ')}", id=name)
                                for k, name in PRESET_KEYS])
 
-    _closing = False
+    _answered = False
 
     def _close(self, preset: str | None) -> None:
         """Dismiss once: keys already queued behind the chosen one must not dismiss again
         (a second dismiss pops the screen under the dialog)."""
-        if not self._closing:
-            self._closing = True
+        if not self._answered:
+            self._answered = True
             self.dismiss(preset)
 
     def on_key(self, event) -> None:
-        if self._closing:
+        if self._answered:
             event.stop()
             return
         for key, name in PRESET_KEYS:
