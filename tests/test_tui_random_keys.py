@@ -50,19 +50,17 @@ NAV = ["1", "2", "3", "4", "5", "f1", "f2", "f3", "f4", "f5"]
 MOVES = ["tab", "shift+tab", "up", "down", "left", "right", "h", "j", "k", "l",
          "H", "J", "K", "L", "shift+up", "shift+down", "shift+left", "shift+right",
          "enter", "escape", "space", "backspace", "delete", "pageup", "pagedown", "home", "end"]
-COMMANDS = ["a", "A", "f", "g", "x", "t", "c", "u", "U", "n", "z", "i", "v", "o", "s",
+COMMANDS = ["a", "A", "f", "g", "x", "t", "c", "u", "U", "n", "p", "z", "i", "v", "o", "s",
             "r", "d", "b", "m", "w", "y", "question_mark", "left_square_bracket",
             "right_square_bracket", "ctrl+r", "ctrl+g", "ctrl+n", "ctrl+o", "ctrl+s", "ctrl+l",
             "ctrl+t", "ctrl+z", "comma", "full_stop", "minus", "underscore"]
 TEXT = list("abcdfghijklmnorstuvwxyz0123456789")
 PREP = ["e", "X", "W"]
-PICKER = ["p"]
-"""The preset dialog: see KNOWN_HANG."""
 
 
-def alphabet(prep: bool, picker: bool = False) -> list[str]:
+def alphabet(prep: bool) -> list[str]:
     keys = NAV + MOVES * 2 + COMMANDS * 2 + TEXT
-    return keys + (PREP if prep else []) + (PICKER * 2 if picker else [])
+    return keys + PREP if prep else keys
 
 
 class FakeEngine(Engine):
