@@ -2,7 +2,7 @@
 
 Prints ONE JSON line.  A project is made from the demo drawing (prepared at 2048 px, the seven
 preset crops); ``OneloraApp`` runs headless at 80×24 under Textual's Pilot; the face crop is
-moved ``--moves`` times (right/left alternately, so it never hits the edge) with one key every
+moved ``--moves`` times to the right in fine steps (it never hits the edge) with one key every
 33 ms, like a held key repeating at 30 Hz.
 
 - ``median_key_to_repaint_ms`` / ``p90_key_to_repaint_ms``: from sending a key to the first
@@ -87,13 +87,14 @@ async def measure(moves: int) -> dict:
                 names = [c.name for c in app.project.crops.items]
                 screen.selected = names.index("face")
                 screen.refresh_all()
+                await pilot.press("f")  # fine steps: 30 moves right stay inside the image
                 await pilot.pause(0.3)
                 latencies = []
                 held_from = time.perf_counter()
                 writes_before = len(replaced)
                 for i in range(moves):
                     sent = time.perf_counter()
-                    await pilot.press("l" if i % 2 == 0 else "h")
+                    await pilot.press("l")
                     spare = KEY_EVERY - (time.perf_counter() - sent)
                     await pilot.pause(max(0.001, spare))
                     after = [t for t in frames if t >= sent]
