@@ -1,7 +1,8 @@
 """A seeded random-key walk over all five screens (issue 10): thousands of keys a user could
 press, with the invariants a user relies on checked as it goes.
 
-Invariants (after every key for the tags, every ``CHECK_EVERY`` keys for the rest):
+Keys go in bursts of ``BURST`` (as tmux send-keys or a paste delivers them).  Invariants (after
+every burst for the tags, every ``CHECK_EVERY`` keys for the rest):
 - no exception in the app, and it is still running;
 - project.toml parses and validates, and holds what the app shows once pending saves are
   written (the store loses nothing);
