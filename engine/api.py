@@ -12,16 +12,20 @@ from pathlib import Path
 
 from engine import project as pj
 from engine import runs
+from engine import store
 
 
 class Engine:
     """Project storage and run management, as the TUI sees them."""
 
     def load(self, root: str | os.PathLike) -> pj.Project:
-        return pj.load(root)
+        """Read project.toml through the folder's store (the base later saves merge on)."""
+        return store.load(root)
 
     def save(self, project: pj.Project) -> Path:
-        return pj.save(project)
+        """Save through the folder's store: changes another program made meanwhile are
+        merged, not overwritten (engine.store)."""
+        return store.save(project)
 
     def start_run(self, project: pj.Project, kind: str = "train", force: bool = False,
                   **run: object) -> Path:
@@ -30,7 +34,7 @@ class Engine:
         Raises :class:`engine.runs.JobRunning` (a UserError with ``.run_id`` and ``.kind``)
         when a job of this kind already runs on the project; ask the user, then call again
         with ``force=True`` to run both.  ``force`` is not saved with the run."""
-        pj.save(project)
+        store.save(project)  # the run's config is frozen from the file as the TUI shows it
         return runs.start_run(project, kind, detach=True, force=force, **run)
 
     def resume_run(self, project: pj.Project, run_id: str, force: bool = False) -> Path:

@@ -11,8 +11,12 @@ from tui.widgets import box_edit
 SIZE = (80, 24)
 
 
-def stored(project) -> dict:
-    """The crops as project.toml holds them now: name -> (box, preset), plus the face box."""
+def stored(project, app=None) -> dict:
+    """The crops as project.toml holds them: name -> (box, preset), plus the face box.  With
+    ``app``, edits still waiting for their coalesced save are written first (the app does so
+    on its own within App.SAVE_EVERY, on a screen switch and on quit)."""
+    if app is not None:
+        app.flush_project()
     data = tomllib.loads(project.path.read_text())
     crops = {c["name"]: (c["box"], c.get("preset", "")) for c in data["crops"]["items"]}
     return {"crops": crops, "face_box": data["crops"]["face_box"], "prep": data["prep"]}
@@ -36,7 +40,7 @@ async def test_crops_screen_creates_the_seven_presets_and_saves_them(project):
         screen = await open_crops(app, pilot)
         assert type(screen).__name__ == "CropsScreen"
         assert screen.view.image is not None
-        assert list(stored(project)["crops"]) == list(ec.PRESETS)
+        assert list(stored(project, app)["crops"]) == list(ec.PRESETS)
 
 
 async def test_arrow_keys_and_hjkl_move_the_selected_crop_in_project_toml(project):
@@ -46,16 +50,16 @@ async def test_arrow_keys_and_hjkl_move_the_selected_crop_in_project_toml(projec
         await select(pilot, screen, "face")
         size = screen.image_size()
         coarse, fine = box_edit.steps(size)
-        start = stored(project)["crops"]["face"][0]
+        start = stored(project, app)["crops"]["face"][0]
         await pilot.press("right")
         expected = ec.move_box(start, coarse, 0, size)
-        assert stored(project)["crops"]["face"][0] == expected
+        assert stored(project, app)["crops"]["face"][0] == expected
         await pilot.press("j")
         expected = ec.move_box(expected, 0, coarse, size)
-        assert stored(project)["crops"]["face"][0] == expected
+        assert stored(project, app)["crops"]["face"][0] == expected
         await pilot.press("f", "left")  # fine steps
         expected = ec.move_box(expected, -fine, 0, size)
-        assert stored(project)["crops"]["face"][0] == expected
+        assert stored(project, app)["crops"]["face"][0] == expected
         assert expected != start
 
 
@@ -66,12 +70,12 @@ async def test_shift_arrows_and_capital_hjkl_resize_the_crop(project):
         await select(pilot, screen, "bangs")
         size = screen.image_size()
         coarse, _ = box_edit.steps(size)
-        start = stored(project)["crops"]["bangs"][0]
+        start = stored(project, app)["crops"]["bangs"][0]
         await pilot.press("shift+right")
-        after = stored(project)["crops"]["bangs"][0]
+        after = stored(project, app)["crops"]["bangs"][0]
         assert after == ec.resize_box(start, coarse, 0, size)
         await pilot.press("J")
-        assert stored(project)["crops"]["bangs"][0] == ec.resize_box(after, 0, coarse, size)
+        assert stored(project, app)["crops"]["bangs"][0] == ec.resize_box(after, 0, coarse, size)
 
 
 async def test_aspect_lock_keeps_the_ratio_when_resizing(project):
@@ -79,9 +83,9 @@ async def test_aspect_lock_keeps_the_ratio_when_resizing(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_crops(app, pilot)
         await select(pilot, screen, "bangs")
-        x, y, w, h = stored(project)["crops"]["bangs"][0]
+        x, y, w, h = stored(project, app)["crops"]["bangs"][0]
         await pilot.press("a", "L", "L")
-        _, _, w2, h2 = stored(project)["crops"]["bangs"][0]
+        _, _, w2, h2 = stored(project, app)["crops"]["bangs"][0]
         assert w2 > w and h2 > h
         assert abs(w2 / h2 - w / h) < 0.02
 
@@ -97,7 +101,7 @@ async def test_preset_key_gives_the_crop_that_presets_box(project):
         await pilot.pause()
         p = app.project.crops
         want = ec.preset_box("upper_body", p.figure_box, p.face_box, screen.image_size())
-        assert stored(project)["crops"]["face"] == (want, "upper_body")
+        assert stored(project, app)["crops"]["face"] == (want, "upper_body")
 
 
 async def test_undo_and_redo_restore_the_stored_rectangles(project):
@@ -105,14 +109,14 @@ async def test_undo_and_redo_restore_the_stored_rectangles(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_crops(app, pilot)
         await select(pilot, screen, "cowboy_shot")
-        before = stored(project)["crops"]["cowboy_shot"][0]
+        before = stored(project, app)["crops"]["cowboy_shot"][0]
         await pilot.press("down", "shift+left")
-        moved = stored(project)["crops"]["cowboy_shot"][0]
+        moved = stored(project, app)["crops"]["cowboy_shot"][0]
         assert moved != before
         await pilot.press("u", "u")
-        assert stored(project)["crops"]["cowboy_shot"][0] == before
+        assert stored(project, app)["crops"]["cowboy_shot"][0] == before
         await pilot.press("U", "U")
-        assert stored(project)["crops"]["cowboy_shot"][0] == moved
+        assert stored(project, app)["crops"]["cowboy_shot"][0] == moved
 
 
 async def test_moving_the_face_box_moves_the_face_presets(project):
@@ -120,9 +124,9 @@ async def test_moving_the_face_box_moves_the_face_presets(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_crops(app, pilot)
         await select(pilot, screen, "face box")
-        before = stored(project)
+        before = stored(project, app)
         await pilot.press("right", "right")
-        after = stored(project)
+        after = stored(project, app)
         assert after["face_box"][0] > before["face_box"][0]
         assert after["crops"]["face"][0] != before["crops"]["face"][0]
         assert after["crops"]["full_body"] == before["crops"]["full_body"]
@@ -150,7 +154,7 @@ async def test_short_crop_shows_an_upscale_warning(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_crops(app, pilot)
         await select(pilot, screen, "face")
-        while min(stored(project)["crops"]["face"][0][2:]) >= 512:
+        while min(stored(project, app)["crops"]["face"][0][2:]) >= 512:
             await pilot.press("H", "K")
         await pilot.pause()
         info = str(screen.query_one("#crop-info", Static).render())
@@ -168,7 +172,7 @@ async def test_fix_stray_pixels_runs_in_a_worker_and_is_recorded(project):
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert stored(project)["prep"]["fix_artifacts"] is True
+        assert stored(project, app)["prep"]["fix_artifacts"] is True
         assert any(isinstance(m, TaskFinished) and m.task == "fix stray pixels" for m in seen)
         assert (project.root / "source" / "prepared.png").is_file()
 
@@ -201,7 +205,7 @@ async def test_pixel_preview_opens_with_kitty_graphics(project):
         await pilot.press("i")
         await pilot.pause()
         assert isinstance(app.screen, PixelPreview)
-        assert app.screen._image.size == tuple(stored(project)["crops"]["face"][0][2:])
+        assert app.screen._image.size == tuple(stored(project, app)["crops"]["face"][0][2:])
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
@@ -211,23 +215,23 @@ async def test_upscale_key_records_a_larger_long_side_and_rescales_crops(project
     app = OneloraApp(project.root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_crops(app, pilot)
-        before = stored(project)["crops"]["full_body"][0]
+        before = stored(project, app)["crops"]["full_body"][0]
         await pilot.press("e")
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert stored(project)["prep"]["upscale_to"] == 3072
+        assert stored(project, app)["prep"]["upscale_to"] == 3072
         assert max(screen.image_size()) == 3072
-        after = stored(project)["crops"]["full_body"][0]
+        after = stored(project, app)["crops"]["full_body"][0]
         assert abs(after[3] - before[3] * 1.5) <= 2
         await pilot.press("u")  # undo brings back the 2048 px image and the old boxes
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert stored(project)["prep"]["upscale_to"] == 2048
-        assert stored(project)["crops"]["full_body"][0] == before
+        assert stored(project, app)["prep"]["upscale_to"] == 2048
+        assert stored(project, app)["crops"]["full_body"][0] == before
         assert max(screen.image_size()) == 2048
 
 

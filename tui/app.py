@@ -18,12 +18,20 @@ bindings that work everywhere.  Both reach the app over SSH and inside tmux.
 The App is given an :class:`engine.api.Engine` (tests inject a fake one) and never imports
 torch, diffusers, peft or transformers — screens are imported lazily when first shown, so
 startup only pays for Textual.
+
+Saving: every save goes through the project folder's :class:`engine.store.ProjectStore`, which
+merges changes another program made to ``project.toml`` meanwhile instead of overwriting them.
+A thread stats the file twice a second; an outside change is merged into ``app.project`` (in
+place, unsaved edits kept) and screens get :class:`ProjectChanged` with reason "external".
+Rapid edits (crop moves) call :meth:`OneloraApp.save_project_soon`: at most one write per
+``SAVE_EVERY`` seconds, flushed before a screen switch, a run start and on quit.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -35,6 +43,7 @@ from textual.widgets import Footer, Static
 import themes
 from engine import clip_tokens
 from engine.errors import UserError
+from engine.store import ProjectStore, store_for
 from tui.commands import ScreenCommands
 from tui.messages import ProjectChanged, ProjectSaved
 from tui.wording import TuiTerms
@@ -48,6 +57,11 @@ MODE_TABLE: tuple[tuple[str, str, str, str, str, str, str], ...] = (
     ("samples", "tui.screens.samples", "SamplesScreen", "Samples", "Samples", "5", "f5"),
 )
 MODE_NAMES = tuple(m[0] for m in MODE_TABLE)
+
+SAVE_EVERY = 0.25
+"""Seconds between two writes of project.toml while rapid edits (a held key) arrive."""
+WATCH_EVERY = 0.5
+"""Seconds between two looks (a stat) at project.toml for another program's changes."""
 
 
 def _mode_bindings() -> list[Binding]:
@@ -107,11 +121,19 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         """Image protocol: "halfblock", "kitty" or "sixel" (see tui.widgets.graphics)."""
         self.project_dir: Path | None = Path(project_dir) if project_dir else None
         self.project = None
+        self.store: ProjectStore | None = None
+        """The store of the open project (engine.store): saves merge outside changes."""
         self._mode_screens: dict[str, Screen] = {}
         self._load_error = ""
+        self._save_timer = None
+        self._save_pending = False
+        self._disk_error = ""
+        self._watch_stop = threading.Event()
+        self._watcher: threading.Thread | None = None
         if self.project_dir is not None:
             try:
                 self.project = self.engine.load(self.project_dir)
+                self.store = store_for(self.project_dir)
             except UserError as e:
                 self._load_error = str(e)
         for mode, module, cls, title, _, _, _ in MODE_TABLE:
@@ -139,6 +161,7 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         for theme in themes.THEMES:
             self.register_theme(theme)
         self.theme = themes.DARK.name
+        self._start_watching()
         if self.project is not None:
             if self.defer_first_screen:
                 self.call_after_refresh(self._show_start_mode)
@@ -162,7 +185,34 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         """Show a workflow screen."""
         if self.project is None or mode == self.current_mode:
             return
+        self.flush_project()
         await self.switch_mode(mode)
+
+    def pop_screen(self):
+        """Pop the top screen — unless a screen that is already closed asks again.
+
+        A dialog dismissed by a key can still have keys of the same burst queued (Enter
+        Enter, a paste, tmux send-keys); a second dismiss from it would pop the screen under
+        it (or crash on the last one).  Such a late request is ignored here, for every
+        dialog of every screen."""
+        from textual._context import active_message_pump
+        from textual.await_complete import AwaitComplete
+
+        caller = active_message_pump.get(None)
+        try:
+            screen = caller if isinstance(caller, Screen) or caller is None or caller is self \
+                else caller.screen
+        except Exception:  # a widget no longer on any screen
+            screen = None
+        if isinstance(screen, Screen) and screen not in self.screen_stack:
+            return AwaitComplete.nothing()
+        return super().pop_screen()
+
+    def exit(self, result=None, return_code: int = 0, message=None) -> None:
+        """Quit, after writing edits still waiting for their coalesced save."""
+        self.flush_project()
+        self._watch_stop.set()
+        super().exit(result, return_code, message)
 
     def action_help(self) -> None:
         """Show the keys of the current screen."""
@@ -188,17 +238,20 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
 
     def open_project(self, path: Path | str) -> bool:
         """Load the project at ``path`` and tell every screen. Errors become notifications."""
+        self.flush_project()
         try:
             project = self.engine.load(path)
         except UserError as e:
             self.notify(str(e), severity="error", timeout=10)
             return False
         self.project_dir = Path(path)
+        self.store = store_for(path)
         self.set_project(project, "opened")
         return True
 
     def reload_project(self) -> bool:
-        """Re-read ``project.toml`` from disk (e.g. after a CLI command changed it)."""
+        """Re-read ``project.toml`` from disk (e.g. after a CLI command changed it); edits
+        not yet written are saved first, so nothing is lost."""
         if self.project_dir is None:
             return False
         return self.open_project(self.project_dir)
@@ -212,12 +265,16 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         self.post_message(ProjectChanged(project, reason))
 
     def save_project(self) -> bool:
-        """Save ``project.toml`` (atomically, via the engine). Never raises: a problem is
-        shown as a notification and ``False`` is returned."""
+        """Save ``project.toml`` now, through the project store: another program's changes
+        since the last read are merged in (and shown), not overwritten.  Never raises: a
+        problem is shown as a notification and ``False`` is returned."""
+        self._cancel_save_timer()
         if self.project is None:
             return False
+        if self.store is None or self.store.root != self.project.root:
+            self.store = store_for(self.project.root)
         try:
-            path = self.engine.save(self.project)
+            report = self.store.save(self.project)
         except UserError as e:
             self.notify(str(e), title="not saved", severity="error", timeout=10)
             return False
@@ -225,8 +282,94 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
             self.notify(f"could not write {self.project.path}: {e.strerror or e}",
                         title="not saved", severity="error", timeout=10)
             return False
-        self.post_message(ProjectSaved(Path(path)))
+        self._show_notices()
+        if report.merged:
+            self.set_project(self.project, "external")
+        if report.wrote:
+            self.post_message(ProjectSaved(Path(report.path)))
         return True
+
+    def save_project_soon(self) -> None:
+        """Save within ``SAVE_EVERY`` seconds, together with whatever else changes until
+        then (a held key writes a few times a second, not once per repeat)."""
+        if self.project is None:
+            return
+        self._save_pending = True
+        if self._save_timer is None:
+            self._save_timer = self.set_timer(SAVE_EVERY, self._save_due, name="project-save")
+
+    def _save_due(self) -> None:
+        self._save_timer = None
+        if self._save_pending:
+            self.save_project()
+
+    def _cancel_save_timer(self) -> None:
+        self._save_pending = False
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+
+    def flush_project(self) -> bool:
+        """Write an edit still waiting for its coalesced save (before a screen switch, a run
+        start, quitting).  True if nothing was waiting or it was saved."""
+        if not self._save_pending:
+            return True
+        return self.save_project()
+
+    @property
+    def save_pending(self) -> bool:
+        """True while an edit waits for its coalesced save."""
+        return self._save_pending
+
+    def _show_notices(self) -> None:
+        if self.store is None:
+            return
+        for line in self.store.take_notices():
+            self.notify(line, title="project.toml changed elsewhere too", severity="warning",
+                        timeout=10)
+
+    # -- another program changing project.toml ---------------------------------------------
+    def _start_watching(self) -> None:
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch_disk, name="project-watch",
+                                             daemon=True)
+            self._watcher.start()
+
+    def _watch_disk(self) -> None:
+        """Thread: a stat of project.toml every WATCH_EVERY s; the merge runs on the loop."""
+        while not self._watch_stop.wait(WATCH_EVERY):
+            store = self.store
+            try:
+                if store is not None and self.project is not None and store.changed_on_disk():
+                    self.call_from_thread(self.absorb_disk_changes)
+            except Exception:  # the app is closing, or the folder went away meanwhile
+                if self._watch_stop.is_set() or not self.is_running:
+                    return
+
+    def absorb_disk_changes(self) -> bool:
+        """Merge another program's changes to project.toml into the open project (unsaved
+        edits kept) and refresh the screens.  True if the project changed."""
+        if self.project is None or self.store is None:
+            return False
+        try:
+            report = self.store.absorb(self.project)
+        except (UserError, OSError) as e:
+            text = str(e)
+            if text != self._disk_error:  # once per problem, not twice a second
+                self._disk_error = text
+                self.notify(f"{text} (your edits here are kept and saved when it is fixed)",
+                            title="project.toml", severity="error", timeout=10)
+            return False
+        self._disk_error = ""
+        if report is None:
+            return False
+        self._show_notices()
+        if report.merged:
+            self.set_project(self.project, "external")
+        return report.merged
+
+    def on_unmount(self) -> None:
+        self._watch_stop.set()
 
     # -- command palette -----------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

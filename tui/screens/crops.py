@@ -3,14 +3,16 @@
 The image is drawn as half-block cells (works over SSH and in tmux), rendered once per view
 and cached; crop rectangles, the face box and stray-pixel markers are overlays, so moving a
 crop redraws in a few milliseconds.  Everything is keyboard driven and every change is saved
-to project.toml at once (atomically, through the engine) — there is no save key.  Prep steps
-(upscale, fix stray pixels, flatten background) run in a thread worker that reports progress
-with typed messages.
+to project.toml (through the app's project store) — there is no save key; rapid changes (a
+held arrow key) are drawn at once and written a few times a second (App.save_project_soon),
+and flushed on a screen switch, a run start and quit.  Undo/redo (tui.crop_history) are
+operations on what this screen owns — boxes, crops, prep steps — never a snapshot, so tags
+and other screens' edits survive an undo.  Prep steps (upscale, fix stray pixels, flatten
+background) run in a thread worker that reports progress with typed messages.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
@@ -25,14 +27,15 @@ from textual.widgets.option_list import Option
 
 from engine import crops as ec
 from engine.errors import UserError
+from engine.settings import to_dict
+from tui import crop_history as ch
 from tui.messages import ProjectChanged, TaskFailed, TaskFinished, TaskProgress
 from tui.widgets.preset_picker import PRESET_KEYS, PresetPicker
 from tui.widgets import box_edit
 from tui.widgets.cells import Overlay
+from tui.widgets.crop_info import FACE, info_text, status_text
 from tui.widgets.image_view import ImageView
 
-FACE = "face box"
-"""The pseudo-item of the list that edits the face box the presets are computed from."""
 
 
 @dataclass
@@ -97,8 +100,12 @@ class CropsScreen(Screen):
         self.show_others = True
         self.busy = ""
         self.artifacts: list = []
-        self.undo_stack: list[tuple] = []
-        self.redo_stack: list[tuple] = []
+        self.history = ch.History()
+        self._prep_edit: ch.Edit | None = None
+        self._list_labels: tuple = ()
+        self._loaded_for: tuple | None = None
+        self.refreshes = 0
+        """How many times the screen redrew its state (tests check it settles when idle)."""
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -130,9 +137,21 @@ class CropsScreen(Screen):
     def project(self):
         return self.app.project
 
+    def _image_inputs(self) -> tuple:
+        p = self.project
+        return (p.root, p.source.image, p.source.sha256, to_dict(p.prep)) if p else ()
+
     def on_project_changed(self, message: ProjectChanged) -> None:
-        self.undo_stack.clear()
-        self.redo_stack.clear()
+        if message.reason == "external" and self.project is not None:
+            # another program (or screen) changed project.toml: keep undo and the selection,
+            # and load the image again only if what it is made from changed
+            if self._image_inputs() != self._loaded_for:
+                self.load_image()
+            elif self.view.image is not None:
+                self.refresh_all()
+            return
+        self.history.clear()
+        self._prep_edit = None
         self.selected = 0
         self.load_image()
 
@@ -145,6 +164,7 @@ class CropsScreen(Screen):
         project = self.project
         if project is None:
             return Loaded(None, [], "no project open")
+        self._loaded_for = self._image_inputs()
         try:
             image = upscale_job.load_prepared(project)  # a model upscale runs in its own process
             original = images.load_image(images.source_path(project)).image
@@ -167,11 +187,18 @@ class CropsScreen(Screen):
             self.refresh_all()
         else:
             self._end_busy()
+            edit, self._prep_edit = self._prep_edit, None
+            if edit is not None and self.project is not None:
+                edit.after = ch.capture(self.project)
+                if edit.after != edit.before:
+                    self.history.push(edit)
             self.notify(message.text or f"{message.task} done", timeout=4)
             self.load_image()
 
     def on_task_failed(self, message: TaskFailed) -> None:
         self._end_busy()
+        if message.task != "load":
+            self._prep_edit = None
         if message.task == "load":
             self.view.set_image(None, message.error)
         self.notify(message.error, title=message.task, severity="error", timeout=10)
@@ -257,6 +284,7 @@ class CropsScreen(Screen):
         """Update the view region, overlays, list, info and status after any change."""
         if self.project is None:
             return
+        self.refreshes += 1
         box = self.selected_box()
         if self.zoomed and box:
             region = self.view.view_region
@@ -269,68 +297,61 @@ class CropsScreen(Screen):
         self._refresh_info()
 
     def _refresh_list(self) -> None:
+        """Rebuild the list only when its labels changed, and move its highlight without a
+        highlight event: that event is for a user's click, and answering our own change
+        with another refresh made an endless loop (issue 10, reproduction 2)."""
         olist = self.query_one("#crop-list", OptionList)
-        options = []
-        for c in self.project.crops.items:
-            warn = bool(ec.crop_warnings(c))
-            label = Text(f"{'⚠ ' if warn else '  '}{c.name}", style="bold" if warn else "",
-                         no_wrap=True, overflow="ellipsis")
-            options.append(Option(label))
-        options.append(Option(Text(f"  ◎ {FACE}", style="italic")))
-        olist.clear_options()
-        olist.add_options(options)
-        olist.highlighted = self.selected % len(options)
+        labels = tuple((c.name, bool(ec.crop_warnings(c))) for c in self.project.crops.items)
+        with olist.prevent(OptionList.OptionHighlighted):
+            if labels != self._list_labels or olist.option_count != len(labels) + 1:
+                options = [Option(Text(f"{'⚠ ' if warn else '  '}{name}",
+                                       style="bold" if warn else "", no_wrap=True,
+                                       overflow="ellipsis")) for name, warn in labels]
+                options.append(Option(Text(f"  ◎ {FACE}", style="italic")))
+                olist.clear_options()
+                olist.add_options(options)
+                self._list_labels = labels
+            index = self.selected % (len(labels) + 1)
+            if olist.highlighted != index:
+                olist.highlighted = index
 
     def _refresh_info(self) -> None:
-        name, box = self.selected_name(), self.selected_box()
-        coarse, fine = box_edit.steps(self.image_size())
-        lines = Text()
-        if name and name != FACE:
-            crop = self.project.crop(name)
-            lines.append(f"{name}\n", style="bold")
-            lines.append(f"preset {crop.preset or 'custom'}\n", style="dim")
-            lines.append(f"{box[0]},{box[1]}  {box[2]}×{box[3]}\n")
-            for w in ec.crop_warnings(crop, self.image_size()):
-                lines.append(f"⚠ {w}\n", style="bold yellow")
-        elif name == FACE:
-            lines.append("face box\n", style="bold")
-            lines.append("moves the presets\n", style="dim")
-            if box:
-                lines.append(f"{box[0]},{box[1]}  {box[2]}×{box[3]}\n")
-        self.query_one("#crop-info", Static).update(lines)
-        w, h = self.image_size()
-        n = len(self.artifacts)
-        status = (f"{w}×{h} · step {'fine ' + str(fine) if self.fine else 'coarse ' + str(coarse)}px"
-                  f" · aspect {'locked' if self.aspect_lock else 'free'}"
-                  f" · {'zoom' if self.zoomed else 'whole'}"
-                  f" · {n} stray island{'s' if n != 1 else ''}"
-                  f"{' fixed' if n and self.project.prep.fix_artifacts else ''}")
-        if self.busy:
-            status = f"{self.busy}… · " + status
-        self.query_one("#crop-status", Static).update(status)
+        size = self.image_size()
+        self.query_one("#crop-info", Static).update(
+            info_text(self.project, self.selected_name(), self.selected_box(), size))
+        self.query_one("#crop-status", Static).update(status_text(
+            size, fine=self.fine, aspect_lock=self.aspect_lock, zoomed=self.zoomed,
+            islands=len(self.artifacts), fixed=self.project.prep.fix_artifacts, busy=self.busy))
 
     # -- changes (each one undoable and saved) ---------------------------------------------
-    def _snapshot(self) -> tuple:
-        return (copy.deepcopy(self.project.crops), copy.deepcopy(self.project.prep), self.selected)
+    def _save_soon(self) -> None:
+        soon = getattr(self.app, "save_project_soon", None)
+        if soon is not None:
+            soon()
+        else:  # a host app without coalescing
+            self.app.save_project()
 
     def _change(self, apply) -> bool:
-        """Run ``apply()`` as one undoable change; save; redraw. Errors are shown, not raised."""
+        """Run ``apply()`` as one undoable change; save soon; redraw. Errors are shown, not
+        raised."""
         if self.project is None or self.view.image is None:
             return False
-        before = self._snapshot()
+        before = ch.capture(self.project)
+        objects = {c.name: c for c in self.project.crops.items}
+        selected = self.selected_name()
         try:
             apply()
         except UserError as e:
-            self.project.crops, self.project.prep, self.selected = copy.deepcopy(before)
+            ch.apply(self.project, ch.capture(self.project), before, dict(objects))
             self.notify(str(e), severity="warning")
             return False
-        if (self.project.crops, self.project.prep) == before[:2]:
+        after = ch.capture(self.project)
+        if after == before:
             self.refresh_all()
             return False
-        self.undo_stack.append(before)
-        del self.undo_stack[:-200]
-        self.redo_stack.clear()
-        self.app.save_project()
+        gone = {n: objects[n] for n in before.order if n not in after.crops}
+        self.history.push(ch.Edit(before, after, gone, selected))
+        self._save_soon()
         self.refresh_all()
         return True
 
@@ -352,6 +373,10 @@ class CropsScreen(Screen):
         if self.items():
             self.selected = (self.selected + delta) % len(self.items())
             self.refresh_all()
+
+    def _select_name(self, name: str | None) -> None:
+        if name in self.items():
+            self.selected = self.items().index(name)
 
     def _step(self) -> int:
         coarse, fine = box_edit.steps(self.image_size())
@@ -419,22 +444,22 @@ class CropsScreen(Screen):
         self.refresh_all()
 
     def action_undo(self) -> None:
-        self._restore(self.undo_stack, self.redo_stack, "nothing to undo")
+        """Undo the last change of this screen (a box, a crop added or removed, a prep step)."""
+        edit = self.history.step_back(self.project, self.selected_name())
+        self._restored(edit, "nothing to undo", edit.selected_before if edit else None)
 
     def action_redo(self) -> None:
-        self._restore(self.redo_stack, self.undo_stack, "nothing to redo")
+        edit = self.history.step_forward(self.project)
+        self._restored(edit, "nothing to redo", edit.selected_after if edit else None)
 
-    def _restore(self, source: list, target: list, empty: str) -> None:
-        if not source:
+    def _restored(self, edit: ch.Edit | None, empty: str, select: str | None) -> None:
+        if edit is None:
             self.notify(empty, timeout=2)
             return
-        target.append(self._snapshot())
-        crops, prep, self.selected = copy.deepcopy(source.pop())
-        prep_changed = prep != self.project.prep
-        self.project.crops, self.project.prep = crops, prep
-        self.app.save_project()
+        self._select_name(select)
+        self._save_soon()
         self.refresh_all()
-        if prep_changed:  # the prepared image must follow the restored prep steps
+        if edit.before.prep != edit.after.prep:  # the prepared image follows the prep steps
             self.load_image()
 
     def action_preset(self) -> None:
@@ -510,8 +535,8 @@ class CropsScreen(Screen):
         else:
             kwargs = {"flatten_background": not prep.flatten_background}
             label = "flatten background" if kwargs["flatten_background"] else "keep background"
-        self.undo_stack.append(self._snapshot())
-        self.redo_stack.clear()
+        self._prep_edit = ch.Edit(ch.capture(self.project), ch.capture(self.project), {},
+                                  self.selected_name())
         self.busy = label
         bar = self.query_one("#prep-progress", ProgressBar)
         bar.update(total=1.0, progress=0.0)
@@ -566,6 +591,7 @@ class CropsScreen(Screen):
 
     @on(OptionList.OptionHighlighted, "#crop-list")
     def _list_moved(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_index != self.selected:
+        """A click in the list (our own highlight changes post no event)."""
+        if event.option_index != self.selected % max(1, len(self.items())):
             self.selected = event.option_index
             self.refresh_all()

@@ -59,15 +59,27 @@ class PresetPicker(ModalScreen[str | None]):
             yield OptionList(*[Option(f"{k}  {name.replace('_', ' ')}", id=name)
                                for k, name in PRESET_KEYS])
 
+    _answered = False
+
+    def _close(self, preset: str | None) -> None:
+        """Dismiss once: keys already queued behind the chosen one must not dismiss again
+        (a second dismiss pops the screen under the dialog)."""
+        if not self._answered:
+            self._answered = True
+            self.dismiss(preset)
+
     def on_key(self, event) -> None:
+        if self._answered:
+            event.stop()
+            return
         for key, name in PRESET_KEYS:
             if event.character == key:
                 event.stop()
-                self.dismiss(name)
+                self._close(name)
                 return
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self._close(event.option.id)
 
     def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+        self._close(None)

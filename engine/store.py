@@ -1,0 +1,391 @@
+"""One project store: every in-process save of ``project.toml`` goes through here.
+
+The store remembers the last version of the file this process read or wrote (the *base*, a
+plain dict from :func:`engine.project.to_dict`) and a stamp of the file (mtime, size and
+SHA-256).  Saving a project writes the difference between the base and the in-memory
+project onto the *current* file:
+
+- the file did not change since the last read or write → the project is written as is;
+- another program (``onelora caption`` in a second shell, an editor) changed it → it is read
+  again and the three versions are merged (base, ours = the in-memory project, theirs = the
+  file): per setting key, crops matched by name, each crop's tags matched by tag text.  A
+  value changed on one side only takes that side's value, so CLI and TUI edits compose; a
+  value changed differently on both sides keeps ours, and a notice says so.  The merged
+  result goes into the in-memory project (in place, keeping its objects) and to disk.
+
+:meth:`ProjectStore.absorb` does the same merge without writing, for a program that polls
+the file (the TUI) and wants another program's changes while keeping unsaved edits.
+
+Torch-free and Textual-free; thread-safe (one lock per store).  One store per project
+folder per process (:func:`store_for`), so the TUI, the engine API's run start and any
+other in-process caller share one base.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from engine import project as pj
+from engine.errors import UserError
+from engine.files import atomic_write_bytes
+
+_MISSING = object()
+
+
+# ---------------------------------------------------------------------------------------
+# Three-way merge of project dicts
+# ---------------------------------------------------------------------------------------
+
+def _list_key(path: tuple) -> str | None:
+    """The field that identifies an item of the list at ``path`` (None = a plain value)."""
+    if path == ("crops", "items"):
+        return "name"
+    if len(path) == 4 and path[:2] == ("crops", "items") and path[3] == "tags":
+        return "tag"
+    return None
+
+
+def _label(path: tuple) -> str:
+    out = ""
+    for i, part in enumerate(path):
+        if i and _list_key(path[:i]) is not None:
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "(removed)"
+    if isinstance(value, dict):
+        return "(changed)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def merge3(base: dict, ours: dict, theirs: dict) -> tuple[dict, list[str]]:
+    """Merge two edits of ``base``; returns ``(merged, notices)``.
+
+    A key changed on one side only takes that side's value; changed identically on both,
+    that value; changed differently on both, *ours* wins and a notice names the key and
+    both values.  ``crops.items`` is merged per crop name and each crop's ``tags`` per tag
+    text, so a crop (or a tag) added on each side keeps both.
+    """
+    notices: list[str] = []
+    merged = _merge((), base, ours, theirs, notices)
+    return merged, notices
+
+
+def _merge(path: tuple, b: Any, o: Any, t: Any, notices: list[str]) -> Any:
+    if o == t:
+        return o
+    if o == b:
+        return t
+    if t == b:
+        return o
+    if isinstance(o, dict) and isinstance(t, dict):
+        bd = b if isinstance(b, dict) else {}
+        out = {}
+        for k in list(o) + [k for k in t if k not in o]:
+            v = _merge(path + (k,), bd.get(k, _MISSING), o.get(k, _MISSING),
+                       t.get(k, _MISSING), notices)
+            if v is not _MISSING:
+                out[k] = v
+        return out
+    key = _list_key(path)
+    if key is not None and isinstance(o, list) and isinstance(t, list):
+        merged = _merge_keyed(path, key, b if isinstance(b, list) else [], o, t, notices)
+        if merged is not None:
+            return merged
+    notices.append(f"{_label(path)}: changed here and in another program; kept this "
+                   f"program's {_show(o)} (the other had {_show(t)})")
+    return o
+
+
+def _by_key(items: list, key: str) -> dict | None:
+    out = {}
+    for item in items:
+        if not isinstance(item, dict) or key not in item or item[key] in out:
+            return None  # not a keyed list after all: merge it as one value
+        out[item[key]] = item
+    return out
+
+
+def _merge_keyed(path: tuple, key: str, b: list, o: list, t: list,
+                 notices: list[str]) -> list | None:
+    bm, om, tm = _by_key(b, key), _by_key(o, key), _by_key(t, key)
+    if bm is None or om is None or tm is None:
+        return None
+    # Order: ours unless only the other side reordered; items new on the other side go
+    # after their predecessor there.
+    first, second = (tm, om) if list(om) == list(bm) else (om, tm)
+    order = list(first)
+    prev = None
+    for name in second:
+        if name not in order:
+            order.insert(order.index(prev) + 1 if prev in order else 0, name)
+        prev = name
+    out = []
+    for name in order:
+        v = _merge(path + (name,), bm.get(name, _MISSING), om.get(name, _MISSING),
+                   tm.get(name, _MISSING), notices)
+        if v is not _MISSING:
+            out.append(v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Putting a merged project into the in-memory one
+# ---------------------------------------------------------------------------------------
+
+_ITEM_KEYS = {pj.Crop: "name", pj.Tag: "tag"}
+
+
+def update_in_place(old: Any, new: Any) -> None:
+    """Make dataclass ``old`` equal to ``new`` while keeping ``old``'s objects (sections,
+    crops matched by name, tags by text), so widgets holding them see the new values."""
+    for f in dataclasses.fields(old):
+        if not f.metadata.get("stored", True):
+            continue
+        ov, nv = getattr(old, f.name), getattr(new, f.name)
+        if dataclasses.is_dataclass(ov) and type(ov) is type(nv):
+            update_in_place(ov, nv)
+        elif (isinstance(ov, list) and isinstance(nv, list) and nv
+              and type(nv[0]) in _ITEM_KEYS):
+            attr = _ITEM_KEYS[type(nv[0])]
+            olds = {getattr(x, attr): x for x in ov if type(x) is type(nv[0])}
+            items = []
+            for item in nv:
+                keep = olds.pop(getattr(item, attr), None)
+                if keep is not None:
+                    update_in_place(keep, item)
+                    items.append(keep)
+                else:
+                    items.append(item)
+            ov[:] = items
+        elif ov != nv:
+            setattr(old, f.name, nv)
+
+
+# ---------------------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stamp:
+    """What project.toml looked like when last read or written."""
+
+    mtime_ns: int
+    size: int
+    sha256: str
+    taken_ns: int = 0
+    """When the stamp was taken: a file modified in the same clock tick as our own read or
+    write keeps its mtime, so until the file is older than that tick the hash decides."""
+
+    def trusted(self, now: tuple[int, int]) -> bool:
+        """True if ``now`` (mtime_ns, size) proves the file unchanged without reading it."""
+        return (now == (self.mtime_ns, self.size)
+                and self.taken_ns - self.mtime_ns > _RACY_NS)
+
+
+_RACY_NS = 50_000_000
+"""File-system timestamps tick in steps (a few ms); closer than this to our stamp, hash."""
+
+
+def _stamp_of(raw: bytes, st: os.stat_result) -> Stamp:
+    return Stamp(st.st_mtime_ns, st.st_size, hashlib.sha256(raw).hexdigest(), time.time_ns())
+
+
+@dataclass
+class SaveReport:
+    """What a save (or an absorb) did."""
+
+    path: Path
+    wrote: bool = False
+    """True if project.toml was written."""
+    merged: bool = False
+    """True if another program's changes were merged into the in-memory project."""
+    notices: list[str] = field(default_factory=list)
+    """Values changed on both sides (ours kept), one line each, for the user."""
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+class ProjectStore:
+    """Loads and saves one project folder's ``project.toml``, merging outside changes."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.path = self.root / pj.PROJECT_FILE
+        self._lock = threading.RLock()
+        self._base: dict | None = None
+        self._stamp: Stamp | None = None
+        self.writes = 0
+        """How many times this store wrote project.toml (the benchmark counts them)."""
+        self.merges = 0
+        """How many times another program's changes were merged in."""
+        self._notices: list[str] = []
+
+    # -- reading -------------------------------------------------------------------------
+    def _read(self) -> tuple[dict, Stamp]:
+        before = _stat(self.path)
+        if before is None:
+            raise UserError(f"{self.path} not found: create a project with "
+                            f"'onelora new IMAGE {self.root} --trigger NAME'")
+        raw = self.path.read_bytes()
+        st = os.stat(self.path)
+        stamp = _stamp_of(raw, st)
+        if len(raw) != st.st_size:  # replaced while we read: the stamp must not lie
+            stamp = Stamp(0, -1, stamp.sha256)
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise UserError(f"{self.path} is not valid TOML ({e}); fix the line or restore "
+                            "a backup")
+        except UnicodeDecodeError:
+            raise UserError(f"{self.path} is not UTF-8 text")
+        return data, stamp
+
+    def _parse(self, data: dict) -> pj.Project:
+        try:
+            return pj.project_from_dict(data, self.root)
+        except UserError as e:
+            raise UserError(f"{self.path}: {e}") from None
+
+    def load(self) -> pj.Project:
+        """Read project.toml; it becomes the base of later saves."""
+        with self._lock:
+            data, stamp = self._read()
+            project = self._parse(data)
+            self._base, self._stamp = pj.to_dict(project), stamp
+            return project
+
+    def changed_on_disk(self) -> bool:
+        """True if project.toml differs from what this store last read or wrote.  Costs a
+        ``stat`` when nothing changed (the TUI polls it); a touched but identical file is
+        recognised by its hash and not reported."""
+        with self._lock:
+            now = _stat(self.path)
+            if self._stamp is None or now is None:
+                return now is not None and self._base is not None
+            if self._stamp.trusted(now):
+                return False
+            try:
+                raw = self.path.read_bytes()
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                return False
+            stamp = _stamp_of(raw, st)
+            if stamp.sha256 == self._stamp.sha256:
+                if len(raw) == st.st_size:
+                    self._stamp = stamp
+                return False
+            return True
+
+    # -- merging -------------------------------------------------------------------------
+    def _merge_disk(self, project: pj.Project, ours: dict) -> tuple[dict, dict, Stamp, list[str]]:
+        """Read the changed file and merge it with ``ours``: (merged, theirs, stamp, notices)."""
+        theirs, stamp = self._read()
+        theirs = pj.to_dict(self._parse(theirs))  # defaults filled in, like base and ours
+        base = self._base if self._base is not None else theirs
+        merged, notices = merge3(base, ours, theirs)
+        return merged, theirs, stamp, notices
+
+    def _adopt(self, project: pj.Project, merged: dict) -> None:
+        new = self._parse(merged)
+        update_in_place(project, new)
+
+    def absorb(self, project: pj.Project) -> SaveReport | None:
+        """If project.toml changed on disk, merge it into ``project`` without writing:
+        unsaved in-memory edits stay (and win over a different outside value).  Returns
+        None when nothing changed."""
+        with self._lock:
+            if not self.changed_on_disk():
+                return None
+            ours = pj.to_dict(project)
+            merged, theirs, stamp, notices = self._merge_disk(project, ours)
+            self._adopt(project, merged)
+            self._base, self._stamp = theirs, stamp
+            self.merges += 1
+            self._notices += notices
+            return SaveReport(self.path, wrote=False, merged=merged != ours, notices=notices)
+
+    # -- writing -------------------------------------------------------------------------
+    def save(self, project: pj.Project) -> SaveReport:
+        """Write ``project`` onto the current file (merging outside changes, see the module
+        docstring).  Nothing is written when nothing changed.  Raises UserError for an
+        invalid project or an unreadable changed file (the in-memory project is kept)."""
+        with self._lock:
+            ours = pj.to_dict(project)
+            report = SaveReport(self.path)
+            data = ours
+            if self.changed_on_disk():
+                merged, theirs, stamp, notices = self._merge_disk(project, ours)
+                if merged != ours:
+                    self._adopt(project, merged)
+                    report.merged = True
+                self.merges += 1
+                report.notices = notices
+                self._notices += notices
+                if merged == theirs:  # the file already says it all
+                    self._base, self._stamp = theirs, stamp
+                    return report
+                data = merged
+            elif ours == self._base and self.path.exists():
+                return report
+            pj.validate(project)
+            raw = tomli_w.dumps(data).encode("utf-8")
+            atomic_write_bytes(self.path, raw)
+            self._stamp = _stamp_of(raw, os.stat(self.path))
+            self._base = data
+            self.writes += 1
+            report.wrote = True
+            return report
+
+    def take_notices(self) -> list[str]:
+        """Conflict notices not yet shown to the user (and forget them)."""
+        with self._lock:
+            out, self._notices = self._notices, []
+            return out
+
+
+_STORES: dict[Path, ProjectStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def store_for(root: str | os.PathLike) -> ProjectStore:
+    """The one store of the project folder ``root`` in this process."""
+    key = Path(os.path.abspath(root))
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = ProjectStore(root)
+        return store
+
+
+def load(root: str | os.PathLike) -> pj.Project:
+    """Read ``root/project.toml`` through its store."""
+    return store_for(root).load()
+
+
+def save(project: pj.Project) -> Path:
+    """Save ``project`` through its folder's store (merging outside changes)."""
+    store_for(project.root).save(project)
+    return project.path
