@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 
-from tui.app import MODE_TABLE, OneloraApp
+from tui.app import FOOTER_MODES, MODE_TABLE, OneloraApp
 
 SIZE = (80, 24)
 
@@ -58,7 +58,7 @@ async def test_mode_bindings_have_ids_and_show_in_the_footer(project):
         for mode, *_ in MODE_TABLE:
             assert f"mode-{mode}" in ids
         footer_text = " ".join(str(w.render()) for w in app.screen.query("FooterKey"))
-        for *_, short, digit, _ in MODE_TABLE:
+        for *_, short, digit, _ in FOOTER_MODES:
             assert short in footer_text
 
 
@@ -180,7 +180,7 @@ async def test_every_screen_footer_shows_mode_keys_and_help_at_80_columns(projec
             await pilot.press(digit)
             await pilot.pause(0.3)
             text = footer_text(app)
-            for _, _, _, _, other, d, _ in MODE_TABLE:
+            for _, _, _, _, other, d, _ in FOOTER_MODES:
                 assert f"{d} {other}" in text, (mode, text)
             assert "? Help" in text, (mode, text)
 

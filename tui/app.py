@@ -55,7 +55,11 @@ MODE_TABLE: tuple[tuple[str, str, str, str, str, str, str], ...] = (
     ("reg", "tui.screens.reg", "RegScreen", "Regularization", "Reg", "3", "f3"),
     ("train", "tui.screens.train", "TrainScreen", "Training", "Train", "4", "f4"),
     ("samples", "tui.screens.samples", "SamplesScreen", "Samples", "Samples", "5", "f5"),
+    ("grow", "tui.screens.grow", "GrowScreen", "Grow (round two)", "Grow", "6", "f6"),
 )
+FOOTER_MODES = MODE_TABLE[:5]
+"""The modes the footer shows (80 columns hold five); Grow, the later round-two step, is on
+6/F6, in the help and in the palette."""
 MODE_NAMES = tuple(m[0] for m in MODE_TABLE)
 
 SAVE_EVERY = 0.25
@@ -66,13 +70,15 @@ WATCH_EVERY = 0.5
 
 def _mode_bindings() -> list[Binding]:
     out: list[Binding] = []
-    for mode, _, _, title, short, digit, fkey in MODE_TABLE:
+    for entry in MODE_TABLE:
+        mode, _, _, title, short, digit, fkey = entry
+        show = entry in FOOTER_MODES
         out.append(Binding(digit, f"app.mode('{mode}')", short, tooltip=f"show {title}",
-                           id=f"mode-{mode}"))
+                           id=f"mode-{mode}", show=show))
         # Shown too: the footer shows one key per action, the digit first; when a text field
         # takes the digits (they leave the active bindings), it shows the F-key instead.
         out.append(Binding(fkey, f"app.mode('{mode}')", short, priority=True,
-                           tooltip=f"show {title}", id=f"mode-{mode}-fkey"))
+                           tooltip=f"show {title}", id=f"mode-{mode}-fkey", show=show))
     return out
 
 

@@ -4,7 +4,7 @@ The expensive part — resampling pixels and turning them into styled cells — 
 view (region of the image × widget size) in :class:`CellCanvas`.  Crop rectangles, the face
 box and artifact markers are :class:`Overlay` objects turned into a small set of per-cell
 patches by :func:`overlay_patches`; a redraw after a crop moves only re-applies those patches
-to the cached rows, so it never touches pixels again (DESIGN.md §Performance).
+to the cached rows, so it never touches pixels again (docs/performance.md).
 
 One cell shows two pixels stacked: ``▀`` with the upper pixel as foreground colour and the
 lower pixel as background colour (the rich-pixels technique).  This works in every
