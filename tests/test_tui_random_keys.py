@@ -13,7 +13,8 @@ every burst for the tags, every ``CHECK_EVERY`` keys for the rest):
   ~40 frames a second; blinking cursors and the 1 Hz run polls of Reg/Train make at most a
   few, so "flat" is ≤ ``IDLE_FRAMES_PER_S`` frames a second of waiting.  The default run
   waits ``IDLE_WAIT`` s at every ``IDLE_EVERY`` keys and at the end of each seed; ``-m slow``
-  waits the issue's full 2 s at every ``CHECK_EVERY`` keys, over more seeds.
+  waits the issue's full 2 s at every ``SLOW_IDLE_EVERY`` keys, over three more seeds with
+  the prep keys.
 
 Keys that end the session (q, ctrl+q, ctrl+c) or open the command palette (ctrl+p, whose
 typed text could run "app: quit") are left out.  The prep keys (e, X, W) resample a 2048 px
@@ -46,6 +47,8 @@ BURST = 50
 IDLE_EVERY = 1000
 IDLE_WAIT = 0.6
 IDLE_FRAMES_PER_S = 4
+SLOW_IDLE_EVERY = 500
+"""The slow run's full 2 s idle check comes every 500 keys (every 100 cost 40 s of waiting a seed)."""
 
 NAV = ["1", "2", "3", "4", "5", "f1", "f2", "f3", "f4", "f5"]
 MOVES = ["tab", "shift+tab", "up", "down", "left", "right", "h", "j", "k", "l",
@@ -195,7 +198,7 @@ async def test_random_keys_on_every_screen_keep_the_users_work(project, small_im
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", list(range(4, 12)))
+@pytest.mark.parametrize("seed", [4, 5, 6])
 async def test_random_keys_longer_walks_with_prep_steps(project, small_image, seed):
     await walk(tagged_project(project), small_image, seed, KEYS_PER_SEED, prep=True,
-               idle_every=CHECK_EVERY, idle_wait=2.0)
+               idle_every=SLOW_IDLE_EVERY, idle_wait=2.0)

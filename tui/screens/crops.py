@@ -192,7 +192,7 @@ class CropsScreen(Screen):
                 edit.after = ch.capture(self.project)
                 if edit.after != edit.before:
                     self.history.push(edit)
-            self.notify(message.text or f"{message.task} done", timeout=4)
+            self.notify(f"{message.text or message.task + ' done'} (u undoes)", timeout=4)
             self.load_image()
 
     def on_task_failed(self, message: TaskFailed) -> None:
@@ -489,9 +489,11 @@ class CropsScreen(Screen):
         name = self.selected_name()
         if name and name != FACE:
             self._change(lambda: self._engine_remove(name))
+            self.notify(f"removed crop {name} (u brings it back with its tags)", timeout=4)
 
     def action_auto(self) -> None:
         self._change(self._engine_auto)
+        self.notify("crops set from the presets (u undoes)", timeout=4)
 
     # -- engine calls ------------------------------------------------------------------------
     # The screen saves once per change itself (App.save_project), so engine calls use
