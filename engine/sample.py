@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -295,6 +296,29 @@ def write_grid(run_dir: Path, epoch: int) -> Path:
     return save_png(ep.epoch_dir(run_dir, epoch) / ep.GRID_FILE, grid)
 
 
+class _SamplingProgress:
+    """``log`` lines so sampling an epoch is never silent: one before the first image (how
+    many, size, steps), then the count drawn at most every ``every`` seconds."""
+
+    def __init__(self, writer: EventWriter | None, epoch: int, jobs: list[Job],
+                 weights: list[float], every: float = 10.0) -> None:
+        self.writer, self.epoch, self.every = writer, epoch, every
+        self.total = len(jobs) * len(weights)
+        self.last = time.monotonic()
+        if writer is not None and jobs:
+            p = jobs[0].prompt
+            writer.emit("log", message=(
+                f"sampling epoch {epoch}: {self.total} images ({len(jobs)} prompt×seed × "
+                f"{len(weights)} weights) at {p.width}×{p.height}, {p.steps} steps…"))
+
+    def __call__(self, done: int, _total: int) -> None:
+        now = time.monotonic()
+        if self.writer is not None and done < self.total and now - self.last >= self.every:
+            self.last = now
+            self.writer.emit("log", message=f"sampling epoch {self.epoch}: "
+                                            f"{done}/{self.total} images")
+
+
 def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                  writer: EventWriter | None, *, weights: list[float] | None = None,
                  batch_size: int = BATCH_SIZE, batch_weights: bool = True) -> list[ep.SampleRecord]:
@@ -316,19 +340,22 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     if network is None and any(w != 0 for w in weights):
         raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
     records: list[ep.SampleRecord] = []
+    progress = _SamplingProgress(writer, epoch, jobs, weights)
     common = dict(clip_skip=project.train.clip_skip, precision=project.train.mixed_precision)
     try:
         if batch_weights and network is not None and len(weights) > 1:
             together = [Job(j.prompt, j.seed, float(w)) for j in jobs for w in weights]
             drawn = generate_images(base, together, batch_size=batch_size * len(weights),
-                                    network=network, **common)
+                                    network=network, on_batch=progress, **common)
             by_weight = {w: drawn[k::len(weights)] for k, w in enumerate(weights)}
         else:
             by_weight = {}
-            for w in weights:
+            for k, w in enumerate(weights):
                 if network is not None:
                     network.set_multiplier(float(w))
-                by_weight[w] = generate_images(base, jobs, batch_size=batch_size, **common)
+                by_weight[w] = generate_images(
+                    base, jobs, batch_size=batch_size, **common,
+                    on_batch=lambda done, _n, k=k: progress(k * len(jobs) + done, 0))
         for w in weights:
             for job, img in zip(jobs, by_weight[w]):
                 path = folder / ep.sample_file_name(job.prompt.index, job.seed, w)

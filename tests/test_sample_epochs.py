@@ -209,3 +209,26 @@ def test_sample_later_weights_join_the_epochs_index_and_grid(base, small_project
     one_column = sample.make_grid([[Image.new("RGB", (64, 64))]], ["w"], ["r"])
     grid = Image.open(ep.epoch_dir(tmp_path, 1) / ep.GRID_FILE)
     assert grid.height == one_column.height and grid.width > one_column.width + 100
+
+
+def test_sampling_an_epoch_says_what_it_draws_before_the_first_image(base, small_project,
+                                                                    tmp_path, monkeypatch):
+    """Found in a walk: after the epoch's checkpoint, minutes of sampling (42 images at 512²)
+    passed with no event, so the dashboard and `watch` sat silent.  The first event of the
+    pass now names how many images, their size and steps; later ones count them."""
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(sample.time, "monotonic", iter(range(0, 10_000, 60)).__next__)
+    net = trained_network(base)
+    try:
+        with events.EventWriter(run_dir) as writer:
+            sample.sample_epoch(base, net, small_project, run_dir, 1, writer, batch_size=1)
+    finally:
+        net.restore()
+    evs = list(events.read_events(run_dir))
+    assert evs[0]["kind"] == "log"
+    assert evs[0]["message"].startswith("sampling epoch 1: 6 images") and "64×64" in evs[0]["message"]
+    assert "3 steps" in evs[0]["message"]
+    counts = [e["message"] for e in evs if e["kind"] == "log"][1:]
+    assert counts and all("/6 images" in m for m in counts)  # progress while drawing
+    first_sample = next(i for i, e in enumerate(evs) if e["kind"] == "sample")
+    assert first_sample > 0
