@@ -45,7 +45,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("stop", help="ask a run to stop (it saves and exits)")
     p.add_argument("dir")
-    p.add_argument("run")
+    p.add_argument("run", nargs="?", default=None,
+                   help="run id (default: the project's one running run)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stop)
 
