@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from engine import epochs as ep
 from engine import overfit
 from engine.errors import UserError
 from engine.events import EventWriter
+from engine.sample_progress import SamplingProgress, SamplingStopped  # noqa: F401 (re-exported)
 from engine.project import Project, SampleSettings, atomic_write_bytes, atomic_write_text
 
 SAMPLERS = {"euler_a": "EulerAncestralDiscreteScheduler", "euler": "EulerDiscreteScheduler",
@@ -296,32 +296,10 @@ def write_grid(run_dir: Path, epoch: int) -> Path:
     return save_png(ep.epoch_dir(run_dir, epoch) / ep.GRID_FILE, grid)
 
 
-class _SamplingProgress:
-    """``log`` lines so sampling an epoch is never silent: one before the first image (how
-    many, size, steps), then the count drawn at most every ``every`` seconds."""
-
-    def __init__(self, writer: EventWriter | None, epoch: int, jobs: list[Job],
-                 weights: list[float], every: float = 10.0) -> None:
-        self.writer, self.epoch, self.every = writer, epoch, every
-        self.total = len(jobs) * len(weights)
-        self.last = time.monotonic()
-        if writer is not None and jobs:
-            p = jobs[0].prompt
-            writer.emit("log", message=(
-                f"sampling epoch {epoch}: {self.total} images ({len(jobs)} prompt×seed × "
-                f"{len(weights)} weights) at {p.width}×{p.height}, {p.steps} steps…"))
-
-    def __call__(self, done: int, _total: int) -> None:
-        now = time.monotonic()
-        if self.writer is not None and done < self.total and now - self.last >= self.every:
-            self.last = now
-            self.writer.emit("log", message=f"sampling epoch {self.epoch}: "
-                                            f"{done}/{self.total} images")
-
-
 def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                  writer: EventWriter | None, *, weights: list[float] | None = None,
-                 batch_size: int = BATCH_SIZE, batch_weights: bool = True) -> list[ep.SampleRecord]:
+                 batch_size: int = BATCH_SIZE, batch_weights: bool = True,
+                 should_stop=None) -> list[ep.SampleRecord]:
     """Sample ``epoch``'s LoRA (already loaded in ``network`` and applied to ``base``) at each
     weight into ``run_dir/samples/epoch-NNN/``; one ``sample`` event per image, a grid, the
     index and the overfit meter (``run_dir/overfit.json``).  The network's multiplier and the
@@ -340,7 +318,7 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     if network is None and any(w != 0 for w in weights):
         raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
     records: list[ep.SampleRecord] = []
-    progress = _SamplingProgress(writer, epoch, jobs, weights)
+    progress = SamplingProgress(writer, epoch, jobs, weights, should_stop)
     common = dict(clip_skip=project.train.clip_skip, precision=project.train.mixed_precision)
     try:
         if batch_weights and network is not None and len(weights) > 1:

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from engine import epochs as ep
-from engine import events, models, overfit, runs, sample
+from engine import events, models, overfit, runs, sample, sample_progress
 from engine.errors import UserError
 from engine.lora import LoraNetwork
 
@@ -217,7 +217,7 @@ def test_sampling_an_epoch_says_what_it_draws_before_the_first_image(base, small
     passed with no event, so the dashboard and `watch` sat silent.  The first event of the
     pass now names how many images, their size and steps; later ones count them."""
     run_dir = tmp_path / "run"
-    monkeypatch.setattr(sample.time, "monotonic", iter(range(0, 10_000, 60)).__next__)
+    monkeypatch.setattr(sample_progress.time, "monotonic", iter(range(0, 10_000, 60)).__next__)
     net = trained_network(base)
     try:
         with events.EventWriter(run_dir) as writer:
@@ -232,3 +232,28 @@ def test_sampling_an_epoch_says_what_it_draws_before_the_first_image(base, small
     assert counts and all("/6 images" in m for m in counts)  # progress while drawing
     first_sample = next(i for i, e in enumerate(evs) if e["kind"] == "sample")
     assert first_sample > 0
+
+
+def test_a_stop_sent_while_an_epoch_is_sampled_ends_the_pass_after_one_batch(base, small_project,
+                                                                           tmp_path):
+    """Found in a walk: `onelora stop` during the epoch-end sampling (42 images at 512² on a
+    CPU) was ignored until every image was drawn.  The pass now ends after the current batch
+    and says so; the loop's next poll of the control file then stops the run."""
+    from engine import train
+
+    class StopAsked:
+        def peek(self):
+            return "stop"
+
+    run_dir = tmp_path / "run"
+    net = trained_network(base)
+    try:
+        with events.EventWriter(run_dir) as writer:
+            small_project.samples.weights = [1.0]
+            train.run_sampling(base, net, small_project, run_dir, 1, writer, StopAsked())
+    finally:
+        net.restore()
+    evs = list(events.read_events(run_dir))
+    assert not [e for e in evs if e["kind"] == "sample"]  # no image saved after the stop
+    assert any("stopped at" in e.get("message", "") for e in evs if e["kind"] == "log")
+    assert not (ep.epoch_dir(run_dir, 1)).exists() or not list(ep.epoch_dir(run_dir, 1).glob("p*"))
