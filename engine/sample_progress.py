@@ -25,8 +25,8 @@ class SamplingProgress:
         if writer is not None and jobs:
             p = jobs[0].prompt
             writer.emit("log", message=(
-                f"sampling epoch {epoch}: {self.total} images ({len(jobs)} prompt×seed × "
-                f"{len(weights)} weights) at {p.width}×{p.height}, {p.steps} steps…"))
+                f"sampling epoch {epoch}: {self.total} images, {p.width}×{p.height}, "
+                f"{p.steps} steps…"))
 
     def __call__(self, done: int, _total: int) -> None:
         if self.should_stop is not None and self.should_stop():
