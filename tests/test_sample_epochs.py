@@ -234,26 +234,32 @@ def test_sampling_an_epoch_says_what_it_draws_before_the_first_image(base, small
     assert first_sample > 0
 
 
-def test_a_stop_sent_while_an_epoch_is_sampled_ends_the_pass_after_one_batch(base, small_project,
+def test_a_stop_sent_while_an_epoch_is_sampled_ends_the_pass_within_a_denoising_step(base, small_project,
                                                                            tmp_path):
     """Found in a walk: `onelora stop` during the epoch-end sampling (42 images at 512² on a
-    CPU) was ignored until every image was drawn.  The pass now ends after the current batch
+    CPU) was ignored until every image was drawn.  The pass now ends after the current denoising step
     and says so; the loop's next poll of the control file then stops the run."""
     from engine import train
 
-    class StopAsked:
+    class StopAsked:  # the stop arrives during the second denoising step of the first batch
+        peeks = 0
+
         def peek(self):
-            return "stop"
+            self.peeks += 1
+            return "stop" if self.peeks >= 2 else None
+
+    control = StopAsked()
 
     run_dir = tmp_path / "run"
     net = trained_network(base)
     try:
         with events.EventWriter(run_dir) as writer:
             small_project.samples.weights = [1.0]
-            train.run_sampling(base, net, small_project, run_dir, 1, writer, StopAsked())
+            train.run_sampling(base, net, small_project, run_dir, 1, writer, control)
     finally:
         net.restore()
     evs = list(events.read_events(run_dir))
     assert not [e for e in evs if e["kind"] == "sample"]  # no image saved after the stop
-    assert any("stopped at" in e.get("message", "") for e in evs if e["kind"] == "log")
+    assert control.peeks == 2  # not one more denoising step after the stop
+    assert any("stopped after 0/" in e.get("message", "") for e in evs if e["kind"] == "log")
     assert not (ep.epoch_dir(run_dir, 1)).exists() or not list(ep.epoch_dir(run_dir, 1).glob("p*"))
