@@ -70,7 +70,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             line = (f"{r.id:32} {r.kind:6} {r.status:9} {r.step:>5}/{r.total_steps:<5} "
                     f"{r.epoch:>3}/{r.epochs:<3} {loss:>8}")
             if r.phase and r.phase != r.status:
-                line += f"  {r.phase}"
+                if r.status == "starting" and not r.step:  # what it does, in place of 0/0 0/0 -
+                    line = f"{r.id:32} {r.kind:6} {r.status:9} {r.phase}"[:80]
+                else:
+                    line += f"  {r.phase}"
             if r.note:
                 line += f"  ({r.note})"
             lines.append(line)
