@@ -209,7 +209,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         doing = f" ({info.phase})" if info.phase and info.phase != info.status else ""
         emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True,
                     "status": info.status, "phase": info.phase},
-             f"started run {run_dir.name}{doing} (follow it: onelora watch {args.dir} {run_dir.name})")
+             f"started run {run_dir.name}{doing}\n"
+             f"follow it with: onelora watch {args.dir} {run_dir.name}")
         return 0
 
     run_dir = runs.start_run(project, "train", detach=False, resume=args.resume, force=args.force)
