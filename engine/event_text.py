@@ -13,6 +13,9 @@ from engine.events import (BadEvent, Checkpoint, EpochEnd, Event, Failed, Finish
                            Nonfinite, Paused, Progress, Resumed, Rollback, Sample, Started,
                            Step, Stopped, as_float, parse)
 
+LR_SHORT = {"text_encoder": "te", "unet": "unet"}
+"""How a step line names the learning-rate groups."""
+
 # ---------------------------------------------------------------------------------------
 
 def stamp(event: Event | dict) -> str:
@@ -58,13 +61,15 @@ def describe(event: Event | dict) -> str:
                 line += f"; {part}"
         return line
     if isinstance(e, Step):
-        line = f"step {e.step}/{e.total_steps or '?'} epoch {e.epoch} loss {_num(e.loss)}"
+        line = f"step {e.step}/{e.total_steps or '?'} ep {e.epoch} loss {_num(e.loss)}"
         if math.isfinite(e.loss_ema):
             line += f" ema {_num(e.loss_ema)}"
         if math.isfinite(e.it_s):
-            line += f" {_num(e.it_s, '.2f')} it/s"
-        lrs = " ".join(f"{g}={as_float(v):.2e}" for g, v in e.lr.items())
-        return f"{line} {lrs}".rstrip()
+            line += f" {_num(e.it_s, '.1f')} it/s"
+        # short group names and values, so `watch` keeps a step on one 80-column line
+        lrs = " ".join(f"{LR_SHORT.get(g, g)} {_num(v, '.1e').replace('.0e', 'e')}"
+                       for g, v in e.lr.items())
+        return f"{line} lr {lrs}" if lrs else line
     if isinstance(e, Nonfinite):
         files = f" files {_names(e.files)}" if e.files else ""
         return f"!! NON-FINITE {e.what} at step {e.step}{files} → {e.action}"

@@ -11,6 +11,7 @@ cannot come from a sane training run become ``implausible``. Everything shown pa
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from engine import lora_file
@@ -236,10 +237,12 @@ def _dataset_lines(datasets: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _tag_lines(freq: Any, odd: list[str]) -> list[str]:
+def _tag_lines(freq: Any, odd: list[str], top: int | None = 15) -> list[str]:
+    """Each folder's tags, most frequent first (``top`` of them; None: every tag), wrapped
+    to 80 columns."""
     if not isinstance(freq, dict) or not freq:
         return []
-    lines = ["  most frequent tags:"]
+    lines = ["  most frequent tags:" if top else "  tags (ss_tag_frequency):"]
     for d, tags in freq.items():
         if not isinstance(tags, dict):
             odd.append(f"ss_tag_frequency[{printable(d)!r}] is not an object of tag counts")
@@ -249,8 +252,11 @@ def _tag_lines(freq: Any, odd: list[str]) -> list[str]:
         if len(counts) < len(tags):
             odd.append(f"ss_tag_frequency[{printable(d)!r}] has {len(tags) - len(counts)} counts that "
                        "are not numbers")
-        top = sorted(counts, key=lambda kv: (-kv[1], kv[0]))[:15]
-        lines.append(f"    {_short(d, 40)}: " + ", ".join(f"{_short(t, 40)} ({n:g})" for t, n in top))
+        shown = sorted(counts, key=lambda kv: (-kv[1], kv[0]))[:top]
+        more = f", … {len(counts) - len(shown)} more (--all)" if len(shown) < len(counts) else ""
+        text = f"{_short(d, 40)}: " + ", ".join(f"{_short(t, 40)} ({n:g})" for t, n in shown)
+        lines += textwrap.wrap(text + more, 80, initial_indent="    ", subsequent_indent="      ",
+                               break_long_words=False, break_on_hyphens=False)
     return lines
 
 
@@ -260,13 +266,14 @@ def format_inspect(info: dict[str, Any], full: bool = False) -> str:
     lines = [printable(info["file"]),
              f"  architecture   {info['architecture']}",
              f"  modules        {info['modules']} ({info['unet_modules']} UNet, "
-             f"{info['text_encoder_modules']} text encoder), {info['tensors']} tensors, "
-             f"{info['parameters']:,} parameters, {'/'.join(info['dtypes'])}",
+             f"{info['text_encoder_modules']} text encoder), {info['tensors']} tensors",
+             f"  parameters     {info['parameters']:,}, {'/'.join(info['dtypes'])}",
              f"  rank / alpha   {one(info['rank'])} / {one(info['alpha'])}"]
     if info["conv"]["modules"]:
         lines.append(f"  conv (3×3)     {info['conv']['modules']} modules, rank {one(info['conv']['rank'])} "
                      f"/ alpha {one(info['conv']['alpha'])}")
-    lines.append(f"  blocks         {' '.join(info['blocks'])}")
+    lines += textwrap.wrap(f"  blocks         {' '.join(info['blocks'])}", 80,
+                           subsequent_indent=" " * 17)
     if info["other_key_count"]:
         lines.append(f"  other keys     {info['other_key_count']} not lora_down/lora_up/alpha "
                      f"(e.g. {', '.join(_short(k, 60) for k in info['other_keys'][:3])}) — LyCORIS or a "
@@ -303,14 +310,15 @@ def format_inspect(info: dict[str, Any], full: bool = False) -> str:
                 v = v if isinstance(v, dict) else {}
                 lines.append(f"    {_short(d, 60)}: {_num(v.get('n_repeats', '?'))} × "
                              f"{_num(v.get('img_count', '?'))}")
-        lines += _tag_lines(md.get("ss_tag_frequency"), [])  # its oddities are in info["odd"]
+        lines += _tag_lines(md.get("ss_tag_frequency"), [],  # its oddities are in info["odd"]
+                            top=None if full else 15)
         rest = [k for k in md if k not in KEY_SETTINGS and k not in STRUCTURED
                 and (full or md[k] not in ("None", "", "False"))]
         if rest:
             lines.append("  other metadata:")
             for k in rest:
                 value = printable(md[k] if isinstance(md[k], str) else json.dumps(md[k])) if full \
-                    else _short(md[k], 80)
+                    else _short(md[k], 45)  # 35 columns of indent and key: 80 in all
                 lines.append(f"    {_short(k, 30):30} {value}")
     if odd:
         lines.append("  odd about this file:")

@@ -545,7 +545,17 @@ def find_run(project_root: str | os.PathLike, run_id: str | None = None) -> Path
     raise UserError(f"{run_id!r} matches several runs: {', '.join(p.name for p in matches)}")
 
 
-def stop_run(project_root: str | os.PathLike, run_id: str) -> Path:
+def stop_run(project_root: str | os.PathLike, run_id: str | None = None) -> Path:
+    """Ask a run to stop; without an id, the project's one active run."""
+    if not run_id:
+        active = [r for r in list_runs(project_root) if r.status in ACTIVE]
+        if not active:
+            raise UserError(f"no run of {project_root} is running; 'onelora runs "
+                            f"{project_root}' lists them")
+        if len(active) > 1:
+            raise UserError(f"{len(active)} runs are running ({', '.join(r.id for r in active)});"
+                            f" name one: onelora stop {project_root} RUN")
+        run_id = active[0].id
     run_dir = find_run(project_root, run_id)
     info = run_info(run_dir, excerpt=True)
     if info.status not in ACTIVE:

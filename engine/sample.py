@@ -25,6 +25,7 @@ from engine import epochs as ep
 from engine import overfit
 from engine.errors import UserError
 from engine.events import EventWriter
+from engine.sample_progress import SamplingProgress, SamplingStopped  # noqa: F401 (re-exported)
 from engine.project import Project, SampleSettings, atomic_write_bytes, atomic_write_text
 
 SAMPLERS = {"euler_a": "EulerAncestralDiscreteScheduler", "euler": "EulerDiscreteScheduler",
@@ -168,9 +169,10 @@ def _autocast(base, precision: str):
 
 
 @torch.no_grad()
-def _draw(base, jobs: list[Job], clip_skip: int, network=None) -> list[Image.Image]:
+def _draw(base, jobs: list[Job], clip_skip: int, network=None, on_step=None) -> list[Image.Image]:
     """One batch with the same size, steps, CFG and sampler.  Jobs that carry a LoRA weight
-    get it per sample (the network's multiplier is the batch's weights for this pass)."""
+    get it per sample (the network's multiplier is the batch's weights for this pass);
+    ``on_step()`` runs after each denoising step (it may raise to end the pass)."""
     if network is not None and any(j.weight is not None for j in jobs):
         network.set_multiplier([1.0 if j.weight is None else float(j.weight) for j in jobs])
     p0 = jobs[0].prompt
@@ -197,6 +199,8 @@ def _draw(base, jobs: list[Job], clip_skip: int, network=None) -> list[Image.Ima
             uncond, text = noise.chunk(2)
             noise = uncond + p0.cfg * (text - uncond)
         latents = sched.step(noise, t, latents, generator=gens if len(gens) > 1 else gens[0]).prev_sample
+        if on_step is not None:
+            on_step()
     vae = base.vae
     out = []
     for k in range(0, latents.shape[0], DECODE_BATCH):
@@ -208,7 +212,8 @@ def _draw(base, jobs: list[Job], clip_skip: int, network=None) -> list[Image.Ima
 
 
 def generate_images(base, jobs: list[Job], *, clip_skip: int = 1, batch_size: int = BATCH_SIZE,
-                    precision: str = "no", on_batch=None, network=None) -> list[Image.Image]:
+                    precision: str = "no", on_batch=None, network=None,
+                    on_step=None) -> list[Image.Image]:
     """Draw every job; jobs with equal size/steps/CFG/sampler share batches.  Returns the
     images in job order.  ``on_batch(done, total)`` is called after each batch.  Jobs with
     a ``weight`` are drawn with ``network``'s multiplier set per sample."""
@@ -227,7 +232,8 @@ def generate_images(base, jobs: list[Job], *, clip_skip: int = 1, batch_size: in
             for idxs in groups.values():
                 for k in range(0, len(idxs), max(1, batch_size)):
                     chunk = idxs[k:k + max(1, batch_size)]
-                    for i, img in zip(chunk, _draw(base, [jobs[i] for i in chunk], clip_skip, network)):
+                    drawn = _draw(base, [jobs[i] for i in chunk], clip_skip, network, on_step)
+                    for i, img in zip(chunk, drawn):
                         out[i] = img
                     done += len(chunk)
                     if on_batch is not None:
@@ -297,7 +303,8 @@ def write_grid(run_dir: Path, epoch: int) -> Path:
 
 def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                  writer: EventWriter | None, *, weights: list[float] | None = None,
-                 batch_size: int = BATCH_SIZE, batch_weights: bool = True) -> list[ep.SampleRecord]:
+                 batch_size: int = BATCH_SIZE, batch_weights: bool = True,
+                 should_stop=None) -> list[ep.SampleRecord]:
     """Sample ``epoch``'s LoRA (already loaded in ``network`` and applied to ``base``) at each
     weight into ``run_dir/samples/epoch-NNN/``; one ``sample`` event per image, a grid, the
     index and the overfit meter (``run_dir/overfit.json``).  The network's multiplier and the
@@ -316,19 +323,23 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     if network is None and any(w != 0 for w in weights):
         raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
     records: list[ep.SampleRecord] = []
-    common = dict(clip_skip=project.train.clip_skip, precision=project.train.mixed_precision)
+    progress = SamplingProgress(writer, epoch, jobs, weights, should_stop)
+    common = dict(clip_skip=project.train.clip_skip, precision=project.train.mixed_precision,
+                  on_step=progress.check)
     try:
         if batch_weights and network is not None and len(weights) > 1:
             together = [Job(j.prompt, j.seed, float(w)) for j in jobs for w in weights]
             drawn = generate_images(base, together, batch_size=batch_size * len(weights),
-                                    network=network, **common)
+                                    network=network, on_batch=progress, **common)
             by_weight = {w: drawn[k::len(weights)] for k, w in enumerate(weights)}
         else:
             by_weight = {}
-            for w in weights:
+            for k, w in enumerate(weights):
                 if network is not None:
                     network.set_multiplier(float(w))
-                by_weight[w] = generate_images(base, jobs, batch_size=batch_size, **common)
+                by_weight[w] = generate_images(
+                    base, jobs, batch_size=batch_size, **common,
+                    on_batch=lambda done, _n, k=k: progress(k * len(jobs) + done, 0))
         for w in weights:
             for job, img in zip(jobs, by_weight[w]):
                 path = folder / ep.sample_file_name(job.prompt.index, job.seed, w)

@@ -227,12 +227,12 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
                     if command == "stop":
                         break
                     if command == "sample-now":
-                        run_sampling(base, network, project, run_dir, epoch, writer)
+                        run_sampling(base, network, project, run_dir, epoch, writer, control)
                 if command == "resume":
                     writer.emit("resumed", step=s["step"])
                     t_last = time.perf_counter()
             if command == "sample-now":
-                run_sampling(base, network, project, run_dir, epoch, writer)
+                run_sampling(base, network, project, run_dir, epoch, writer, control)
             if command == "stop":
                 save_state(run_dir, s, network, optimizer, scaler)
                 writer.emit("stopped", step=s["step"], epoch=epoch,
@@ -307,7 +307,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             save_state(run_dir, s, network, optimizer, scaler)
         if t.sample_every_n_epochs and (epoch % t.sample_every_n_epochs == 0 or last):
             rng = tu.get_rng_state()  # sampling must not shift the training's random draws
-            run_sampling(base, network, project, run_dir, epoch, writer)
+            run_sampling(base, network, project, run_dir, epoch, writer, control)
             tu.set_rng_state(rng)
             if why is None:  # the overfit meter records an epoch with blank samples
                 why = ep.diverged_epochs(run_dir).get(epoch)
@@ -362,9 +362,12 @@ def diagnose(nonfinite: list[dict], t, rollbacks: int) -> tuple[str, str]:
     return reason, lower_lr_hint(t)
 
 
-def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: EventWriter) -> None:
+def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: EventWriter,
+                 control: RunControl | None = None) -> None:
     """Samples of the current LoRA (engine.sample, when it is installed); the one place the
-    loop calls sampling from.  A sampling error is reported and training goes on."""
+    loop calls sampling from.  A sampling error is reported and training goes on; a ``stop``
+    in ``control`` ends the pass after the current batch (the loop then stops the run)."""
+    should_stop = (lambda: control.peek() == "stop") if control is not None else None
     try:
         from engine import sample
     except ImportError:
@@ -375,7 +378,10 @@ def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: Even
     modes = {m: m.training for m in (base.unet, base.text_encoder)}
     try:
         with torch.no_grad():
-            sample.sample_epoch(base, network, project, run_dir, epoch, writer)
+            sample.sample_epoch(base, network, project, run_dir, epoch, writer,
+                                should_stop=should_stop)
+    except sample.SamplingStopped as e:  # the loop's next poll of the control file stops the run
+        writer.emit("log", message=str(e))
     except UserError as e:
         writer.emit("log", message=f"sampling epoch {epoch} failed: {e}")
     except Exception as e:  # noqa: BLE001 — reported, and training goes on

@@ -149,3 +149,13 @@ def test_architecture_doc_lists_exactly_the_event_kinds():
         for f in dataclasses.fields(cls):
             if f.name not in ("t", "extra"):
                 assert f.name in row, (kind, f.name)
+
+
+def test_watch_prints_a_step_of_a_small_run_on_one_80_column_line():
+    """Found in a walk: `onelora watch` wrapped every step line at 80 columns
+    (`text_encoder=5.00e-04 unet=1.00e-03` alone took 35)."""
+    step = ev.Step(step=18, total_steps=56, epoch=1, loss=0.9837, loss_ema=1.0347, it_s=7.43,
+                   lr={"text_encoder": 0.0005, "unet": 0.001})
+    line = f"{ev.stamp(step)} {ev.describe(step)}"
+    assert len(line) <= 80, line
+    assert "te 5e-04" in line and "unet 1e-03" in line and "loss 0.9837" in line

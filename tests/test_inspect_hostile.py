@@ -201,3 +201,23 @@ def test_inspect_shows_ss_datasets_of_a_dataset_config_lora(tmp_path, capsys):
     rc, out, _ = run_inspect(capsys, path, "--json")
     ds = json.loads(out)["datasets"]
     assert ds[0]["batch_size_per_device"] == 2 and ds[0]["subsets"][0]["keep_tokens"] == 2
+
+
+def test_inspect_fits_80_columns_and_all_lists_every_caption_tag(tmp_path, capsys):
+    """Found in a walk: `inspect` printed 90-column lines (modules, tags, metadata) that wrapped
+    in an 80-column terminal, and `--all` still cut the tag frequencies at 15, so a caption
+    the user made could not be found in the LoRA."""
+    tags = {f"tag_{i:02d}": 20 - i for i in range(20)} | {"my_own_caption": 1}
+    md = {"ss_tag_frequency": json.dumps({"2_zq girl": tags}),
+          "ss_dataset_dirs": json.dumps({"2_zq girl": {"n_repeats": 2, "img_count": 7}}),
+          "ss_bucket_info": json.dumps({"buckets": {str(i): {"resolution": [64, 192], "count": 6}
+                                                    for i in range(9)}}),
+          "modelspec.description": "trained on builtin:tiny — a pipeline check, " * 3}
+    path = write_safetensors(tmp_path / "a.safetensors", good_tensors(), md)
+    rc, out, _ = run_inspect(capsys, path)
+    assert rc == 0
+    assert [line for line in out.splitlines() if len(line) > 80] == []
+    assert "my_own_caption" not in out and "6 more (--all)" in out  # the top 15 and a count
+    rc, out, _ = run_inspect(capsys, path, "--all")
+    assert rc == 0 and "my_own_caption (1)" in out.replace("\n      ", " ")
+    assert all(f"tag_{i:02d}" in out for i in range(20))

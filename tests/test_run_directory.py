@@ -137,3 +137,38 @@ def test_watch_json_prints_the_raw_events_and_errors_stay_json(project, capsys):
     assert main(["stop", str(project.root), "nosuchrun", "--json"]) == 2
     out = capsys.readouterr()
     assert "nosuchrun" in json.loads(out.out)["error"] and "nosuchrun" in out.err
+
+
+def test_runs_shows_what_a_starting_worker_does_on_its_own_80_column_line(project, capsys):
+    """Found in a walk: `runs` printed `starting 0/0 0/0 -  caching latents: 10 images`,
+    86 columns, so the phase wrapped onto a line of its own."""
+    run_dir = _fake_run(project)
+    (run_dir / "pid").write_text(str(os.getpid()))
+    (run_dir / "heartbeat").write_text(str(time.time()))
+    with ev.EventWriter(run_dir) as w:
+        w.emit("loading", phase="caching latents", detail="10 images")
+    assert main(["runs", str(project.root)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if run_dir.name in x)
+    assert "starting" in line and "caching latents: 10 images" in line and len(line) <= 80
+
+
+def test_train_detach_says_the_run_and_how_to_follow_it_on_two_short_lines(project, capsys,
+                                                                           monkeypatch):
+    """Found in a walk: `train --detach` printed one 97-column line (run id, then the watch
+    command with the id again) that wrapped mid-id; now two lines, like `sample --detach`."""
+    project.train.optimizer = "AdamW"
+    from engine import project as pj
+
+    pj.save(project)
+    started = []
+
+    def fake_start(proj, kind, detach, **kw):
+        started.append(kind)
+        return _fake_run(proj, kind)
+
+    monkeypatch.setattr(runs, "start_run", fake_start)
+    assert main(["train", str(project.root), "--detach"]) == 0, capsys.readouterr()
+    out = capsys.readouterr().out.splitlines()
+    assert started == ["train"]
+    assert out[0].startswith("started run ") and out[1].startswith("follow it with: onelora watch")
+    assert all(len(line) <= 80 for line in out if str(project.root) not in line)

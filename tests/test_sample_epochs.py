@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from engine import epochs as ep
-from engine import events, models, overfit, runs, sample
+from engine import events, models, overfit, runs, sample, sample_progress
 from engine.errors import UserError
 from engine.lora import LoraNetwork
 
@@ -209,3 +209,57 @@ def test_sample_later_weights_join_the_epochs_index_and_grid(base, small_project
     one_column = sample.make_grid([[Image.new("RGB", (64, 64))]], ["w"], ["r"])
     grid = Image.open(ep.epoch_dir(tmp_path, 1) / ep.GRID_FILE)
     assert grid.height == one_column.height and grid.width > one_column.width + 100
+
+
+def test_sampling_an_epoch_says_what_it_draws_before_the_first_image(base, small_project,
+                                                                    tmp_path, monkeypatch):
+    """Found in a walk: after the epoch's checkpoint, minutes of sampling (42 images at 512²)
+    passed with no event, so the dashboard and `watch` sat silent.  The first event of the
+    pass now names how many images, their size and steps; later ones count them."""
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(sample_progress.time, "monotonic", iter(range(0, 10_000, 60)).__next__)
+    net = trained_network(base)
+    try:
+        with events.EventWriter(run_dir) as writer:
+            sample.sample_epoch(base, net, small_project, run_dir, 1, writer, batch_size=1)
+    finally:
+        net.restore()
+    evs = list(events.read_events(run_dir))
+    assert evs[0]["kind"] == "log"
+    assert evs[0]["message"].startswith("sampling epoch 1: 6 images") and "64×64" in evs[0]["message"]
+    assert "3 steps" in evs[0]["message"]
+    counts = [e["message"] for e in evs if e["kind"] == "log"][1:]
+    assert counts and all("/6 images" in m for m in counts)  # progress while drawing
+    first_sample = next(i for i, e in enumerate(evs) if e["kind"] == "sample")
+    assert first_sample > 0
+
+
+def test_a_stop_sent_while_an_epoch_is_sampled_ends_the_pass_within_a_denoising_step(base, small_project,
+                                                                           tmp_path):
+    """Found in a walk: `onelora stop` during the epoch-end sampling (42 images at 512² on a
+    CPU) was ignored until every image was drawn.  The pass now ends after the current denoising step
+    and says so; the loop's next poll of the control file then stops the run."""
+    from engine import train
+
+    class StopAsked:  # the stop arrives during the second denoising step of the first batch
+        peeks = 0
+
+        def peek(self):
+            self.peeks += 1
+            return "stop" if self.peeks >= 2 else None
+
+    control = StopAsked()
+
+    run_dir = tmp_path / "run"
+    net = trained_network(base)
+    try:
+        with events.EventWriter(run_dir) as writer:
+            small_project.samples.weights = [1.0]
+            train.run_sampling(base, net, small_project, run_dir, 1, writer, control)
+    finally:
+        net.restore()
+    evs = list(events.read_events(run_dir))
+    assert not [e for e in evs if e["kind"] == "sample"]  # no image saved after the stop
+    assert control.peeks == 2  # not one more denoising step after the stop
+    assert any("stopped after 0/" in e.get("message", "") for e in evs if e["kind"] == "log")
+    assert not (ep.epoch_dir(run_dir, 1)).exists() or not list(ep.epoch_dir(run_dir, 1).glob("p*"))

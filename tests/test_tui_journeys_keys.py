@@ -453,6 +453,9 @@ async def test_a_stopped_run_says_the_resume_key_not_the_cli_flag(cropped):
                 break
         end = str(app.screen.query_one("#dash-end").render())
         assert "STOPPED" in end and "--resume" not in end and "resume with u" in end
+        # found in a walk: the event list under it still quoted the flag (and cut the id)
+        recent = str(app.screen.query_one("#dash-events").render())
+        assert "STOPPED" in recent and "--resume" not in recent and "resume with u" in recent
 
 
 def test_engine_advice_is_put_in_tui_terms():

@@ -80,6 +80,9 @@ async def test_tui_samples_walk_grid_and_pick_epoch_by_keys(project):
         assert md["onelora_picked_epoch"] == "2" and md["ss_epoch"] == "2"
         assert pj.load(project.root).samples.picked_epoch == 2
         assert "✔" in str(table.get_row_at(1)[0])
+        told = [n.message for n in app._notifications]  # the path inside the project, short
+        assert any("output/zq_tester.safetensors" in m and str(project.root) not in m
+                   for m in told), told
         await pilot.press("z")
         await pilot.pause()
         assert screen.query_one("#samples-left").has_class("-hidden")

@@ -30,6 +30,7 @@ from textual.message import Message
 
 from engine import events as ev
 from engine import runs
+from tui.wording import in_tui_terms
 
 RECENT_EVENTS = 200
 HISTORY_STEPS = 4096
@@ -42,8 +43,8 @@ _f = ev.as_float
 
 def format_event(e: dict) -> str:
     """One line per event for the dashboard's event list: its time and engine.events.describe
-    (the same words as `onelora watch` and the demo)."""
-    return f"{ev.stamp(e)} {ev.describe(e)}"
+    (the same words as `onelora watch` and the demo), with CLI advice put in TUI terms."""
+    return f"{ev.stamp(e)} {in_tui_terms(ev.describe(e))}"
 
 
 @dataclass

@@ -45,7 +45,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("stop", help="ask a run to stop (it saves and exits)")
     p.add_argument("dir")
-    p.add_argument("run")
+    p.add_argument("run", nargs="?", default=None,
+                   help="run id (default: the project's one running run)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stop)
 
@@ -69,7 +70,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             line = (f"{r.id:32} {r.kind:6} {r.status:9} {r.step:>5}/{r.total_steps:<5} "
                     f"{r.epoch:>3}/{r.epochs:<3} {loss:>8}")
             if r.phase and r.phase != r.status:
-                line += f"  {r.phase}"
+                if r.status == "starting" and not r.step:  # what it does, in place of 0/0 0/0 -
+                    line = f"{r.id:32} {r.kind:6} {r.status:9} {r.phase}"[:80]
+                else:
+                    line += f"  {r.phase}"
             if r.note:
                 line += f"  ({r.note})"
             lines.append(line)
@@ -208,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         doing = f" ({info.phase})" if info.phase and info.phase != info.status else ""
         emit(args, {"run": run_dir.name, "path": str(run_dir), "detached": True,
                     "status": info.status, "phase": info.phase},
-             f"started run {run_dir.name}{doing} (follow it: onelora watch {args.dir} {run_dir.name})")
+             f"started run {run_dir.name}{doing}\n"
+             f"follow it with: onelora watch {args.dir} {run_dir.name}")
         return 0
 
     run_dir = runs.start_run(project, "train", detach=False, resume=args.resume, force=args.force)

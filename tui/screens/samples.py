@@ -315,7 +315,11 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         except OSError as e:
             self.notify(f"could not write the output LoRA: {e}", severity="error", timeout=8)
             return
-        self.notify(f"picked epoch {epoch}: {dest} (enter on another epoch picks that one "
+        try:  # a path inside the project, so the toast does not break it mid-name at 80 columns
+            shown = dest.relative_to(self.project.root)
+        except ValueError:
+            shown = dest
+        self.notify(f"picked epoch {epoch}: {shown} (enter on another epoch picks that one "
                     "instead)", title="LoRA picked")
         self.build_table()
 

@@ -140,6 +140,7 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 60; height: auto; border: thick $error;
                                background: $surface; padding: 1 2; }
+    ConfirmScreen Label { width: 1fr; }  /* wrap a long question, never cut it */
     """
 
     def __init__(self, question: str) -> None:
