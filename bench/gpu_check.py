@@ -209,7 +209,8 @@ def train(project: Path, model: str, sets: list[str], timeout: float) -> dict[st
 
 
 def train_background(project: Path, model: str, sets: list[str]) -> subprocess.Popen:
-    args = ["train", str(project), "--model", model, "--json"]
+    # --force: the side-by-side runs share one project (one job per kind unless forced)
+    args = ["train", str(project), "--model", model, "--json", "--force"]
     for s in sets:
         args += ["--set", s]
     return onelora(*args, background=True)
@@ -365,7 +366,7 @@ def step_speed(bench_args: list[str], timeout: float) -> dict[str, Any]:
 
 def kill_after_first_epoch(project: Path, model: str, sets: list[str], timeout: float) -> tuple[Path | None, dict]:
     """Start a detached run, SIGKILL its worker once epoch 1 has ended; (run dir, what happened)."""
-    args = ["train", str(project), "--model", model, "--detach", "--json"]
+    args = ["train", str(project), "--model", model, "--detach", "--json", "--force"]
     for s in sets:
         args += ["--set", s]
     rc, out, _ = onelora(*args, timeout=120)
@@ -468,7 +469,7 @@ def side_by_side(items: dict, project: Path, model: str, plan: dict) -> None:
     items["nan"] = nan_run({"rc": rc_n, **res_n})
     if killed_dir is not None and kill_info.get("killed"):
         rc, out, secs = onelora("train", str(project), "--resume", killed_dir.name, "--json",
-                                timeout=plan["timeout"])
+                                "--force", timeout=plan["timeout"])
         kill_info["resume_rc"], kill_info["resume_s"] = rc, round(secs, 1)
     items["resume"] = resume_compare(run_dir_of(res_s) or project, killed_dir or project, kill_info) \
         if killed_dir is not None else {"pass": False, **kill_info}

@@ -90,7 +90,7 @@ def test_tui_journey_with_a_model_upscale_never_imports_torch(project, tmp_path)
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["modes"] == ["crops", "tags", "reg", "train", "samples"]
+    assert report["modes"] == ["crops", "tags", "reg", "train", "samples", "grow"]
     assert report["first_load"] and report["upscaled"], report
     assert report["seen"] == [] and all(v == [] for v in report["heavy_after"].values()), report
     # the work was done — by upscale jobs in their own processes

@@ -133,3 +133,29 @@ async def test_underscore_key_switches_caption_spelling_and_u_is_undo(tagged):
         await pilot.pause()
         assert tag_of(tagged, "full_body", "smile").kept
         assert pj.load(tagged.root).tags.underscores is True
+
+
+async def test_page_keys_on_a_list_with_no_layout_yet_move_to_an_end_instead_of_crashing():
+    """The random-key walk (seed 2) ended the app: pagedown on the Tags checklist right after
+    its options were rebuilt, before the list had a size, raised KeyError inside Textual."""
+    from textual.app import App
+    from textual.widgets.option_list import Option
+
+    from tui.widgets.tag_checklist import TagChecklist
+
+    class Host(App):
+        def compose(self):
+            yield TagChecklist(id="checklist")
+
+    app = Host()
+    async with app.run_test(size=(40, 10)) as pilot:
+        checklist = app.query_one(TagChecklist)
+        checklist.add_options([Option(f"tag {i}") for i in range(30)])
+        checklist.highlighted = 1
+        checklist.display = False  # no size: Textual has no line for option 1
+        checklist._line_cache.clear()
+        checklist.action_page_down()
+        assert checklist.highlighted == 29
+        checklist.action_page_up()
+        assert checklist.highlighted == 0
+        await pilot.pause()

@@ -24,7 +24,21 @@ def _header(text: str, count: int) -> Option:
     return Option(Text(f"── {text} ({count})", style="bold"), disabled=True)
 
 
-class TagChecklist(OptionList):
+class SafePaging(OptionList):
+    """OptionList whose page up/down never raise: Textual maps options to lines only once the
+    list has a size, so a page key that arrives while the list is hidden or before its first
+    layout after a rebuild (a burst of keys) found no line for the highlighted option (KeyError
+    in ``_move_page``, which ended the app).  Then the highlight moves to the first/last option."""
+
+    def _move_page(self, direction) -> None:
+        try:
+            super()._move_page(direction)
+        except KeyError:
+            if self.option_count:
+                self.highlighted = 0 if direction < 0 else self.option_count - 1
+
+
+class TagChecklist(SafePaging):
     """A crop's tags: ``[x]`` kept, ``[ ]`` pruned; space toggles (handled by the screen)."""
 
     BINDINGS = [Binding("space", "screen.toggle_tag", "Keep/prune", show=False,
@@ -69,7 +83,7 @@ class TagChecklist(OptionList):
         return self.get_option_at_index(self.highlighted).id
 
 
-class FrequencyList(OptionList):
+class FrequencyList(SafePaging):
     """Every tag of the project with how many crops carry it and keep it."""
 
     BINDINGS = [Binding("space", "screen.toggle_everywhere", "Keep/prune",
