@@ -264,12 +264,13 @@ def finished_run(result: dict[str, Any], min_steps: int) -> dict[str, Any]:
         return {"pass": False, "error": result}
     events = ev.read_events(run_dir)
     steps = [e for e in events if e["kind"] == "step"]
+    started = next((e for e in events if e["kind"] == "started"), {})  # after the loading events
     final = run_dir / f"{TRIGGER}.safetensors"
     out = {"run": run_dir.name, "status": result.get("status"), "steps": len(steps),
            "losses_finite": all(math.isfinite(ev.as_float(e.get("loss"))) for e in steps),
            "samples": sum(1 for e in events if e["kind"] == "sample"),
-           "started": {k: events[0].get(k) for k in ("device", "precision", "optimizer", "latents",
-                                                     "total_steps")} if events else {},
+           "started": {k: started.get(k) for k in ("device", "precision", "optimizer", "latents",
+                                                   "total_steps")},
            "wall_s": result.get("wall_s")}
     out["inspect"] = inspect(final) if final.exists() else {"ok": False, "error": f"{final.name} missing"}
     out["files"] = scan_files(run_dir)
