@@ -320,18 +320,26 @@ def breakdown(run_dir: Path, wall_s: float) -> dict[str, Any]:
     median = statistics.median(step_ms) if step_ms else 0.0
     steps_s = median * len(step_ms) / 1000
     warm_s = sum(max(0.0, ms - median) for ms in step_ms) / 1000
+    # An epoch ends: checkpoint (the LoRA save) → state → samples (a log line, then one event
+    # per image) → epoch_end.  Sampling is the time from the event before an epoch's first
+    # sample to its last sample; a save is the time from the last step to its checkpoint event.
     sampling_s = saves_s = 0.0
+    group_start = None
     for i, e in enumerate(events):
-        if e["kind"] == "epoch_end":
-            j = i + 1
-            while j < len(events) and events[j]["kind"] in ("sample", "log"):
-                j += 1
-            if j < len(events) and any(x["kind"] == "sample" for x in events[i + 1:j]):
-                nxt = events[j]
-                sampling_s += nxt["t"] - e["t"] - (float(nxt.get("step_ms", 0)) / 1000 if nxt["kind"] == "step" else 0)
+        if e["kind"] == "sample":
+            if group_start is None:
+                before = i - 1
+                while before > 0 and events[before]["kind"] == "log":
+                    before -= 1
+                group_start = events[before]["t"] if before >= 0 else e["t"]
+            last_sample = e["t"]
+        elif e["kind"] != "log" and group_start is not None:
+            sampling_s += last_sample - group_start
+            group_start = None
         if e["kind"] == "checkpoint" and i:
-            end = next((x for x in events[i:] if x["kind"] == "epoch_end"), e)
-            saves_s += end["t"] - events[i - 1]["t"]
+            saves_s += e["t"] - events[i - 1]["t"]
+    if group_start is not None:
+        sampling_s += last_sample - group_start
     parts = {"model_load_s": started.get("load_s"), "latent_cache_s": started.get("cache_s"),
              "compile_warmup_s": round(warm_s, 2), "training_steps_s": round(steps_s, 2),
              "sampling_s": round(sampling_s, 2), "saves_s": round(saves_s, 2)}
