@@ -563,8 +563,13 @@ def prepare(project, *, upscale_to: int | None = None, fix_artifacts: bool | Non
             with Image.open(path) as im:
                 size = im.size
         # project.toml last: a failed build or a full disk leaves the old choices and crops
-        # (the prepared image carries its own recipe, so an orphan one is rebuilt when stale)
-        pj.save(project)
+        # (the prepared image carries its own recipe, so an orphan one is rebuilt when stale).
+        # Through the folder's store (engine.store), so a TUI in this process knows that this
+        # is its own write: written behind the store's back, a later undo back to the old
+        # choices would look unchanged to it and the file's new ones would be merged back in.
+        from engine import store
+
+        store.save(project)
     except BaseException:
         project.prep, project.crops = old_prep, old_crops
         raise

@@ -24,6 +24,7 @@ from typing import Callable
 from engine import events as ev
 from engine import images
 from engine import project as pj
+from engine import store
 from engine.errors import UserError
 
 KIND = "upscale"
@@ -60,11 +61,14 @@ def prepare(project: pj.Project, *, progress: Callable[[str], None] | None = Non
     changes = {k: v for k, v in changes.items() if k in _PREP_KEYS and v is not None}
     if not needs_worker(project, **changes) or _refused_before_torch(project, changes):
         return images.prepare(project, progress=progress, **changes)
-    pj.save(project)  # the worker starts from what this process holds
+    the_store = store.store_for(project.root)
+    the_store.save(project)  # the worker starts from what this process holds
     try:
         result = run(project, changes, progress)
-    finally:  # what the worker recorded (images.prepare saves before it builds), as in-process
-        fresh = pj.load(project.root)
+    finally:  # what the worker recorded (images.prepare saves it), as in-process; read through
+        # the store so that it becomes the base of this process's next save (else an undo back
+        # to the old choices would look unchanged and the worker's would be merged back in)
+        fresh = the_store.load()
         project.prep, project.crops = fresh.prep, fresh.crops
     return images.PrepResult(
         prepared=Path(result["prepared"]), size=tuple(result["size"]),
@@ -87,7 +91,7 @@ def load_prepared(project: pj.Project, progress: Callable[[str], None] | None = 
     prepared image that needs the model upscaler is rebuilt by the worker first."""
     if needs_worker(project) and not images.is_prepared(project) \
             and not _refused_before_torch(project, {}):
-        pj.save(project)
+        store.store_for(project.root).save(project)
         run(project, {}, progress)
     return images.load_prepared(project)
 

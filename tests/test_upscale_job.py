@@ -70,3 +70,40 @@ def test_a_model_the_worker_cannot_load_fails_the_job_in_one_line(project, tmp_p
     last = events.read_events(run_dir)[-1]
     assert last["kind"] == "failed" and "could not be loaded" in last["reason"]
     assert "Traceback" not in (run_dir / "worker.log").read_text()
+
+
+def _undo_prep_and_save(project, upscale_to: int) -> int:
+    """What the Crops screen's undo does after a prep step: put the old choice back in memory and
+    save through the project store (engine.store, as App.save_project); what the file says."""
+    from engine import store
+
+    project.prep.upscale_to = upscale_to
+    store.store_for(project.root).save(project)
+    return pj.load(project.root).prep.upscale_to
+
+
+def test_undoing_an_in_process_prep_step_lands_on_disk(project):
+    from engine import store
+
+    store.store_for(project.root).load()  # the TUI's store read the project before the step
+    old = project.prep.upscale_to
+    upscale_job.prepare(project, upscale_to=old * 2)
+    assert pj.load(project.root).prep.upscale_to == old * 2
+    assert _undo_prep_and_save(project, old) == old  # was merged back to old * 2 (store not told)
+    assert project.prep.upscale_to == old
+
+
+@pytest.mark.slow
+def test_undoing_a_worker_prep_step_lands_on_disk(project, tmp_path, monkeypatch):
+    from engine import store
+
+    site, weights = fake_spandrel(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(site))
+    project.prep.upscaler_model = str(weights)
+    store.store_for(project.root).save(project)
+    old = project.prep.upscale_to
+    upscale_job.prepare(project, upscale_to=640)
+    assert pj.load(project.root).prep.upscale_to == 640 and old != 640
+    assert _undo_prep_and_save(project, old) == old
+    assert project.prep.upscale_to == old
