@@ -24,7 +24,21 @@ def _header(text: str, count: int) -> Option:
     return Option(Text(f"── {text} ({count})", style="bold"), disabled=True)
 
 
-class TagChecklist(OptionList):
+class _PagedList(OptionList):
+    """An OptionList whose pageup/pagedown do nothing while it has no room to show a line
+    (squeezed to height 0): Textual's page move reads a line map that is only built for a
+    visible list, and raised KeyError there (random-key walk, seed 2)."""
+
+    def action_page_down(self) -> None:
+        if self.scrollable_content_region.height > 0:
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self.scrollable_content_region.height > 0:
+            super().action_page_up()
+
+
+class TagChecklist(_PagedList):
     """A crop's tags: ``[x]`` kept, ``[ ]`` pruned; space toggles (handled by the screen)."""
 
     BINDINGS = [Binding("space", "screen.toggle_tag", "Keep/prune", show=False,
@@ -69,7 +83,7 @@ class TagChecklist(OptionList):
         return self.get_option_at_index(self.highlighted).id
 
 
-class FrequencyList(OptionList):
+class FrequencyList(_PagedList):
     """Every tag of the project with how many crops carry it and keep it."""
 
     BINDINGS = [Binding("space", "screen.toggle_everywhere", "Keep/prune",
