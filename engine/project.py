@@ -356,10 +356,7 @@ def validate(project: Project) -> None:
     """Cross-field checks that single values cannot express, and every value that becomes part
     of a path (engine.names): trigger, class, output name, crop names, stored relative paths."""
     check_trigger(project.trigger)
-    if not project.class_name.strip() or "," in project.class_name:
-        raise UserError(f"class_name = {project.class_name!r} is not allowed: "
-                        "use a non-empty word such as girl, boy, woman")
-    names.check_name(project.class_name, "class_name", spaces=True)  # kohya folder 5_<trigger> <class>
+    check_class_name(project.class_name)
     if project.reg.class_name:
         names.check_name(project.reg.class_name, "reg.class_name", spaces=True)
     if project.train.output_name:
@@ -405,6 +402,15 @@ def check_trigger(trigger: str) -> str:
         raise UserError(f"trigger {trigger!r} contains a space or comma: "
                         "use one word, e.g. 'isab3lla' (underscores are fine)")
     return names.check_name(trigger, "trigger")  # it names the LoRA file and the kohya folder
+
+
+def check_class_name(class_name: str) -> str:
+    """The class word (``girl``): a caption word and part of the kohya folder name
+    ``5_<trigger> <class>``, so no commas, not empty, and safe in a folder name."""
+    if not class_name.strip() or "," in class_name:
+        raise UserError(f"class_name = {class_name!r} is not allowed: "
+                        "use a non-empty word such as girl, boy, woman")
+    return names.check_name(class_name, "class_name", spaces=True)
 
 
 # ---------------------------------------------------------------------------------------

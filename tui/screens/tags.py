@@ -246,8 +246,8 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
                 pj.check_trigger(value)
                 self.project.trigger = value
             else:
-                if not value or "," in value:
-                    raise UserError(f"class {value!r} is not allowed: use a word such as girl")
+                # the same check as every save, so a refused name never blocks later saves
+                pj.check_class_name(value)
                 self.project.class_name = value
         except UserError as e:
             self.notify(str(e), severity="error")
