@@ -29,6 +29,7 @@ from engine import wildcards as wc
 from engine.errors import UserError
 from engine.events import EventWriter
 from engine.framing import preset_key
+from engine.tagger import general_tagger
 from engine.project import Project, atomic_write_text
 
 
@@ -222,7 +223,7 @@ def grow_job(run_dir, writer: EventWriter, control, resume: bool = False) -> Non
     writer.emit("started", job="grow", total_steps=len(jobs), unit="image", todo=len(todo),
                 first=first, folder=folder, device=str(device), model=str(model))
     writer.emit("progress", step=done, total_steps=len(jobs))
-    tagger, note = _tagger(project)
+    tagger, note = general_tagger(project)
     if note:
         writer.emit("log", message=note)
     sources = {c.name: c for c in project.crops.items}
@@ -261,22 +262,3 @@ def grow_job(run_dir, writer: EventWriter, control, resume: bool = False) -> Non
     finally:
         network.restore()  # the cached base model goes back to its own weights
     writer.emit("finished", path=str(cd.candidates_dir(project)), images=done)
-
-
-def _tagger(project: Project):
-    """``(image -> [general tags], note)`` from the WD14 tagger when one is configured."""
-    if not project.tags.tagger_model:
-        return None, ""
-    try:
-        from engine import tagger as tgr
-
-        model = tgr.load_tagger(project.tags.tagger_model)
-    except (ImportError, UserError, OSError) as e:
-        return None, f"tagger not used ({e}); captions come from the prompts only"
-
-    def run(img) -> list[str]:
-        (found,) = model.predict([img], project.tags.general_threshold,
-                                 project.tags.character_threshold)
-        return [t.tag for t in found if t.category == tgr.GENERAL]
-
-    return run, f"tagging with {project.tags.tagger_model}"

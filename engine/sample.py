@@ -535,7 +535,9 @@ def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None
         writer.emit("started", job="reg", total_steps=reg.count, unit="image", device=str(device),
                     model=str(model), folder=str(folder), todo=len(todo))
         writer.emit("progress", step=done, total_steps=reg.count)
-        tagger, note = _reg_tagger(project)
+        from engine.tagger import general_tagger
+
+        tagger, note = general_tagger(project)
         if note:
             writer.emit("log", message=note)
         batch = max(1, int(run.get("batch_size") or BATCH_SIZE))
@@ -564,23 +566,3 @@ def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None
         writer.emit("finished", path=str(folder), images=done)
 
     body(writer, control)
-
-
-def _reg_tagger(project: Project):
-    """``(image -> [general tags], note)`` from the WD14 tagger when one is configured; the
-    function is None without a tagger or when it cannot be loaded (the note says why)."""
-    if not project.tags.tagger_model:
-        return None, ""
-    try:
-        from engine import tagger as tg
-
-        model = tg.load_tagger(project.tags.tagger_model)
-    except (ImportError, UserError, OSError) as e:
-        return None, f"tagger not used ({e}); captions come from the prompts only"
-
-    def run(img: Image.Image) -> list[str]:
-        (found,) = model.predict([img], project.tags.general_threshold,
-                                 project.tags.character_threshold)
-        return [t.tag for t in found if t.category == tg.GENERAL]
-
-    return run, f"tagging with {project.tags.tagger_model}"

@@ -172,3 +172,22 @@ def tag_crops_with_tagger(project, model_dir: str | os.PathLike | None = None) -
     scores = tagger.predict([crop_pixels(project, c) for c in crops],
                             project.tags.general_threshold, project.tags.character_threshold)
     return {c.name: [s.tag for s in found] for c, found in zip(crops, scores)}
+
+
+def general_tagger(project):
+    """``(image -> [general tags], note)`` for captioning generated images (reg, grow) with the
+    project's configured tagger; the function is None without a tagger or when it cannot be
+    loaded, and the note says which (generation goes on with prompt tags only)."""
+    if not project.tags.tagger_model:
+        return None, ""
+    try:
+        model = load_tagger(project.tags.tagger_model)
+    except (ImportError, UserError, OSError) as e:
+        return None, f"tagger not used ({e}); captions come from the prompts only"
+
+    def run(img) -> list[str]:
+        (found,) = model.predict([img], project.tags.general_threshold,
+                                 project.tags.character_threshold)
+        return [t.tag for t in found if t.category == GENERAL]
+
+    return run, f"tagging with {project.tags.tagger_model}"

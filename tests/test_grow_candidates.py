@@ -150,7 +150,7 @@ def test_grow_caption_adds_the_taggers_tags_through_the_trait_rules(project, tmp
 
     build_wd14_like(tmp_path / "wd14")
     project.tags.tagger_model = str(tmp_path / "wd14")
-    tagger, note = grow._tagger(project)
+    tagger, note = grow.general_tagger(project)
     assert tagger is not None and "tagging with" in note
     found = tagger(Image.new("RGB", (64, 64), (10, 10, 240)))  # blue: blue_hair (a trait)
     assert "blue_hair" in found
