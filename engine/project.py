@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,6 +334,10 @@ class Project:
                           metadata={"stored": False})
     """Keys of project.toml this onelora does not know (a typo, a newer version's setting):
     warned about at load and written back unchanged at every save."""
+    store: Any = field(default=None, compare=False, repr=False, metadata={"stored": False})
+    """The :class:`engine.store.ProjectStore` this project was read through: it remembers the
+    file as read, so a save writes only this object's own changes (None = not read from a
+    file yet; the first save writes it whole)."""
 
     @property
     def path(self) -> Path:
@@ -445,7 +448,7 @@ warning_sink: Callable[[str], None] | None = None
 _announced: set[str] = set()
 
 
-def _announce(path: Path, warnings: list[str]) -> None:
+def announce(path: Path, warnings: list[str]) -> None:
     """Each load warning once per process (a TUI reloads the project often)."""
     if warning_sink is None:
         return
@@ -457,25 +460,10 @@ def _announce(path: Path, warnings: list[str]) -> None:
 
 
 def load(root: str | os.PathLike) -> Project:
-    """Read ``root/project.toml``; errors name the file and the key."""
-    root = Path(root)
-    path = root / PROJECT_FILE
-    if not path.exists():
-        raise UserError(f"{path} not found: create a project with "
-                        f"'onelora new IMAGE {root} --trigger NAME'")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path} is not valid TOML ({e}); fix the line or restore a backup")
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text")
-    try:
-        project = project_from_dict(data, root)
-    except UserError as e:
-        raise UserError(f"{path}: {e}") from None
-    remove_stale_temps(path)  # left by a save that was killed halfway
-    _announce(path, project.warnings)
-    return project
+    """Read ``root/project.toml``; errors name the file and the key.  Read through a store
+    (engine/store.py), so a later :func:`save` merges what others changed since."""
+    from engine import store  # the store builds on this module
+    return store.load(root)
 
 
 def _merge_unknown(data: dict, unknown: dict) -> dict:
@@ -489,19 +477,31 @@ def _merge_unknown(data: dict, unknown: dict) -> dict:
     return out
 
 
+def file_dict(project: Project) -> dict:
+    """Everything ``project.toml`` holds for ``project``: its settings plus the keys this
+    onelora does not know (kept from the file it was read from, written back unchanged)."""
+    return _merge_unknown(to_dict(project), project.unknown)
+
+
 def dumps(project: Project) -> str:
-    return tomli_w.dumps(_merge_unknown(to_dict(project), project.unknown))
+    return tomli_w.dumps(file_dict(project))
 
 
-def save(project: Project) -> Path:
-    """Check every value as :func:`load` would (so a project that saves also loads), validate,
-    and write ``project.toml`` atomically."""
+def check(project: Project) -> None:
+    """Check every value as :func:`load` would (so a project that saves also loads) and
+    validate; raises UserError naming the setting."""
     for section in ("source", "prep", "tags", "reg", "train", "samples", "grow"):  # crops: validate()
         from_dict(type(getattr(project, section)), to_dict(getattr(project, section)),
                   f"{section}.", [])
     validate(project)
-    atomic_write_text(project.path, dumps(project))
-    return project.path
+
+
+def save(project: Project) -> Path:
+    """Check the project and write ``project.toml`` atomically through its store
+    (engine/store.py): what another program (or another loaded copy) changed since this
+    project was read is merged in, never overwritten."""
+    from engine import store  # the store builds on this module
+    return store.save(project)
 
 
 def set_setting(project: Project, dotted: str, raw: Any) -> None:

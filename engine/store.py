@@ -1,8 +1,8 @@
 """One project store: every in-process save of ``project.toml`` goes through here.
 
 The store remembers the last version of the file this process read or wrote (the *base*, a
-plain dict from :func:`engine.project.to_dict`) and a stamp of the file (mtime, size and
-SHA-256).  Saving a project writes the difference between the base and the in-memory
+plain dict from :func:`engine.project.file_dict`, unknown keys included) and a stamp of
+the file (mtime, size and SHA-256).  Saving a project writes the difference between the base and the in-memory
 project onto the *current* file:
 
 - the file did not change since the last read or write → the project is written as is;
@@ -16,19 +16,23 @@ project onto the *current* file:
 :meth:`ProjectStore.absorb` does the same merge without writing, for a program that polls
 the file (the TUI) and wants another program's changes while keeping unsaved edits.
 
-Torch-free and Textual-free; thread-safe (one lock per store).  One store per project
-folder per process (:func:`store_for`), so the TUI, the engine API's run start and any
-other in-process caller share one base.
+Every project read from a file carries the store it was read through (``project.store``,
+see :func:`store_of`): the base is per loaded project, so two copies of one project in a
+process (the TUI's and an in-process CLI command's) merge like two programs do.  Every save,
+in every process, holds an exclusive lock on the project folder while it reads, merges and
+writes, so concurrent saves take turns.  Torch-free and Textual-free; thread-safe.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import os
 import threading
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +232,23 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+@contextmanager
+def _folder_lock(root: Path):
+    """Hold an exclusive lock on the project folder while a save reads, merges and writes, so
+    two processes saving at once (the TUI and ``onelora caption``) take turns instead of one
+    writing over a file the other has just merged.  Released by the OS if the process dies."""
+    try:
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:  # the folder is gone: the write below names the problem
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class ProjectStore:
     """Loads and saves one project folder's ``project.toml``, merging outside changes."""
 
@@ -274,8 +295,11 @@ class ProjectStore:
         with self._lock:
             data, stamp = self._read()
             project = self._parse(data)
-            self._base, self._stamp = pj.to_dict(project), stamp
-            return project
+            project.store = self
+            self._base, self._stamp = pj.file_dict(project), stamp
+        pj.remove_stale_temps(self.path)  # left by a save that was killed halfway
+        pj.announce(self.path, project.warnings)
+        return project
 
     def changed_on_disk(self) -> bool:
         """True if project.toml differs from what this store last read or wrote.  Costs a
@@ -303,14 +327,18 @@ class ProjectStore:
     def _merge_disk(self, project: pj.Project, ours: dict) -> tuple[dict, dict, Stamp, list[str]]:
         """Read the changed file and merge it with ``ours``: (merged, theirs, stamp, notices)."""
         theirs, stamp = self._read()
-        theirs = pj.to_dict(self._parse(theirs))  # defaults filled in, like base and ours
+        theirs = pj.file_dict(self._parse(theirs))  # defaults filled in, like base and ours
         base = self._base if self._base is not None else theirs
         merged, notices = merge3(base, ours, theirs)
         return merged, theirs, stamp, notices
 
+    def __deepcopy__(self, memo: dict) -> ProjectStore:
+        return self  # a copy of a project (a what-if of the prep step) shares its file's store
+
     def _adopt(self, project: pj.Project, merged: dict) -> None:
         new = self._parse(merged)
         update_in_place(project, new)
+        project.unknown = new.unknown  # keys a newer onelora (or the user) wrote: kept
 
     def absorb(self, project: pj.Project) -> SaveReport | None:
         """If project.toml changed on disk, merge it into ``project`` without writing:
@@ -319,7 +347,7 @@ class ProjectStore:
         with self._lock:
             if not self.changed_on_disk():
                 return None
-            ours = pj.to_dict(project)
+            ours = pj.file_dict(project)
             merged, theirs, stamp, notices = self._merge_disk(project, ours)
             self._adopt(project, merged)
             self._base, self._stamp = theirs, stamp
@@ -332,8 +360,8 @@ class ProjectStore:
         """Write ``project`` onto the current file (merging outside changes, see the module
         docstring).  Nothing is written when nothing changed.  Raises UserError for an
         invalid project or an unreadable changed file (the in-memory project is kept)."""
-        with self._lock:
-            ours = pj.to_dict(project)
+        with self._lock, _folder_lock(self.root):
+            ours = pj.file_dict(project)
             report = SaveReport(self.path)
             data = ours
             if self.changed_on_disk():
@@ -350,7 +378,7 @@ class ProjectStore:
                 data = merged
             elif ours == self._base and self.path.exists():
                 return report
-            pj.validate(project)
+            pj.check(project)
             raw = tomli_w.dumps(data).encode("utf-8")
             atomic_write_bytes(self.path, raw)
             self._stamp = _stamp_of(raw, os.stat(self.path))
@@ -366,26 +394,20 @@ class ProjectStore:
             return out
 
 
-_STORES: dict[Path, ProjectStore] = {}
-_STORES_LOCK = threading.Lock()
-
-
-def store_for(root: str | os.PathLike) -> ProjectStore:
-    """The one store of the project folder ``root`` in this process."""
-    key = Path(os.path.abspath(root))
-    with _STORES_LOCK:
-        store = _STORES.get(key)
-        if store is None:
-            store = _STORES[key] = ProjectStore(root)
-        return store
+def store_of(project: pj.Project) -> ProjectStore:
+    """The store ``project`` was read through (a new one, remembered on the project, for a
+    project made in memory: its first save writes it whole)."""
+    if project.store is None or Path(project.store.root).resolve() != Path(project.root).resolve():
+        project.store = ProjectStore(project.root)
+    return project.store
 
 
 def load(root: str | os.PathLike) -> pj.Project:
-    """Read ``root/project.toml`` through its store."""
-    return store_for(root).load()
+    """Read ``root/project.toml`` through a new store (the project remembers it)."""
+    return ProjectStore(root).load()
 
 
 def save(project: pj.Project) -> Path:
-    """Save ``project`` through its folder's store (merging outside changes)."""
-    store_for(project.root).save(project)
+    """Save ``project`` through its store (merging what others changed since it was read)."""
+    store_of(project).save(project)
     return project.path

@@ -61,7 +61,7 @@ def prepare(project: pj.Project, *, progress: Callable[[str], None] | None = Non
     changes = {k: v for k, v in changes.items() if k in _PREP_KEYS and v is not None}
     if not needs_worker(project, **changes) or _refused_before_torch(project, changes):
         return images.prepare(project, progress=progress, **changes)
-    the_store = store.store_for(project.root)
+    the_store = store.store_of(project)
     the_store.save(project)  # the worker starts from what this process holds
     try:
         result = run(project, changes, progress)
@@ -91,7 +91,7 @@ def load_prepared(project: pj.Project, progress: Callable[[str], None] | None = 
     prepared image that needs the model upscaler is rebuilt by the worker first."""
     if needs_worker(project) and not images.is_prepared(project) \
             and not _refused_before_torch(project, {}):
-        store.store_for(project.root).save(project)
+        store.save(project)
         run(project, {}, progress)
     return images.load_prepared(project)
 

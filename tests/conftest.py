@@ -11,6 +11,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """Workers for ``-n auto``: one more than the cores (most TUI tests spend their time waiting
+    on Pilot for the app to go idle, not computing), at least 3, at most 8."""
+    return min(8, max(3, (os.cpu_count() or 1) + 1))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the tiny-model cache inside the test session, never in the user's home."""

@@ -78,14 +78,14 @@ def _undo_prep_and_save(project, upscale_to: int) -> int:
     from engine import store
 
     project.prep.upscale_to = upscale_to
-    store.store_for(project.root).save(project)
+    store.save(project)
     return pj.load(project.root).prep.upscale_to
 
 
 def test_undoing_an_in_process_prep_step_lands_on_disk(project):
     from engine import store
 
-    store.store_for(project.root).load()  # the TUI's store read the project before the step
+    project = store.load(project.root)  # the TUI's project, read through its store
     old = project.prep.upscale_to
     upscale_job.prepare(project, upscale_to=old * 2)
     assert pj.load(project.root).prep.upscale_to == old * 2
@@ -100,8 +100,9 @@ def test_undoing_a_worker_prep_step_lands_on_disk(project, tmp_path, monkeypatch
     site, weights = fake_spandrel(tmp_path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.syspath_prepend(str(site))
+    project = store.load(project.root)  # the TUI's project, read through its store
     project.prep.upscaler_model = str(weights)
-    store.store_for(project.root).save(project)
+    store.save(project)
     old = project.prep.upscale_to
     upscale_job.prepare(project, upscale_to=640)
     assert pj.load(project.root).prep.upscale_to == 640 and old != 640

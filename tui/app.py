@@ -38,15 +38,16 @@ from typing import Callable, Iterable
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 import themes
 from engine import clip_tokens
 from engine.errors import UserError
-from engine.store import ProjectStore, store_for
+from engine.store import ProjectStore, store_of
 from tui.commands import ScreenCommands
 from tui.messages import ProjectChanged, ProjectSaved
 from tui.wording import TuiTerms
+from tui.widgets.key_footer import KeyFooter
 
 # (mode, module, class, title, footer label, digit key, f-key)
 MODE_TABLE: tuple[tuple[str, str, str, str, str, str, str], ...] = (
@@ -92,7 +93,7 @@ class LoadErrorScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(self._title, classes="screen-title")
         yield Static(f"This screen could not be opened:\n{self._error}", classes="placeholder")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
 
 class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not CLI flags
@@ -133,13 +134,15 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         self._load_error = ""
         self._save_timer = None
         self._save_pending = False
+        self._unsaved_reason = ""
+        """Why the last save failed ("" once one succeeds): the quit question names it."""
         self._disk_error = ""
         self._watch_stop = threading.Event()
         self._watcher: threading.Thread | None = None
         if self.project_dir is not None:
             try:
                 self.project = self.engine.load(self.project_dir)
-                self.store = store_for(self.project_dir)
+                self.store = store_of(self.project)
             except UserError as e:
                 self._load_error = str(e)
         for mode, module, cls, title, _, _, _ in MODE_TABLE:
@@ -160,7 +163,7 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         """The frame under every mode: seen for a moment while the first screen is built."""
         where = f" — opening {self.project_dir}…" if self.project_dir else ""
         yield Static(f"onelora{where}", classes="screen-title")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         clip_tokens.warm_up()  # the first token count must not load the BPE table on the event loop
@@ -214,6 +217,23 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
             return AwaitComplete.nothing()
         return super().pop_screen()
 
+    def action_quit(self) -> None:
+        """Quit (q, ctrl+q), after writing edits still waiting for their coalesced save; if
+        they cannot be written, ask before dropping them."""
+        if self.flush_project():
+            self.exit()
+            return
+        from tui.widgets.train_dialogs import ConfirmScreen
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self._cancel_save_timer()
+                self.exit()
+
+        self.push_screen(ConfirmScreen(
+            f"Your last edits are not in project.toml: {self._unsaved_reason}\n"
+            "Quit anyway and lose them? (n: stay, fix the problem, quit again)"), answered)
+
     def exit(self, result=None, return_code: int = 0, message=None) -> None:
         """Quit, after writing edits still waiting for their coalesced save."""
         self.flush_project()
@@ -251,7 +271,7 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
             self.notify(str(e), severity="error", timeout=10)
             return False
         self.project_dir = Path(path)
-        self.store = store_for(path)
+        self.store = store_of(project)
         self.set_project(project, "opened")
         return True
 
@@ -265,6 +285,8 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
     def set_project(self, project, reason: str = "changed") -> None:
         """Replace the project and post :class:`ProjectChanged` to every mode screen."""
         self.project = project
+        if project is not None:
+            self.store = store_of(project)
         self.refresh_bindings()
         for screen in list(self._mode_screens.values()):
             screen.post_message(ProjectChanged(project, reason))
@@ -277,17 +299,17 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         self._cancel_save_timer()
         if self.project is None:
             return False
-        if self.store is None or self.store.root != self.project.root:
-            self.store = store_for(self.project.root)
+        self.store = store_of(self.project)
         try:
             report = self.store.save(self.project)
-        except UserError as e:
-            self.notify(str(e), title="not saved", severity="error", timeout=10)
+        except (UserError, OSError) as e:
+            reason = str(e) if isinstance(e, UserError) else \
+                f"could not write {self.project.path}: {e.strerror or e}"
+            self.notify(reason, title="not saved", severity="error", timeout=10)
+            self._save_pending = True  # still unsaved: the next flush (switch, quit) tries again
+            self._unsaved_reason = reason
             return False
-        except OSError as e:
-            self.notify(f"could not write {self.project.path}: {e.strerror or e}",
-                        title="not saved", severity="error", timeout=10)
-            return False
+        self._unsaved_reason = ""
         self._show_notices()
         if report.merged:
             self.set_project(self.project, "external")
@@ -389,12 +411,22 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
                             lambda: self._show_picker(can_cancel=True))
         yield SystemCommand("theme: toggle dark/light", "ctrl+t", self.action_toggle_theme)
         yield SystemCommand("app: keys of this screen", "?", self.action_help)
-        yield SystemCommand("app: quit", "q / ctrl+q", self.exit)
+        yield SystemCommand("app: quit", "q / ctrl+q", self.action_quit)
+
+
+def start_mode_for(project_dir: str | os.PathLike) -> str:
+    """Where ``onelora open`` lands: the training dashboard while a training run of the
+    project is going (reopening the TUI over SSH mid-run), else the Crops screen."""
+    from engine import runs
+
+    live = [r for r in runs.list_runs(project_dir) if r.kind == "train" and r.status in runs.ACTIVE]
+    return "train" if live else "crops"
 
 
 def run_app(project_dir: str | os.PathLike | None = None, graphics: str = "auto",
-            mode: str = "crops") -> int:
-    """Entry point of ``onelora open``: returns the process exit code."""
+            mode: str | None = None) -> int:
+    """Entry point of ``onelora open``: returns the process exit code.  ``mode`` is the
+    first screen (None: :func:`start_mode_for` the project)."""
     from tui.widgets.graphics import resolve
 
     if project_dir is not None:
@@ -405,6 +437,8 @@ def run_app(project_dir: str | os.PathLike | None = None, graphics: str = "auto"
             raise UserError(f"{path / PROJECT_FILE} not found: create a project with "
                             f"'onelora new IMAGE {path} --trigger NAME' or run 'onelora open' "
                             "to pick one")
+    if mode is None:
+        mode = start_mode_for(project_dir) if project_dir is not None else "crops"
     protocol, note = resolve(graphics)
     app = OneloraApp(project_dir, graphics=protocol, start_mode=mode, defer_first_screen=True)
     if note:

@@ -22,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, ProgressBar, Static
+from textual.widgets import OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from engine import crops as ec
@@ -35,6 +35,7 @@ from tui.widgets import box_edit
 from tui.widgets.cells import Overlay
 from tui.widgets.crop_info import FACE, info_text, status_text
 from tui.widgets.image_view import ImageView
+from tui.widgets.key_footer import KeyFooter
 
 
 
@@ -117,7 +118,7 @@ class CropsScreen(Screen):
                 yield Static("", id="crop-info")
         yield ProgressBar(total=1.0, show_eta=False, id="prep-progress")
         yield Static("", id="crop-status")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#crop-list", OptionList).can_focus = False

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 
 from engine import candidates as cd
 from engine import grow
@@ -24,6 +24,7 @@ from engine import project as pj
 from engine.errors import UserError
 from tui.widgets.image_view import ImageView
 from tui.widgets.job_gallery import LIVE, JobGallery, gallery_css
+from tui.widgets.key_footer import KeyFooter
 FIELDS = ("weight", "strength", "txt2img_count", "img2img_count", "flip", "lora", "epoch",
           "prompt", "img2img_prompt", "negative", "steps", "cfg", "width", "height", "seed",
           "repeats")
@@ -108,7 +109,7 @@ class GrowScreen(JobGallery, Screen):
                 yield from self.compose_gallery()
             with TabPane("Settings", id="grow-settings"):
                 yield from self.compose_settings(VerticalScroll)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.load_form()

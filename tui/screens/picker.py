@@ -15,13 +15,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.errors import UserError
 from engine.project import PROJECT_FILE
 from tui.keys import SCREEN_TAB_BINDINGS, FieldGroup, TabFocus, focus_main, is_text_field
 from tui.wording import in_tui_terms
+from tui.widgets.key_footer import KeyFooter
 
 NEW = "new"
 """Option id of "new project from an image"."""
@@ -157,7 +158,7 @@ class PickerScreen(TabFocus, Screen[Path | None]):
                              id="picker-list")
             yield Input(placeholder="or type the path to a project folder", id="picker-path")
             yield Static("", id="picker-error")
-        yield Footer()
+        yield KeyFooter()
 
     def _label(self, path: Path) -> str:
         try:

@@ -16,7 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 from textual.widgets._tabbed_content import ContentTabs
 
 from engine import project as pj
@@ -28,6 +28,7 @@ from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
 from tui.widgets.job_gallery import LIVE, JobGallery, gallery_css
+from tui.widgets.key_footer import KeyFooter
 
 FIELDS = ("prompt", "negative", "count", "seed", "steps", "cfg", "width", "height", "repeats",
           "class_name", "prior_loss_weight")
@@ -91,7 +92,7 @@ class RegScreen(JobGallery, TabFocus, TuiTerms, Screen):
                 yield from self.compose_settings(FieldScroll)
             with TabPane("Gallery", id="reg-gallery"):
                 yield from self.compose_gallery()
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         # ctrl+o / v switch the tabs: the tab bar takes no focus, so a Shift+Tab too many

@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from engine import epochs as ep
 from engine import overfit
@@ -33,6 +33,7 @@ from tui.keys import SCREEN_TAB_BINDINGS, TabFocus
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.image_view import ImageView
+from tui.widgets.key_footer import KeyFooter
 
 def score_bar(score: float | None, width: int = 6) -> str:
     """A horizontal bar for a 0..1 score."""
@@ -108,7 +109,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             with Vertical(id="samples-right"):
                 yield ImageView(id="samples-image")
                 yield Static("", id="samples-caption")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.choose_run(None)

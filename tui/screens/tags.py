@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine import project as pj
@@ -31,6 +31,7 @@ from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.caption_dialog import AddTagScreen, CaptionRequest, CaptionScreen
 from tui.widgets.tag_checklist import FrequencyList, TagChecklist
+from tui.widgets.key_footer import KeyFooter
 
 CAPTION_KEY = "C"
 """The caption step's key (named in the hints)."""
@@ -126,7 +127,7 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
             yield FrequencyList(id="frequency")
         yield Static("", id="caption-hint")
         yield Static("", id="caption")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._follow_crops()

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from engine import project as pj
 from engine import runs
@@ -32,6 +32,7 @@ from tui.run_watch import RunFollower, RunUpdated
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
 from tui.widgets.settings_form import SettingsForm, optimizer_note, optimizer_warning
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.train_dialogs import (
     ConfirmScreen, PickScreen, PresetNameScreen, load_preset, preset_names, save_preset)
 
@@ -140,7 +141,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
             with TabPane("Dashboard", id="dashboard"):
                 yield Dashboard(id="dash")
             yield TabPane("Settings", id="settings")  # the form is built when first shown
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(Dashboard).focus()
