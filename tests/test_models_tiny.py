@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from engine import models
+from engine import model_files, models
 from engine.errors import UserError
 
 
@@ -100,7 +100,7 @@ def test_tokenizer_lookup_order_and_the_help_when_missing(tiny, tmp_path, monkey
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(models, "ASSETS_SD15", tmp_path / "no-assets")
+    monkeypatch.setattr(model_files, "ASSETS_SD15", tmp_path / "no-assets")  # where find_tokenizer looks
     mine = tmp_path / "clip-tokenizer"
     tiny.tokenizer.save_pretrained(str(mine))
     folder_tok = tmp_path / "model" / "tokenizer"

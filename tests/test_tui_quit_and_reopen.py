@@ -28,18 +28,24 @@ def live_train_run(project):
     return run_dir
 
 
+async def move_face_crop_after_the_file_broke(app, pilot, project) -> str:
+    """On Crops: the file is broken by hand, then the face crop moves (a save the store must
+    refuse).  Returns the file's good text."""
+    await settle(app, pilot)
+    await select_crop(pilot, app.screen, "face")
+    good = project.path.read_text()
+    project.path.write_text(good + "\n[broken\n")  # an editor saved a half-typed line
+    await pilot.press("f", "l", "l")  # fine moves: stay inside the image
+    return good
+
+
 async def test_quit_with_an_edit_the_file_refused_asks_and_keeps_it(project):
     ec.auto_crops(project)
     pj.save(project)
     app = OneloraApp(project.root)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        crops = app.screen
-        await select_crop(pilot, crops, "face")
-        good = project.path.read_text()
-        project.path.write_text(good + "\n[broken\n")  # an editor saved a half-typed line
-        await pilot.press("f", "l", "l")  # fine moves: stay inside the image
-        moved = crops.selected_box()
+        good = await move_face_crop_after_the_file_broke(app, pilot, project)
+        moved = app.screen.selected_box()
         await pilot.press("q")
         await pilot.pause()
         assert app.is_running and isinstance(app.screen, ConfirmScreen)
@@ -58,11 +64,7 @@ async def test_quit_anyway_drops_the_edit_only_when_the_user_says_y(project):
     pj.save(project)
     app = OneloraApp(project.root)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await select_crop(pilot, app.screen, "face")
-        broken = project.path.read_text() + "\n[broken\n"
-        project.path.write_text(broken)
-        await pilot.press("f", "l")
+        broken = await move_face_crop_after_the_file_broke(app, pilot, project) + "\n[broken\n"
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)

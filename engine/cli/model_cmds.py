@@ -62,7 +62,7 @@ def check_model(spec: str | None, tokenizer_dir: str | None) -> dict[str, Any]:
     """What ``--model`` is and where its tokenizer would come from, without loading the weights."""
     from pathlib import Path
 
-    from engine import models
+    from engine import model_files as models  # torch-free: no weights are loaded here
     from engine.errors import UserError
 
     out: dict[str, Any] = {"spec": spec or models.TINY_SPEC, "ok": True}
@@ -81,7 +81,7 @@ def check_model(spec: str | None, tokenizer_dir: str | None) -> dict[str, Any]:
             folder_tok = path / "tokenizer"
             if not (path / "model_index.json").is_file():
                 raise UserError(f"{path} has no model_index.json (not a diffusers folder)")
-            models._check_diffusers_config(path)
+            models.check_diffusers_config(path)
         else:
             out["kind"] = "single file"
             models.classify_checkpoint(models.checkpoint_keys(path))
@@ -169,8 +169,10 @@ def doctor_report(model: str | None = None, tokenizer_dir: str | None = None,
                   gpu: bool = False) -> dict[str, Any]:
     """The machine report. Imports no torch: versions come from package metadata, GPUs from
     nvidia-smi; with ``gpu`` torch is asked in a child process (CUDA, bf16, MPS). A ``model``
-    is checked without loading weights (that check itself needs engine.models, i.e. torch)."""
+    is checked without loading weights and without torch (engine.model_files)."""
     import os
+
+    from engine.model_files import cache_root
 
     if gpu:
         g = torch_gpu()
@@ -195,18 +197,8 @@ def doctor_report(model: str | None = None, tokenizer_dir: str | None = None,
         "versions": versions, "platform": platform.platform(), "cpu_count": os.cpu_count(),
         "gpu": g, "precision": precision, "model": checked,
         "optional": optional, "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
-        "cache": str(_cache_root()),
+        "cache": str(cache_root()),
     }
-
-
-def _cache_root():
-    """engine.models.cache_root() without importing torch (same rule: $ONELORA_CACHE or
-    ~/.cache/onelora); a test keeps the two equal."""
-    import os
-    from pathlib import Path
-
-    env = os.environ.get("ONELORA_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "onelora"
 
 
 def _gpu_lines(g: dict[str, Any]) -> list[str]:

@@ -153,8 +153,8 @@ def training_project(args: argparse.Namespace):
 
 def preflight(project) -> None:
     """Refuse, before a run folder is made, a run that would fail at once: a model file that
-    is missing or not SD1.x, or an optimizer this machine cannot run.  The optimizer is checked
-    without importing torch (the worker checks it again for real)."""
+    is missing or not SD1.x, or an optimizer this machine cannot run.  Nothing here imports
+    torch (a .safetensors model is classified from its header; the worker checks again)."""
     import importlib.util
 
     from engine.cli.model_cmds import check_model
@@ -162,7 +162,7 @@ def preflight(project) -> None:
 
     spec = (project.train.model or "").strip().lower()
     if spec not in ("", "builtin:tiny", "tiny", "builtin"):  # the built-in model needs no check
-        report = check_model(project.train.model, None)  # (engine.models imports torch)
+        report = check_model(project.train.model, None)  # header only, no torch
         if not report["ok"]:
             raise UserError(f"train.model: {report['problem']}")
     from engine.init_lora import file_shapes
