@@ -236,3 +236,56 @@ async def test_palette_offers_the_dashboard_run_keys(project):
         for want in ("train: start", "train: stop", "train: pause/resume", "train: sample now",
                      "train: runs", "train: resume"):
             assert want in titles, titles
+
+
+def test_eta_counts_the_epochs_sampling_and_counts_down_while_samples_are_drawn(tmp_path):
+    """Watching a run: after epoch 1 (10 steps at 2 it/s, then 30 s of saving and samples)
+    the ETA holds the 9 epochs left with their samples, not just their steps; while epoch 2's
+    samples are drawn (no step events) it keeps counting down instead of freezing."""
+    from engine.events import Checkpoint, EpochEnd, Sample, Started
+
+    model = RunModel(tmp_path)
+    events = [Started(t=0.0, total_steps=100, epochs=10, steps_per_epoch=10)]
+    events += [Step(t=0.5 * s, step=s, epoch=1, total_steps=100, loss=0.1, loss_ema=0.1,
+                    it_s=2.0) for s in range(1, 11)]  # last step at t=5
+    events += [Checkpoint(t=6.0, path="a-000001.safetensors", epoch=1, step=10),
+               Sample(t=20.0, epoch=1, weight=1.0, prompt="zq", seed=1, path="s.png"),
+               EpochEnd(t=35.0, epoch=1, step=10, loss=0.1)]  # a 30 s tail
+    model.fold_all([e.to_dict() for e in events])
+    assert model.eta_s(now=35.0) == pytest.approx(90 / 2.0 + 9 * 30.0)
+    more = [Step(t=35.0 + 0.5 * i, step=10 + i, epoch=2, total_steps=100, loss=0.1,
+                 loss_ema=0.1, it_s=2.0) for i in range(1, 11)]  # last step at t=40
+    more += [Checkpoint(t=41.0, path="a-000002.safetensors", epoch=2, step=20)]
+    model.fold_all([e.to_dict() for e in more])
+    at_41, at_55 = model.eta_s(now=41.0), model.eta_s(now=55.0)
+    assert at_41 == pytest.approx(80 / 2.0 + 9 * 30.0 - 1.0)
+    assert at_55 == pytest.approx(at_41 - 14.0)  # sampling: no events, the ETA still moves
+    assert model.eta_s(now=500.0) == pytest.approx(80 / 2.0 + 8 * 30.0)  # never below the rest
+
+
+async def test_dashboard_eta_moves_while_samples_are_drawn(project):
+    import time
+
+    from engine.events import Checkpoint, EpochEnd, Started
+
+    run_dir = fake_run(project)
+    now = time.time()
+    events = [Started(t=now - 60, total_steps=20, epochs=2, steps_per_epoch=10)]
+    events += [Step(t=now - 60 + s, step=s, epoch=1, total_steps=20, loss=0.1, loss_ema=0.1,
+                    it_s=1.0) for s in range(1, 11)]
+    events += [EpochEnd(t=now - 20, epoch=1, step=10, loss=0.1)]  # a 30 s tail
+    events += [Step(t=now - 20 + s, step=10 + s, epoch=2, total_steps=20, loss=0.1, loss_ema=0.1,
+                    it_s=1.0) for s in range(1, 11)]  # last step 10 s ago
+    events += [Checkpoint(t=now - 9, path="a-000002.safetensors", epoch=2, step=20)]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e.to_dict()) + "\n" for e in events))
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.get("step") == 20)
+        def eta() -> int:
+            head = str(screen.query_one("#dash-head").render())
+            return int(head.rsplit("ETA ", 1)[1].rstrip("s"))
+
+        first = eta()
+        assert 15 <= first <= 20  # a 30 s tail, 10 s of it gone: not the 0 s of steps left
+        await wait_for(pilot, lambda: eta() < first, tries=50)  # no new event: it moves

@@ -74,6 +74,12 @@ class RunModel:
     vram_mb: float = math.nan
     first_step_t: float = 0.0
     first_step: int = 0
+    last_step_t: float = 0.0
+    epoch_tails: list[float] = field(default_factory=list)
+    """Seconds from each closed epoch's last step to its ``epoch_end``: saving and sampling."""
+    tail_since: float = 0.0
+    """When the open epoch's tail began (its last step), 0 while steps are still coming."""
+    epochs_closed: int = 0
     nonfinite: list[NanRecord] = field(default_factory=list)
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     events_seen: int = 0
@@ -107,6 +113,7 @@ class RunModel:
         self.events_seen += 1
         self.status.apply(event)
         if isinstance(event, ev.Step):
+            self.last_step_t, self.tail_since = event.t, 0.0
             if not self.first_step_t:
                 self.first_step_t, self.first_step = event.t, event.step
             self.steps.append(event.step)
@@ -120,6 +127,14 @@ class RunModel:
                 self.vram_mb = event.vram_mb
             return  # steps are too many for the event list; the chart shows them
         self.recent.append(e)
+        if isinstance(event, (ev.Checkpoint, ev.Sample)) and self.last_step_t \
+                and not self.tail_since:
+            self.tail_since = self.last_step_t  # the epoch's steps are done: saving, sampling
+        elif isinstance(event, ev.EpochEnd):
+            self.epochs_closed += 1
+            if self.last_step_t and event.t >= self.last_step_t:
+                self.epoch_tails.append(event.t - self.last_step_t)
+            self.tail_since = 0.0
         if isinstance(event, ev.Nonfinite):
             self.nonfinite.append(NanRecord(
                 step=event.step, what=event.what, files=list(event.files),
@@ -134,16 +149,32 @@ class RunModel:
 
     # --- derived numbers --------------------------------------------------------------
 
-    def eta_s(self) -> float | None:
-        """Seconds left, from the mean rate since the first step (robust to pauses only roughly)."""
-        if self.end_kind or not self.total_steps or self.step <= self.first_step:
-            if not self.end_kind and self.total_steps and math.isfinite(self.it_s) and self.it_s > 0:
-                return (self.total_steps - self.step) / self.it_s
+    def eta_s(self, now: float | None = None) -> float | None:
+        """Seconds left: the steps left at the trainer's rate, plus each epoch still to close
+        times the mean tail (save + samples) of the epochs closed so far, less the time the
+        open tail has already taken (so the ETA counts down while samples are drawn)."""
+        if self.end_kind or not self.total_steps:
             return None
-        rate = (self.step - self.first_step) / max(self.last_t - self.first_step_t, 1e-6)
+        steps = self._steps_left_s()
+        if steps is None:
+            return None
+        if not self.epoch_tails or not self.epochs:
+            return steps
+        tail = sum(self.epoch_tails) / len(self.epoch_tails)
+        extra = tail * max(self.epochs - self.epochs_closed, 0)
+        if self.tail_since:
+            now = time.time() if now is None else now
+            extra -= min(tail, max(now - self.tail_since, 0.0))
+        return steps + max(extra, 0.0)
+
+    def _steps_left_s(self) -> float | None:
+        left = max(self.total_steps - self.step, 0)
         if math.isfinite(self.it_s) and self.it_s > 0:
-            rate = self.it_s  # the trainer's own recent rate follows speed changes
-        return max(self.total_steps - self.step, 0) / rate if rate > 0 else None
+            return left / self.it_s  # the trainer's own recent rate follows speed changes
+        if self.step <= self.first_step:
+            return None
+        rate = (self.step - self.first_step) / max(self.last_step_t - self.first_step_t, 1e-6)
+        return left / rate if rate > 0 else None
 
 
 def status_of(model: RunModel, alive: bool) -> tuple[str, str, str]:
@@ -300,6 +331,11 @@ class RunFollower:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def eta_s(self) -> float | None:
+        """The run's ETA now (see RunModel.eta_s), without a whole snapshot."""
+        with self.lock:
+            return self.model.eta_s()
 
     def snapshot(self) -> dict:
         """A consistent copy of what the dashboard draws (taken under the lock)."""

@@ -148,6 +148,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         self._attach_newest()
         # Build the (large) settings form once the dashboard is up, so the tab opens at once.
         self.set_timer(1.0, self._ensure_form)
+        self.set_interval(1.0, self._tick_eta)
 
     def _attach_newest(self) -> None:
         """Follow the project's newest training run (found without reading any events)."""
@@ -229,8 +230,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         self.snapshot = snap = message.follower.snapshot()
         self._draw(snap)
 
-    def _draw(self, snap: dict[str, Any]) -> None:
-        dash = self.query_one(Dashboard)
+    def _head(self, snap: dict[str, Any]) -> Text:
         status = snap["status"]
         head = Text()
         head.append(f"{snap['run']} ", style="bold")
@@ -239,7 +239,22 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         head.append(f" step {snap['step']}/{snap['total_steps'] or '?'}{ep}")
         if status in ("running", "paused"):
             head.append(f"  ETA {fmt_duration(snap['eta_s'])}")
-        dash.query_one("#dash-head", Static).update(head)
+        return head
+
+    def _tick_eta(self) -> None:
+        """Once a second: the ETA counts down while no events come (samples being drawn)."""
+        snap, follower = self.snapshot, self.follower
+        if follower is None or snap.get("status") != "running":
+            return
+        eta = follower.eta_s()
+        if fmt_duration(eta) != fmt_duration(snap.get("eta_s")):
+            snap["eta_s"] = eta
+            self.query_one(Dashboard).query_one("#dash-head", Static).update(self._head(snap))
+
+    def _draw(self, snap: dict[str, Any]) -> None:
+        dash = self.query_one(Dashboard)
+        status = snap["status"]
+        dash.query_one("#dash-head", Static).update(self._head(snap))
 
         width = max(10, dash.size.width - 10)
         total = snap["total_steps"]
