@@ -219,8 +219,12 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
 
     def action_quit(self) -> None:
         """Quit (q, ctrl+q), after writing edits still waiting for their coalesced save; if
-        they cannot be written, ask before dropping them."""
-        if self.flush_project():
+        some cannot be written (or a screen holds text it refused), ask before dropping them."""
+        saved = self.flush_project()
+        problems = [] if saved else [self._unsaved_reason]
+        for screen in self._mode_screens.values():
+            problems += getattr(screen, "unsaved_problems", lambda: [])()
+        if not problems:
             self.exit()
             return
         from tui.widgets.train_dialogs import ConfirmScreen
@@ -230,9 +234,16 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
                 self._cancel_save_timer()
                 self.exit()
 
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         self.push_screen(ConfirmScreen(
-            f"Your last edits are not in project.toml: {self._unsaved_reason}\n"
-            "Quit anyway and lose them? (n: stay, fix the problem, quit again)"), answered)
+            f"Not in project.toml: {problems[0]}{more}\n"
+            "Quit anyway and lose it? (n: stay and fix it)"), answered)
+
+    def mark_unsaved(self, reason: str) -> None:
+        """An edit in memory that cannot be saved yet (a refused combination of settings):
+        kept pending, so a screen switch tries again and quitting asks."""
+        self._save_pending = True
+        self._unsaved_reason = reason
 
     def exit(self, result=None, return_code: int = 0, message=None) -> None:
         """Quit, after writing edits still waiting for their coalesced save."""

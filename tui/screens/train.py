@@ -514,5 +514,15 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
 
     @on(SettingsForm.Changed)
     def _settings_changed(self, event: SettingsForm.Changed) -> None:
+        """Each valid value is saved at once, whatever other field is refused; a refused
+        combination keeps the edit pending (quitting then asks)."""
+        form = self._form()
         if event.ok:
             self.app.save_project()
+        elif form is not None:
+            self.app.mark_unsaved(form.cross_error)
+
+    def unsaved_problems(self) -> list[str]:
+        """Settings on screen that are not in project.toml (refused text or combination)."""
+        form = self._form()
+        return form.problems() if form is not None else []

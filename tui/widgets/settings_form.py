@@ -221,7 +221,9 @@ class SettingsForm(Vertical):
     """
 
     class Changed(Message):
-        """A valid value was applied to the project (``ok``: the whole form is valid)."""
+        """A valid value was applied to the project.  ``ok``: the project can be saved (no
+        combination of values is refused; a field whose text is refused was never applied,
+        so it does not hold the others back)."""
 
         def __init__(self, key: str, ok: bool) -> None:
             super().__init__()
@@ -406,7 +408,7 @@ class SettingsForm(Vertical):
         if key not in self.errors and event.value == value_text(self._get(key)):
             return  # an Input reports its first value when mounted: nothing changed, no save
         if self.apply(key, event.value):
-            self.post_message(self.Changed(key, not self.problems()))
+            self.post_message(self.Changed(key, not self.cross_error))
 
     @on(TextArea.Changed)
     def _lines_changed(self, event: TextArea.Changed) -> None:
@@ -419,14 +421,14 @@ class SettingsForm(Vertical):
         if key not in self.errors and entries == self._get(key):
             return
         if self.apply(key, entries):
-            self.post_message(self.Changed(key, not self.problems()))
+            self.post_message(self.Changed(key, not self.cross_error))
 
     @on(CycleField.Changed)
     def _cycle_changed(self, event: CycleField.Changed) -> None:
         event.stop()
         key = (event.field.id or "").replace("--", ".", 1)
         if self.apply(key, event.value):
-            self.post_message(self.Changed(key, not self.problems()))
+            self.post_message(self.Changed(key, not self.cross_error))
 
     def on_descendant_focus(self, event: Any) -> None:
         widget = event.widget if hasattr(event, "widget") else None
