@@ -245,7 +245,10 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         try:
             if event.input.id == "trigger":
                 pj.check_trigger(value)
+                old = self.project.trigger
                 self.project.trigger = value
+                if value != old:
+                    self.notify(f"trigger word is now {value!r} (was {old!r}); t changes it")
             else:
                 # the same check as every save, so a refused name never blocks later saves
                 pj.check_class_name(value)
@@ -435,6 +438,17 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
             freq.focus()
         else:
             self.query_one(TagChecklist).focus()
+
+    def action_tab_focus(self, delta: int) -> None:
+        """Tab moves between the crop list and the tag list; the trigger and class fields are
+        entered only with t / c (a Tab into them, then a tag typed, renamed the trigger)."""
+        if self.focused is not None and self.query_one(NameFields) in self.focused.ancestors:
+            super().action_tab_focus(delta)  # inside the fields: their own Tab rule
+            return
+        tags = self.query_one(FrequencyList if self.has_class("-frequency") else TagChecklist)
+        order = [self.query_one("#crop-list", OptionList), tags]
+        at = order.index(self.focused) if self.focused in order else -1
+        order[(at + delta) % len(order)].focus()
 
     def action_edit(self, which: str) -> None:
         self.set_focus(self.query_one(f"#{which}", Input))  # at once (see tui.keys)
