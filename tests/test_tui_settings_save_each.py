@@ -4,11 +4,20 @@ invalid epochs held back every other edit, and q dropped them all without a word
 
 from __future__ import annotations
 
+import pytest
+
 from engine import crops as ec
 from engine import project as pj
 from tui.app import OneloraApp
 from tui.widgets.train_dialogs import ConfirmScreen
 from tui_journey import SIZE, on_disk
+
+
+@pytest.fixture
+def cropped(project):
+    ec.auto_crops(project)
+    pj.save(project)
+    return project
 
 
 async def open_settings_and_refuse_epochs(pilot, app) -> None:
@@ -21,9 +30,8 @@ async def open_settings_and_refuse_epochs(pilot, app) -> None:
     assert app.focused.id == "train--epochs"
 
 
-async def test_a_valid_field_saves_while_another_is_refused(project):
-    ec.auto_crops(project)
-    pj.save(project)
+async def test_a_valid_field_saves_while_another_is_refused(cropped):
+    project = cropped
     app = OneloraApp(project.root)
     async with app.run_test(size=SIZE) as pilot:
         await open_settings_and_refuse_epochs(pilot, app)
@@ -42,9 +50,8 @@ async def test_a_valid_field_saves_while_another_is_refused(project):
     assert data["network_alpha"] == 8 and data["epochs"] == 10
 
 
-async def test_no_as_the_answer_keeps_the_app_open_to_fix_the_field(project):
-    ec.auto_crops(project)
-    pj.save(project)
+async def test_no_as_the_answer_keeps_the_app_open_to_fix_the_field(cropped):
+    project = cropped
     app = OneloraApp(project.root)
     async with app.run_test(size=SIZE) as pilot:
         await open_settings_and_refuse_epochs(pilot, app)
