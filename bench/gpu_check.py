@@ -41,7 +41,7 @@ Here, once, in the repository root::
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \\
         --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \\
         --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl \\
-        diffusers==0.42.1 importlib_metadata==8.7.0 textual==8.2.8 tomli_w==1.2.0 dynamicprompts==0.31.0 \\
+        diffusers==0.42.1 importlib_metadata==8.7.0 textual==8.2.8 tomli_w==1.2.0 tomlkit==0.15.2 dynamicprompts==0.31.0 \\
         rich-pixels==3.0.1 bitsandbytes==0.50.2 platformdirs mdit-py-plugins linkify-it-py uc-micro-py
 
 (``du -sh .whl`` must stay well under 64 MiB with the tree.)  Then ONE device call, carry ``[".whl"]``,

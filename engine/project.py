@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import tomli_w
-
 from engine import names
 from engine.block_presets import check_preset
 from engine.errors import UserError
@@ -484,7 +482,11 @@ def file_dict(project: Project) -> dict:
 
 
 def dumps(project: Project) -> str:
-    return tomli_w.dumps(file_dict(project))
+    """``project.toml``'s text for ``project`` as a fresh file (saves keep the existing file's
+    comments and layout: engine/store.py)."""
+    from engine import toml_edit  # tomlkit is only needed once a file is written
+
+    return toml_edit.fresh(file_dict(project))
 
 
 def check(project: Project) -> None:

@@ -37,9 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from engine import project as pj
+from engine import toml_edit
 from engine.errors import UserError
 from engine.files import atomic_write_bytes
 
@@ -232,6 +231,13 @@ def _stat(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def _text_of(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 @contextmanager
 def _folder_lock(root: Path):
     """Hold an exclusive lock on the project folder while a save reads, merges and writes, so
@@ -258,6 +264,8 @@ class ProjectStore:
         self._lock = threading.RLock()
         self._base: dict | None = None
         self._stamp: Stamp | None = None
+        self._text: str | None = None
+        """The file's text as of ``_stamp``: a save edits it (keeping the user's comments)."""
         self.writes = 0
         """How many times this store wrote project.toml (the benchmark counts them)."""
         self.merges = 0
@@ -265,7 +273,7 @@ class ProjectStore:
         self._notices: list[str] = []
 
     # -- reading -------------------------------------------------------------------------
-    def _read(self) -> tuple[dict, Stamp]:
+    def _read(self) -> tuple[dict, Stamp, str]:
         before = _stat(self.path)
         if before is None:
             raise UserError(f"{self.path} not found: create a project with "
@@ -276,13 +284,14 @@ class ProjectStore:
         if len(raw) != st.st_size:  # replaced while we read: the stamp must not lie
             stamp = Stamp(0, -1, stamp.sha256)
         try:
-            data = tomllib.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise UserError(f"{self.path} is not valid TOML ({e}); fix the line or restore "
                             "a backup")
         except UnicodeDecodeError:
             raise UserError(f"{self.path} is not UTF-8 text")
-        return data, stamp
+        return data, stamp, text
 
     def _parse(self, data: dict) -> pj.Project:
         try:
@@ -293,10 +302,10 @@ class ProjectStore:
     def load(self) -> pj.Project:
         """Read project.toml; it becomes the base of later saves."""
         with self._lock:
-            data, stamp = self._read()
+            data, stamp, text = self._read()
             project = self._parse(data)
             project.store = self
-            self._base, self._stamp = pj.file_dict(project), stamp
+            self._base, self._stamp, self._text = pj.file_dict(project), stamp, text
         pj.remove_stale_temps(self.path)  # left by a save that was killed halfway
         pj.announce(self.path, project.warnings)
         return project
@@ -324,13 +333,15 @@ class ProjectStore:
             return True
 
     # -- merging -------------------------------------------------------------------------
-    def _merge_disk(self, project: pj.Project, ours: dict) -> tuple[dict, dict, Stamp, list[str]]:
-        """Read the changed file and merge it with ``ours``: (merged, theirs, stamp, notices)."""
-        theirs, stamp = self._read()
+    def _merge_disk(self, project: pj.Project,
+                    ours: dict) -> tuple[dict, dict, Stamp, str, list[str]]:
+        """Read the changed file and merge it with ``ours``:
+        (merged, theirs, stamp, text, notices)."""
+        theirs, stamp, text = self._read()
         theirs = pj.file_dict(self._parse(theirs))  # defaults filled in, like base and ours
         base = self._base if self._base is not None else theirs
         merged, notices = merge3(base, ours, theirs)
-        return merged, theirs, stamp, notices
+        return merged, theirs, stamp, text, notices
 
     def __deepcopy__(self, memo: dict) -> ProjectStore:
         return self  # a copy of a project (a what-if of the prep step) shares its file's store
@@ -348,9 +359,9 @@ class ProjectStore:
             if not self.changed_on_disk():
                 return None
             ours = pj.file_dict(project)
-            merged, theirs, stamp, notices = self._merge_disk(project, ours)
+            merged, theirs, stamp, text, notices = self._merge_disk(project, ours)
             self._adopt(project, merged)
-            self._base, self._stamp = theirs, stamp
+            self._base, self._stamp, self._text = theirs, stamp, text
             self.merges += 1
             self._notices += notices
             return SaveReport(self.path, wrote=False, merged=merged != ours, notices=notices)
@@ -363,9 +374,9 @@ class ProjectStore:
         with self._lock, _folder_lock(self.root):
             ours = pj.file_dict(project)
             report = SaveReport(self.path)
-            data = ours
+            data, text = ours, self._text
             if self.changed_on_disk():
-                merged, theirs, stamp, notices = self._merge_disk(project, ours)
+                merged, theirs, stamp, text, notices = self._merge_disk(project, ours)
                 if merged != ours:
                     self._adopt(project, merged)
                     report.merged = True
@@ -373,16 +384,22 @@ class ProjectStore:
                 report.notices = notices
                 self._notices += notices
                 if merged == theirs:  # the file already says it all
-                    self._base, self._stamp = theirs, stamp
+                    self._base, self._stamp, self._text = theirs, stamp, text
                     return report
                 data = merged
             elif ours == self._base and self.path.exists():
                 return report
+            if not self.path.exists():
+                text = None  # gone, or never written: a fresh file
+            elif text is None:  # a project made in memory over an existing file
+                text = _text_of(self.path)
             pj.check(project)
-            raw = tomli_w.dumps(data).encode("utf-8")
+            # Only the layout comes from the old text (the user's comments, key order):
+            # the content written is exactly ``data`` (engine/toml_edit.py).
+            raw = toml_edit.dumps_onto(text, data).encode("utf-8")
             atomic_write_bytes(self.path, raw)
             self._stamp = _stamp_of(raw, os.stat(self.path))
-            self._base = data
+            self._base, self._text = data, raw.decode("utf-8")
             self.writes += 1
             report.wrote = True
             return report

@@ -12,7 +12,6 @@ import re
 import tomllib
 from pathlib import Path
 
-import tomli_w
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +21,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from engine import project as pj
+from engine import toml_edit
 from engine.errors import UserError
 
 SEED_PRESET = "single image (seed)"
@@ -49,11 +49,13 @@ def _file_name(name: str) -> str:
 
 
 def save_preset(project: pj.Project, name: str) -> Path:
-    """Write the project's training settings as ``presets/<name>.toml`` (atomically)."""
+    """Write the project's training settings as ``presets/<name>.toml`` (atomically).  Saving
+    over a preset the user edited by hand keeps its comments and layout (engine/toml_edit.py);
+    the content is exactly the current ``[train]`` settings, as before."""
     name = _file_name(name)
     data = {k: v for k, v in pj.to_dict(project.train).items() if k not in PROJECT_OWNED}
     path = presets_dir(project) / f"{name}.toml"
-    pj.atomic_write_text(path, tomli_w.dumps({"train": data}))
+    toml_edit.write(path, {"train": data})
     return path
 
 
