@@ -201,7 +201,6 @@ def _edit_list(old: AoT | Array, new: list) -> bool:
     for i in reversed(range(len(old))):
         if id(old[i]) not in keep:
             del old[i]
-    was_empty = not kept
     items = []
     for prev, value in zip(pairs, new):
         if prev is None:
@@ -223,8 +222,9 @@ def _edit_list(old: AoT | Array, new: list) -> bool:
         for t in old.body[:-1]:  # a blank line between tables
             if not t.as_string().endswith("\n\n"):
                 t.add(tomlkit.nl())
-    elif was_empty and _is_tables(new) and len(new) > 1:
-        old.multiline(True)
+    elif (_is_tables(new) and len(new) > 1 and None in pairs
+          and "\n" not in old.as_string()):
+        old.multiline(True)  # records added: one per line, like a fresh file
     return True
 
 
