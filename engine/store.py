@@ -266,6 +266,7 @@ class ProjectStore:
         self._stamp: Stamp | None = None
         self._text: str | None = None
         """The file's text as of ``_stamp``: a save edits it (keeping the user's comments)."""
+        self._editor = toml_edit.Editor()
         self.writes = 0
         """How many times this store wrote project.toml (the benchmark counts them)."""
         self.merges = 0
@@ -396,7 +397,7 @@ class ProjectStore:
             pj.check(project)
             # Only the layout comes from the old text (the user's comments, key order):
             # the content written is exactly ``data`` (engine/toml_edit.py).
-            raw = toml_edit.dumps_onto(text, data).encode("utf-8")
+            raw = self._editor.dumps(text, data).encode("utf-8")
             atomic_write_bytes(self.path, raw)
             self._stamp = _stamp_of(raw, os.stat(self.path))
             self._base, self._text = data, raw.decode("utf-8")

@@ -285,3 +285,25 @@ def test_saving_a_preset_over_a_hand_edited_one_keeps_its_comments(project):
     project.train.epochs = 1
     load_preset(project, "mine")
     assert project.train.epochs == 12
+
+
+def test_later_tui_saves_edit_the_kept_document_like_a_fresh_read_would(project):
+    """The store keeps the document it wrote (no re-parse per save): each later save must give
+    the same text as editing the file read afresh."""
+    ec.auto_crops(project)
+    before = hand_edit(project)
+    tui = ProjectStore(project.root)
+    edited = tui.load()
+    edits = [lambda p: tg.edit_tag(p, "add", "red_ribbon", p.crop("face")),
+             lambda p: tg.edit_tag(p, "add", "hat", None),
+             lambda p: setattr(p.train, "epochs", 7),
+             lambda p: tg.edit_tag(p, "remove", "red_ribbon", p.crop("face")),
+             lambda p: ec.remove_crop(p, "bangs", save=False)]
+    for edit in edits:
+        text = project.path.read_text()
+        edit(edited)
+        assert tui.save(edited).wrote
+        after = project.path.read_text()
+        assert after == dumps_onto(text, pj.file_dict(edited))
+        assert comments(after) == comments(before)
+        assert same(strictly(project), pj.file_dict(edited))
