@@ -18,7 +18,9 @@ the file (the TUI) and wants another program's changes while keeping unsaved edi
 
 Every project read from a file carries the store it was read through (``project.store``,
 see :func:`store_of`): the base is per loaded project, so two copies of one project in a
-process (the TUI's and an in-process CLI command's) merge like two programs do.  Every save,
+process (the TUI's and an in-process CLI command's) merge like two programs do.  The
+result is written onto the file's current text (engine/toml_edit.py), so the user's comments
+and layout survive every save.  Every save,
 in every process, holds an exclusive lock on the project folder while it reads, merges and
 writes, so concurrent saves take turns.  Torch-free and Textual-free; thread-safe.
 """
