@@ -133,8 +133,8 @@ def _apply(table: Any, new: dict, old: dict) -> None:
             if not _edit_list(item, prev, value):
                 table[key] = _fresh(value, inline=inline or isinstance(item, Array),
                                     multiline=multiline)
-        else:
-            table[key] = _fresh(value, inline=inline)
+        else:  # a value that stays inline (an inline table, an array) is written inline
+            table[key] = _fresh(value, inline=inline or isinstance(item, (InlineTable, Array)))
 
 
 def _rewrite_inline(item: Any, prev: dict, new: dict) -> bool:
