@@ -43,3 +43,34 @@ async def test_tags_pruned_header_shows_its_count_beside_the_scrollbar(project):
         checklist.scroll_home(animate=False)
         await pilot.pause()
         assert rows_with(app, f"kept ({kept})"), "\n".join(screen_lines(app))
+
+
+async def test_train_settings_refused_value_shows_its_limit_at_80_columns(project):
+    """Walk: epochs 0 showed "too small: the minimum" beside the field; "is 1" was on a
+    second row the one-row slot hides.  Now the slot says the limit and the help line under
+    the form gives the whole refusal while the field has focus."""
+    from test_tui_train_dashboard import FakeEngine
+    from test_tui_train_dashboard import Host as TrainHost
+    from tui.widgets.settings_form import SettingsForm
+
+    app = TrainHost(project, FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        form = app.screen.query_one(SettingsForm)
+        epochs = form.query_one("#train--epochs", Input)
+        epochs.focus()
+        await pilot.press("ctrl+u", "0")
+        await pilot.pause()
+        assert pj.load(project.root).train.epochs == project.train.epochs != 0
+        row = next(r for r in screen_lines(app) if r.lstrip().startswith("epochs "))
+        assert "min 1" in row, row
+        assert "✗ epochs: too small: the minimum is 1" in joined(app), screen_lines(app)
+        await pilot.press("ctrl+u", "x")
+        await pilot.pause()
+        row = next(r for r in screen_lines(app) if r.lstrip().startswith("epochs "))
+        assert "use a whole number" in row, row
+        await pilot.press("ctrl+u", "4")
+        await pilot.pause()
+        assert pj.load(project.root).train.epochs == 4
+        assert "epochs: Number of" in joined(app)  # the help line is the docstring again
