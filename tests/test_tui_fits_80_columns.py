@@ -74,3 +74,50 @@ async def test_train_settings_refused_value_shows_its_limit_at_80_columns(projec
         await pilot.pause()
         assert pj.load(project.root).train.epochs == 4
         assert "epochs: Number of" in joined(app)  # the help line is the docstring again
+
+
+async def test_dashboard_log_shows_the_model_note_whole_at_80_columns(project):
+    """Walk (short builtin:tiny run): the event list cut the started line after
+    "builtin:tiny — a pipeline check, not a bas…"; the list now wraps each event under its
+    text and keeps the newest whole events."""
+    from engine.events import EventWriter
+    from engine.model_files import TINY_LABEL
+    from test_tui_train_dashboard import FakeEngine, fake_run, wait_for, write_steps
+    from test_tui_train_dashboard import Host as TrainHost
+
+    run_dir = fake_run(project)
+    w = EventWriter(run_dir)
+    w.emit("started", total_steps=240, epochs=3, steps_per_epoch=80, device="cpu",
+           precision="fp32", model="builtin:tiny", model_label=TINY_LABEL,
+           latents="cached (8 colour variants per crop)")
+    write_steps(w, 1, 3, total=240)
+    app = TrainHost(project, FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.get("step") == 3)
+        await pilot.pause()
+        text = joined(app)
+        assert f"{TINY_LABEL}; cpu fp32; latents cached (8 colour variants per crop)" in text, \
+            "\n".join(screen_lines(app))
+        w.emit("epoch_end", epoch=1, step=80, loss=0.5)
+        path = run_dir / "zq_tester-000001.safetensors"
+        w.emit("checkpoint", epoch=1, step=80, path=str(path))
+        await wait_for(pilot, lambda: "saved" in "".join(screen.snapshot.get("recent", [])))
+        await pilot.pause()
+        text = joined(app)
+        assert "saved zq_tester-000001.safetensors" in text
+        assert "epoch 1 done at step 80" in text
+    w.close()
+
+
+def test_dashboard_log_keeps_the_newest_whole_events_in_its_rows():
+    from tui.widgets.event_log import fit_events
+
+    lines = ["12:00:00 epoch 1 done", "12:00:01 " + "word " * 12, "12:00:02 saved a.safetensors"]
+    rows = fit_events(lines, 40, 3)
+    assert rows[-1] == "12:00:02 saved a.safetensors"
+    assert rows[0].startswith("12:00:01 word") and rows[1].startswith(" " * 9 + "word")
+    assert len(rows) == 3 and "epoch 1 done" not in " ".join(rows)  # no room for a part of it
+    assert fit_events(lines, 40, 4)[0] == "12:00:00 epoch 1 done"
+    alone = fit_events(["12:00:00 " + "x" * 200], 40, 2)
+    assert len(alone) == 2 and alone[-1].endswith("…")
