@@ -121,3 +121,43 @@ def test_dashboard_log_keeps_the_newest_whole_events_in_its_rows():
     assert fit_events(lines, 40, 4)[0] == "12:00:00 epoch 1 done"
     alone = fit_events(["12:00:00 " + "x" * 200], 40, 2)
     assert len(alone) == 2 and alone[-1].endswith("…")
+
+
+async def test_reg_prompt_fields_show_their_start_after_editing_and_reopening(project):
+    """Walk: after Tab had passed through the prompt fields, they stayed scrolled to their
+    end ("lo, clothes, __expression__, …"), also when the Reg screen was opened again, so the
+    start of each prompt was not visible."""
+    from textual.screen import Screen
+
+    from tui.screens.reg import RegScreen
+
+    prompt = "1woman, solo, clothes, __expression__, __camera__, {indoors|outdoors}, detailed"
+    negative = ("duplicated, disfigured, deformed, poorly drawn, low quality, watermark, "
+                "username, blurry")
+    project.reg.prompt, project.reg.negative = prompt, negative
+    pj.save(project)
+    app = ScreenHost(project, RegScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        reg = app.screen
+
+        def row(label: str) -> str:
+            return next(r for r in screen_lines(app) if r.lstrip().startswith(label + " "))
+
+        assert "1woman, solo" in row("prompt") and "duplicated, dis" in row("negative")
+        await pilot.press("tab")  # into the prompt: selected whole, scrolled to its end
+        await pilot.pause()
+        assert reg.focused is reg.query_one("#reg-prompt", Input)
+        await pilot.press("tab", "tab", "escape")  # through negative and count, then out
+        await pilot.pause()
+        assert "1woman, solo" in row("prompt"), row("prompt")
+        assert "duplicated, dis" in row("negative"), row("negative")
+        await pilot.press("tab")
+        await pilot.pause()
+        await app.push_screen(Screen())  # another screen, then back to Reg with a field focused
+        await pilot.pause()
+        app.pop_screen()
+        await pilot.pause()
+        assert app.screen is reg
+        assert "duplicated, dis" in row("negative"), row("negative")
+        assert pj.load(project.root).reg.prompt == prompt  # nothing was typed over

@@ -158,6 +158,22 @@ class JobGallery:
         for name in self.FIELDS:
             self.query_one(f"#{self.PREFIX}-{name}", Input).value = field_text(getattr(self.settings(), name))
         self.update_preview()
+        self.show_field_starts()
+
+    def show_field_starts(self) -> None:
+        """Every field not being edited shows the start of its value.  Textual leaves a field
+        scrolled to where its cursor was (the end, after Tab selected it), so a prompt wider
+        than its field read "lo, clothes, __expression__…" when the screen was opened again."""
+        for field in self.query(f".{self.PREFIX}-row Input").results(Input):
+            if not field.has_focus and field.cursor_position:
+                field.cursor_position = 0
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        if not event.input.has_focus:
+            event.input.cursor_position = 0
+
+    def on_screen_resume(self) -> None:
+        self.show_field_starts()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """A typed value is saved at once when valid; a refused one is one line in the status."""
