@@ -161,3 +161,25 @@ async def test_reg_prompt_fields_show_their_start_after_editing_and_reopening(pr
         assert app.screen is reg
         assert "duplicated, dis" in row("negative"), row("negative")
         assert pj.load(project.root).reg.prompt == prompt  # nothing was typed over
+
+
+async def test_save_preset_dialog_says_how_to_cancel_at_80_columns():
+    """Walk: ctrl+s on the settings read "Save the training settings as preset (enter to
+    save, esc" — the rest of the question was cut at the dialog's width."""
+    from textual.app import App
+
+    from tui.widgets.train_dialogs import PickScreen, PresetNameScreen
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(PresetNameScreen())
+
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "(enter to save, esc to cancel):" in joined(app), screen_lines(app)
+        app.pop_screen()
+        title = "Attach to run (enter), esc to cancel — the newest run of this project is first"
+        app.push_screen(PickScreen(title, [("a", "20261127-205137-train finished")]))
+        await pilot.pause()
+        assert title in joined(app), screen_lines(app)
