@@ -183,3 +183,35 @@ async def test_save_preset_dialog_says_how_to_cancel_at_80_columns():
         app.push_screen(PickScreen(title, [("a", "20261127-205137-train finished")]))
         await pilot.pause()
         assert title in joined(app), screen_lines(app)
+
+
+async def test_grow_shows_the_run_progress_and_the_whole_prompt_at_80_columns(project):
+    """Walk: the counts line wrapped ("… kept ones train as / 2_zq_tester girl grown") and
+    pushed the run's progress line out of the 2-row head, so a drawing run showed no progress;
+    a candidate's caption showed 2 rows of its prompt and hid its end (the view, pose and
+    expression that tell candidates apart)."""
+    import os
+
+    from engine import events, runs
+    from test_tui_grow_screen import FakeEngine, planted
+    from tui.screens.grow import GrowScreen
+
+    planted(project)
+    tail = "from above, leaning forward, embarrassed, portrait"
+    long = ("zq_tester, girl, 1girl, solo, standing, looking at viewer, closed mouth, white "
+            "headwear, hat bow, green bow, white capelet, striped, black corset, long skirt, "
+            f"white skirt, long sleeves, wrist cuffs, boots, simple background, {tail}")
+    from engine import candidates as cd
+    cd.candidate_path(project, 1).with_suffix(".txt").write_text(long + "\n")
+    run_dir = runs.start_run(project, "grow", detach=False, first=5, txt2img=8, img2img=8)
+    (run_dir / "pid").write_text(str(os.getpid()))
+    with events.EventWriter(run_dir) as w:
+        w.emit("started", total_steps=16, job="grow", unit="image")
+        w.emit("progress", step=3, total_steps=16)
+    app = ScreenHost(project, GrowScreen, FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert rows_with(app, "3/16") and rows_with(app, "running"), "\n".join(screen_lines(app))
+        assert tail in joined(app), "\n".join(screen_lines(app))

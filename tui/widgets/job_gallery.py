@@ -43,8 +43,11 @@ def field_text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def gallery_css(screen: str, prefix: str, head: str = "height: 2;", caption_height: int = 2) -> str:
-    """The layout both job screens share: head, tabs, field rows, status, preview, image, caption."""
+def gallery_css(screen: str, prefix: str, head: str = "height: auto; max-height: 4;",
+                caption: str = "height: 2;") -> str:
+    """The layout both job screens share: head, tabs, field rows, status, preview, image, caption.
+    The head grows with its text: its first line wraps at 80 columns and must not push the run's
+    progress line out of sight."""
     s, p = screen, prefix
     return f"""
     {s} #{p}-head {{ {head} padding: 0 1; }}
@@ -57,7 +60,7 @@ def gallery_css(screen: str, prefix: str, head: str = "height: 2;", caption_heig
     {s} #{p}-status.-bad {{ background: $error; color: $text; }}
     {s} #{p}-preview {{ height: auto; max-height: 7; padding: 0 1; color: $text-muted; }}
     {s} ImageView {{ height: 1fr; }}
-    {s} #{p}-caption {{ height: {caption_height}; padding: 0 1; }}
+    {s} #{p}-caption {{ {caption} padding: 0 1; }}
     """
 
 
