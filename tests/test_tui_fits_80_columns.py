@@ -215,3 +215,46 @@ async def test_grow_shows_the_run_progress_and_the_whole_prompt_at_80_columns(pr
         await pilot.pause()
         assert rows_with(app, "3/16") and rows_with(app, "running"), "\n".join(screen_lines(app))
         assert tail in joined(app), "\n".join(screen_lines(app))
+
+
+async def test_samples_head_shows_the_whole_prompt_at_80_columns(project):
+    """Walk: prompts 2-4 of a run (the crops' captions) all read "d3mochar, girl, 1girl, solo,
+    standing, looking at viewer, closed mouth, white" — the 2-row head cut each prompt before
+    the framing tag that tells them apart."""
+    import numpy as np
+    from PIL import Image
+    from safetensors.numpy import save_file
+
+    from engine import epochs as ep
+    from engine import events, overfit, runs
+    from tui.screens.samples import SamplesScreen
+
+    ends = ("upper body", "cowboy shot", "full body")
+    prompts = [("zq_tester, girl, 1girl, solo, standing, looking at viewer, closed mouth, white "
+                "headwear, hat bow, green bow, white capelet, striped, black corset, long skirt, "
+                f"white skirt, long sleeves, wrist cuffs, simple background, {end}")
+               for end in ends]
+    run_dir = runs.new_run_dir(project, "train")
+    runs.freeze_config(project, run_dir, "train")
+    with events.EventWriter(run_dir) as w:
+        path = run_dir / "zq_tester-000001.safetensors"
+        save_file({"lora_unet_x.lora_down.weight": np.ones((2, 2), np.float32)}, str(path),
+                  metadata={"ss_epoch": "1"})
+        w.emit("checkpoint", epoch=1, path=str(path))
+        recs = []
+        for i, prompt in enumerate(prompts):
+            f = ep.epoch_dir(run_dir, 1) / ep.sample_file_name(i, 1, 1.0)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 32), (i * 60, 90, 90)).save(f)
+            recs.append(ep.SampleRecord(epoch=1, weight=1.0, prompt_index=i, prompt=prompt,
+                                        seed=1, file=str(f.relative_to(run_dir))))
+        ep.write_index(run_dir, 1, recs)
+    overfit.write(run_dir, [])
+    app = ScreenHost(project, SamplesScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for end in ends:
+            assert f"simple background, {end}" in joined(app), "\n".join(screen_lines(app))
+            assert "epoch 1 · weight 1 · seed 1" in joined(app)
+            await pilot.press("]")
+            await pilot.pause()
