@@ -74,6 +74,14 @@ async def test_train_settings_refused_value_shows_its_limit_at_80_columns(projec
         await pilot.pause()
         assert pj.load(project.root).train.epochs == 4
         assert "epochs: Number of" in joined(app)  # the help line is the docstring again
+        # a name refused with a reason: the slot starts with the reason, not the setting's
+        # name and value ("train.output_name = 'a/…" was all it showed)
+        form.query_one("#train--output_name", Input).focus()
+        await pilot.press("ctrl+u", "a", "/", "b")
+        await pilot.pause()
+        row = next(r for r in screen_lines(app) if r.lstrip().startswith("output_name "))
+        assert "contains '/'" in row, row
+        assert "✗ output_name: not allowed (it contains '/')" in joined(app), screen_lines(app)
 
 
 async def test_dashboard_log_shows_the_model_note_whole_at_80_columns(project):

@@ -327,10 +327,10 @@ class SettingsForm(Vertical):
     @staticmethod
     def _short(message: str, key: str) -> str:
         """Drop the 'train.x = value' prefix: the message sits beside the field already."""
-        for sep in (" is not allowed: ", " is too "):
+        for sep, lead in ((" is not allowed: ", ""), (" is not allowed ", "not allowed "),
+                          (" is too ", "too ")):
             if sep in message:
-                tail = message.split(sep, 1)[1]
-                return tail if sep.endswith(": ") else "too " + tail
+                return lead + message.split(sep, 1)[1]
         return message
 
     @classmethod
@@ -343,6 +343,9 @@ class SettingsForm(Vertical):
             lead = f"too {word}: the {limit} is "
             if short.startswith(lead):
                 return f"too {word} ({limit[:3]} {short[len(lead):]})"
+        if short.startswith("not allowed (") and "): " in short:  # "(it contains '/'): use …"
+            why, _, rest = short[len("not allowed ("):].partition("): ")
+            return f"{why}: {rest}"
         return short
 
     def _show_error(self, key: str, message: str) -> None:
