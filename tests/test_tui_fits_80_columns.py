@@ -266,3 +266,25 @@ async def test_samples_head_shows_the_whole_prompt_at_80_columns(project):
             assert "epoch 1 · weight 1 · seed 1" in joined(app)
             await pilot.press("]")
             await pilot.pause()
+
+
+async def test_reg_gallery_shows_a_long_caption_whole(project):
+    """A reg image's caption (the prompt that made it) longer than one row was cut after its
+    first row under the image: the 2-row caption also holds the "1/3 0000.png · kept" line."""
+    from test_tui_reg_screen import planted_images
+    from tui.screens.reg import RegScreen
+
+    planted_images(project)
+    from engine import reg as rg
+    end = "detailed background, from side, looking back, smiling, holding umbrella"
+    long = f"1woman, solo, clothes, light smile, cowboy shot, outdoors, rain, {end}"
+    (rg.reg_folder(project) / "0000.txt").write_text(long + "\n")
+    app = ScreenHost(project, RegScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+o")  # the gallery
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert rows_with(app, "1/3 0000.png"), "\n".join(screen_lines(app))
+        assert end in joined(app), "\n".join(screen_lines(app))
