@@ -153,9 +153,11 @@ async def test_reg_prompt_fields_show_their_start_after_editing_and_reopening(pr
             return next(r for r in screen_lines(app) if r.lstrip().startswith(label + " "))
 
         assert "1woman, solo" in row("prompt") and "duplicated, dis" in row("negative")
-        await pilot.press("tab")  # into the prompt: selected whole, scrolled to its end
+        await pilot.press("tab")  # into the prompt: selected whole, showing its start
         await pilot.pause()
-        assert reg.focused is reg.query_one("#reg-prompt", Input)
+        field = reg.query_one("#reg-prompt", Input)
+        assert reg.focused is field and field.selected_text == prompt
+        assert "1woman, solo" in row("prompt"), row("prompt")
         await pilot.press("tab", "tab", "escape")  # through negative and count, then out
         await pilot.pause()
         assert "1woman, solo" in row("prompt"), row("prompt")
@@ -168,7 +170,14 @@ async def test_reg_prompt_fields_show_their_start_after_editing_and_reopening(pr
         await pilot.pause()
         assert app.screen is reg
         assert "duplicated, dis" in row("negative"), row("negative")
+        assert "1woman, solo" in row("prompt"), row("prompt")
         assert pj.load(project.root).reg.prompt == prompt  # nothing was typed over
+        await pilot.press("end", "x")  # End still goes to the end to add to the prompt
+        await pilot.pause()
+        assert pj.load(project.root).reg.prompt == prompt + "x"
+        await pilot.press("tab", "shift+tab", *"a dress")  # typing replaces the whole value
+        await pilot.pause()
+        assert pj.load(project.root).reg.prompt == "a dress"
 
 
 async def test_save_preset_dialog_says_how_to_cancel_at_80_columns():

@@ -25,6 +25,7 @@ from PIL import Image
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static, TabbedContent
+from textual.widgets.input import Selection
 
 from engine import project as pj
 from engine import wildcards as wc
@@ -174,6 +175,15 @@ class JobGallery:
     def on_input_blurred(self, event: Input.Blurred) -> None:
         if not event.input.has_focus:
             event.input.cursor_position = 0
+
+    def on_descendant_focus(self, event) -> None:
+        """Entering a field selects its whole value (typing replaces it) with the cursor at
+        the start, so the field shows how the value begins, not its end."""
+        field = event.widget
+        if isinstance(field, Input) and field.parent is not None \
+                and field.parent.has_class(f"{self.PREFIX}-row") \
+                and field.value and tuple(field.selection) == (0, len(field.value)):
+            field.selection = Selection(len(field.value), 0)
 
     def on_screen_resume(self) -> None:
         self.show_field_starts()
