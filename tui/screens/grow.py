@@ -95,7 +95,8 @@ class GrowScreen(JobGallery, Screen):
     EMPTY = "no candidates yet: ctrl+g draws some"
     IDLE = "no candidates drawn yet: ctrl+g draws a batch with the picked LoRA"
     NOTHING_RUNNING = "no grow run is drawing"
-    DEFAULT_CSS = gallery_css("GrowScreen", "grow", caption_height=3)
+    # a candidate's prompt ends with what sets it apart (view, pose, expression): show it whole
+    DEFAULT_CSS = gallery_css("GrowScreen", "grow", caption="height: auto; max-height: 6;")
 
     def __init__(self) -> None:
         super().__init__()

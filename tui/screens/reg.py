@@ -82,7 +82,7 @@ class RegScreen(JobGallery, TabFocus, TuiTerms, Screen):
         Binding("d,delete", "remove", "Remove", show=False, id="reg-remove"),
         Binding("k", "keep", "Keep", show=False, id="reg-keep"),
     ]
-    DEFAULT_CSS = gallery_css("RegScreen", "reg", head="height: auto; max-height: 4;")
+    DEFAULT_CSS = gallery_css("RegScreen", "reg", caption="height: auto; max-height: 4;")
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

@@ -77,7 +77,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
                         "finished one is sampled from its saved epochs in the background"),
     ]
     DEFAULT_CSS = """
-    SamplesScreen #samples-head { height: 2; padding: 0 1; }
+    SamplesScreen #samples-head { height: auto; max-height: 5; padding: 0 1; }
     SamplesScreen #samples-body { height: 1fr; }
     SamplesScreen #samples-left { width: 44; }
     SamplesScreen #samples-left.-hidden { display: none; }
@@ -85,7 +85,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
     SamplesScreen #samples-meter { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     SamplesScreen #samples-right { width: 1fr; }
     SamplesScreen ImageView { height: 1fr; }
-    SamplesScreen #samples-caption { height: 1; padding: 0 1; }
+    SamplesScreen #samples-caption { height: auto; max-height: 3; padding: 0 1; }
     """
 
     def __init__(self) -> None:

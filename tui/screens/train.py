@@ -29,6 +29,7 @@ from tui.keys import SCREEN_TAB_BINDINGS, TabFocus
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms, in_tui_terms
 from tui.run_watch import RunFollower, RunUpdated
+from tui.widgets.event_log import EventLog
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
 from tui.widgets.settings_form import SettingsForm, optimizer_note, optimizer_warning
@@ -90,9 +91,8 @@ class Dashboard(Vertical, can_focus=True):
     Dashboard #dash-end.-bad { background: $error; color: $text; text-style: bold; }
     Dashboard #dash-end.-good { background: $success 30%; }
     Dashboard #dash-end.-keys { color: $text-muted; }
-    Dashboard #dash-events { height: 4; padding: 0 1; color: $text-muted;
-                             border-top: solid $panel; text-wrap: nowrap;
-                             text-overflow: ellipsis; }
+    Dashboard #dash-events { height: 5; padding: 0 1; color: $text-muted;
+                             border-top: solid $panel; }
     """
 
     def compose(self) -> ComposeResult:
@@ -101,7 +101,7 @@ class Dashboard(Vertical, can_focus=True):
         yield NanPanel(id="dash-nan")
         yield LossChart(id="dash-chart")
         yield Static("", id="dash-end")
-        yield Static("", id="dash-events")
+        yield EventLog(id="dash-events")
 
 
 class TrainScreen(TabFocus, TuiTerms, Screen):
@@ -294,8 +294,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
             if status in ("crashed", "stopped", "failed") and "resume" not in snap["hint"]:
                 lines.append("u resume from the last saved state · r pick another run")
             end.update(Text("\n".join(lines)))
-        dash.query_one("#dash-events", Static).update(
-            Text("\n".join(snap["recent"][-3:]), no_wrap=True, overflow="ellipsis"))
+        dash.query_one(EventLog).show(snap["recent"][-8:])
 
     # --- actions -------------------------------------------------------------------------
 

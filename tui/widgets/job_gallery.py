@@ -25,6 +25,7 @@ from PIL import Image
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static, TabbedContent
+from textual.widgets.input import Selection
 
 from engine import project as pj
 from engine import wildcards as wc
@@ -43,8 +44,11 @@ def field_text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def gallery_css(screen: str, prefix: str, head: str = "height: 2;", caption_height: int = 2) -> str:
-    """The layout both job screens share: head, tabs, field rows, status, preview, image, caption."""
+def gallery_css(screen: str, prefix: str, head: str = "height: auto; max-height: 4;",
+                caption: str = "height: 2;") -> str:
+    """The layout both job screens share: head, tabs, field rows, status, preview, image, caption.
+    The head grows with its text: its first line wraps at 80 columns and must not push the run's
+    progress line out of sight."""
     s, p = screen, prefix
     return f"""
     {s} #{p}-head {{ {head} padding: 0 1; }}
@@ -57,7 +61,7 @@ def gallery_css(screen: str, prefix: str, head: str = "height: 2;", caption_heig
     {s} #{p}-status.-bad {{ background: $error; color: $text; }}
     {s} #{p}-preview {{ height: auto; max-height: 7; padding: 0 1; color: $text-muted; }}
     {s} ImageView {{ height: 1fr; }}
-    {s} #{p}-caption {{ height: {caption_height}; padding: 0 1; }}
+    {s} #{p}-caption {{ {caption} padding: 0 1; }}
     """
 
 
@@ -158,6 +162,31 @@ class JobGallery:
         for name in self.FIELDS:
             self.query_one(f"#{self.PREFIX}-{name}", Input).value = field_text(getattr(self.settings(), name))
         self.update_preview()
+        self.show_field_starts()
+
+    def show_field_starts(self) -> None:
+        """Every field not being edited shows the start of its value.  Textual leaves a field
+        scrolled to where its cursor was (the end, after Tab selected it), so a prompt wider
+        than its field read "lo, clothes, __expression__…" when the screen was opened again."""
+        for field in self.query(f".{self.PREFIX}-row Input").results(Input):
+            if not field.has_focus and field.cursor_position:
+                field.cursor_position = 0
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        if not event.input.has_focus:
+            event.input.cursor_position = 0
+
+    def on_descendant_focus(self, event) -> None:
+        """Entering a field selects its whole value (typing replaces it) with the cursor at
+        the start, so the field shows how the value begins, not its end."""
+        field = event.widget
+        if isinstance(field, Input) and field.parent is not None \
+                and field.parent.has_class(f"{self.PREFIX}-row") \
+                and field.value and tuple(field.selection) == (0, len(field.value)):
+            field.selection = Selection(len(field.value), 0)
+
+    def on_screen_resume(self) -> None:
+        self.show_field_starts()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """A typed value is saved at once when valid; a refused one is one line in the status."""

@@ -214,7 +214,9 @@ class SettingsForm(Vertical):
        text, so a bad value is shown by colour only. */
     SettingsForm Input.-invalid, SettingsForm Input.-invalid:focus { border: none;
                                                                     background: $error 40%; }
-    SettingsForm .err { width: 1fr; color: $error; padding: 0 1; }
+    SettingsForm .err { width: 1fr; color: $error; padding: 0 1; text-wrap: nowrap;
+                        text-overflow: ellipsis; }
+    SettingsForm .tall-row .err { text-wrap: wrap; }
     SettingsForm .err.-note { color: $warning; text-style: bold; }
     SettingsForm #form-help { height: 3; padding: 0 1; color: $text-muted;
                               border-top: solid $panel; }
@@ -312,22 +314,39 @@ class SettingsForm(Vertical):
             pj.set_setting(target, key, raw)  # type: ignore[arg-type]
         except UserError as e:
             self.errors[key] = str(e)
-            self._show_error(key, self._short(str(e), key))
+            self._show_error(key, self.side_text(str(e), key))
             self._update_status()
+            self._show_help(key)
             return False
         self.errors.pop(key, None)
         self._show_error(key, "")
         self._check_cross()
+        self._show_help(key)
         return True
 
     @staticmethod
     def _short(message: str, key: str) -> str:
         """Drop the 'train.x = value' prefix: the message sits beside the field already."""
-        for sep in (" is not allowed: ", " is too "):
+        for sep, lead in ((" is not allowed: ", ""), (" is not allowed ", "not allowed "),
+                          (" is too ", "too ")):
             if sep in message:
-                tail = message.split(sep, 1)[1]
-                return tail if sep.endswith(": ") else "too " + tail
+                return lead + message.split(sep, 1)[1]
         return message
+
+    @classmethod
+    def side_text(cls, message: str, key: str) -> str:
+        """The refusal as the slot beside the field shows it: 24 columns at 80, so the
+        range's limit is said first and briefly ("too small (min 1)"); the help line under
+        the form gives the whole message while the field has focus."""
+        short = cls._short(message, key)
+        for word, limit in (("small", "minimum"), ("large", "maximum")):
+            lead = f"too {word}: the {limit} is "
+            if short.startswith(lead):
+                return f"too {word} ({limit[:3]} {short[len(lead):]})"
+        if short.startswith("not allowed (") and "): " in short:  # "(it contains '/'): use …"
+            why, _, rest = short[len("not allowed ("):].partition("): ")
+            return f"{why}: {rest}"
+        return short
 
     def _show_error(self, key: str, message: str) -> None:
         note = "" if message else self.note_for(key)
@@ -434,9 +453,21 @@ class SettingsForm(Vertical):
         widget = event.widget if hasattr(event, "widget") else None
         if widget is None or widget.id is None or "--" not in widget.id:
             return
-        key = widget.id.replace("--", ".", 1)
+        self._show_help(widget.id.replace("--", ".", 1))
+
+    def _show_help(self, key: str) -> None:
+        """The help line under the form: the focused field's docstring, or while its text is
+        refused the whole refusal (the slot beside the field is one short row)."""
+        focused = self.screen.focused if self.is_attached else None
+        if focused is None or focused.id != _dom_id(key):
+            return
         try:
             help_line = self.query_one("#form-help", Static)
         except Exception:
             return
-        help_line.update(Text(f"{key.split('.', 1)[1]}: {self.help_for(key)}"))
+        name = key.split(".", 1)[1]
+        if key in self.errors:
+            help_line.update(Text(f"✗ {name}: {self._short(self.errors[key], key)}",
+                                  style="bold"))
+        else:
+            help_line.update(Text(f"{name}: {self.help_for(key)}"))

@@ -16,12 +16,16 @@ from textual.widgets.option_list import Option
 from engine import project as pj
 from engine import tags as tg
 
-HEADERS = {"kept": "kept — in the caption · space prunes",
-           "pruned": "pruned — left to the trigger · space keeps", "crop": "crop framing"}
+HEADERS = {"kept": ("kept", "in the caption · space prunes"),
+           "pruned": ("pruned", "left to the trigger · space keeps"),
+           "crop": ("crop framing", "")}
+"""Section name and what it means; the count goes right after the name, so a list narrowed by
+its scrollbar at 80 columns cuts the explanation, never the number."""
 
 
-def _header(text: str, count: int) -> Option:
-    return Option(Text(f"── {text} ({count})", style="bold"), disabled=True)
+def _header(name: str, count: int, what: str = "") -> Option:
+    return Option(Text(f"── {name} ({count})" + (f" — {what}" if what else ""), style="bold"),
+                  disabled=True)
 
 
 class SafePaging(OptionList):
@@ -57,7 +61,7 @@ class TagChecklist(SafePaging):
         for key, items in tg.groups(crop).items():
             if not items:
                 continue
-            options.append(_header(HEADERS[key], len(items)))
+            options.append(_header(HEADERS[key][0], len(items), HEADERS[key][1]))
             for t in items:
                 line = Text("[x] " if t.kept else "[ ] ", style="bold" if t.kept else "dim")
                 line.append(t.tag, style="" if t.kept else "strike dim")
@@ -95,7 +99,7 @@ class FrequencyList(SafePaging):
         total = tg.frequency(project, kept_only=False)
         kept = tg.frequency(project, kept_only=True)
         n = len(project.crops.items)
-        options: list[Option] = [_header(f"all tags on {n} crops: kept/present", len(total))]
+        options: list[Option] = [_header("all tags", len(total), f"kept/present on {n} crops")]
         for tag, count in total.items():
             k = kept.get(tag, 0)
             mark = "[x]" if k == count else "[ ]" if k == 0 else "[~]"

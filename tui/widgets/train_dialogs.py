@@ -88,6 +88,7 @@ class PresetNameScreen(ModalScreen[str | None]):
     PresetNameScreen { align: center middle; }
     PresetNameScreen > Vertical { width: 60; height: auto; border: thick $accent;
                                   background: $surface; padding: 0 1; }
+    PresetNameScreen Label { width: 1fr; }  /* wrap the question, never cut "esc to cancel" */
     """
 
     def compose(self) -> ComposeResult:
@@ -109,6 +110,7 @@ class PickScreen(ModalScreen[str | None]):
     PickScreen > Vertical { width: 70; height: auto; max-height: 20; border: thick $accent;
                             background: $surface; padding: 0 1; }
     PickScreen OptionList { height: auto; max-height: 16; }
+    PickScreen Label { width: 1fr; }
     """
 
     def __init__(self, title: str, items: list[tuple[str, str]], current: str = "") -> None:
