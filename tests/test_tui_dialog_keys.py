@@ -4,6 +4,7 @@ footer shows only keys that work."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tomllib
 
@@ -165,3 +166,41 @@ async def test_picker_opened_over_a_project_goes_back_with_escape(project):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is crops and app.project is not None
+
+
+async def press_and_look(app, table, key: str, done) -> None:
+    """Send ``key`` as the terminal does and return as soon as the help has handled it, without
+    waiting for animations (Pilot's press waits for them; a user does not)."""
+    from textual import events
+
+    app.post_message(events.Key(key, None))
+    for _ in range(2000):
+        await asyncio.sleep(0.001)
+        if done():
+            return
+    raise AssertionError(f"{key} was not handled")
+
+
+async def test_help_end_shows_the_last_key_at_once_and_home_the_first(project):
+    from tui.screens.help import HelpScreen
+
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        app.animation_level = "full"  # as in a real terminal
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one("#help-table")
+        bottom = table.max_scroll_y
+        assert bottom > 0  # the crops keys do not fit at 80×24: there is something to scroll
+        await press_and_look(app, table, "end", lambda: table.scroll_target_y == bottom)
+        assert table.scroll_y == bottom
+        await press_and_look(app, table, "home", lambda: table.scroll_target_y == 0)
+        assert table.scroll_y == 0
+        await press_and_look(app, table, "pagedown", lambda: table.scroll_target_y > 0)
+        assert 0 < table.scroll_y == table.scroll_target_y
+        await pilot.press("ctrl+end")
+        assert table.scroll_y == bottom
+        await pilot.press("pageup", "pageup")
+        assert table.scroll_y == 0

@@ -146,7 +146,7 @@ class PickerScreen(TabFocus, Screen[Path | None]):
         Binding("escape", "cancel", "Back", tooltip="back to the open project",
                 id="picker-cancel"),
         Binding("escape", "no_project", "", show=False, id="picker-no-project"),
-        Binding("q", "quit_app", "Quit", tooltip="no project is open yet", id="picker-quit"),
+        Binding("q", "quit_app", "Quit", tooltip="leave onelora", id="picker-quit"),
         *SCREEN_TAB_BINDINGS,
     ]
 
