@@ -86,6 +86,13 @@ def epoch_files(run_dir: str | os.PathLike) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+def has_saved_epochs(run_dir: str | os.PathLike) -> bool:
+    """Whether a run folder holds a LoRA named for an epoch (``name-000003.safetensors``...):
+    a look at file names only, cheap enough for every run of a project."""
+    return any(rx.search(p.name) for p in Path(run_dir).glob("*.safetensors")
+               for rx in _EPOCH_NAME_RES)
+
+
 # ---------------------------------------------------------------------------------------
 # Diverged epochs
 # ---------------------------------------------------------------------------------------
@@ -193,9 +200,12 @@ class SampleGrid:
     records: list[SampleRecord]
 
     @classmethod
-    def of_run(cls, run_dir: str | os.PathLike) -> "SampleGrid":
+    def of_run(cls, run_dir: str | os.PathLike, saved: bool = False) -> "SampleGrid":
+        """The run's samples; with ``saved``, also a row for each epoch whose LoRA is saved but
+        not sampled (yet), so that epoch can be picked all the same."""
         recs = read_samples(run_dir)
-        return cls(epochs=sorted({r.epoch for r in recs}),
+        epochs = {r.epoch for r in recs} | (set(epoch_files(run_dir)) if saved else set())
+        return cls(epochs=sorted(epochs),
                    weights=sorted({r.weight for r in recs}),
                    prompts=sorted({(r.prompt_index, r.prompt) for r in recs}),
                    seeds=sorted({r.seed for r in recs}), records=recs)
@@ -203,12 +213,19 @@ class SampleGrid:
     earlier: "EarlierEpoch | None" = None
     """An earlier run's picked epoch shown as one more row, to compare rounds (None = off)."""
 
-    def cell(self, epoch: int, weight: float, prompt_index: int, seed: int) -> SampleRecord | None:
+    def cell(self, epoch: int, weight: float | None, prompt_index: int | None,
+             seed: int | None) -> SampleRecord | None:
+        if weight is None:
+            return None
         for r in self.records:
             if (r.epoch == epoch and abs(r.weight - weight) < 1e-6
                     and r.prompt_index == prompt_index and r.seed == seed):
                 return r
         return None
+
+    def sampled(self, epoch: int) -> bool:
+        """Whether ``epoch`` has any sample (a row from a saved LoRA alone has none)."""
+        return any(r.epoch == epoch for r in self.records)
 
     def prompt_text(self, prompt_index: int | None) -> str:
         return next((text for i, text in self.prompts if i == prompt_index), "")

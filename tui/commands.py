@@ -2,7 +2,9 @@
 
 :class:`ScreenCommands` gives every screen a palette without extra code: a screen may define
 ``palette_commands()`` returning ``(title, help, callback)`` triples; otherwise each of its
-bindings that has a description becomes ``"<screen group>: <description>"``.  App-wide
+bindings that has a description becomes ``"<screen group>: <description>"`` — unless the
+screen's ``check_action`` turns that action off now (False: a key the footer hides, e.g. the
+picker's "back" with no project to go back to, is not offered either).  App-wide
 commands (modes, theme, project) come from ``OneloraApp.get_system_commands``.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Iterable
 
+from textual.actions import ActionError, parse
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
@@ -31,6 +34,8 @@ def binding_commands(screen: Screen) -> list[Command]:
     for item in [*getattr(screen, "BINDINGS", []), *inner]:
         if not isinstance(item, Binding) or not item.description or item.action in seen:
             continue
+        if _turned_off(screen, item.action):
+            continue
         seen.add(item.action)
         key = item.key.split(",")[0]
         title = f"{group}: {item.description.lower()}"
@@ -38,6 +43,18 @@ def binding_commands(screen: Screen) -> list[Command]:
             title += f" ({item.tooltip.lower()})"  # two keys, one word: say which is which
         out.append((title, item.tooltip or f"key: {key}", partial(screen.run_action, item.action)))
     return out
+
+
+def _turned_off(screen: Screen, action: str) -> bool:
+    """Whether the screen's ``check_action`` says False (hidden, not just greyed) for an
+    action of its own (``name(args)`` or ``screen.name(args)``)."""
+    try:
+        namespace, name, params = parse(action)
+    except ActionError:
+        return False
+    if namespace not in ("", "screen"):
+        return False
+    return screen.check_action(name, params) is False
 
 
 def screen_commands(screen: Screen) -> list[Command]:

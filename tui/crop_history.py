@@ -131,3 +131,40 @@ class History:
         apply(project, edit.before, edit.after, edit.removed)
         self.undo.append(edit)
         return edit
+
+
+def _box_change(old, new) -> str:
+    """"move" when only the position changed, else "resize"."""
+    return "move" if len(old) == len(new) == 4 and tuple(old[2:]) == tuple(new[2:]) else "resize"
+
+
+def describe(edit: Edit) -> str:
+    """What ``edit`` did, in the user's words ("move of crop face", "removal of crop custom_1",
+    "fix stray pixels"): the undo and redo toasts say it."""
+    from tui import prep_steps
+
+    b, a = edit.before, edit.after
+    parts = prep_steps.describe(dict(b.prep), dict(a.prep))
+    changed = [n for n in a.order if n in b.crops and b.crops[n] != a.crops[n]]
+    if parts:  # an upscale rescales every crop with it: the prep step is what was done
+        changed = []
+    if b.face_box != a.face_box:
+        follow = f" (and {len(changed)} crop{'s' if len(changed) != 1 else ''} placed from it)" \
+            if changed else ""
+        parts.append(f"{_box_change(b.face_box, a.face_box)} of the face box{follow}")
+        changed = []
+    parts += [f"new crop {n}" for n in a.order if n not in b.crops]
+    parts += [f"removal of crop {n}" for n in b.order if n not in a.crops]
+    if len(changed) > 2:
+        parts.append(f"{len(changed)} crops ({', '.join(changed[:3])}"
+                     f"{'…' if len(changed) > 3 else ''})")
+    else:
+        for n in changed:
+            (obox, opreset, _), (nbox, npreset, _) = b.crops[n], a.crops[n]
+            if opreset != npreset and npreset:
+                parts.append(f"preset {npreset.replace('_', ' ')} on crop {n}")
+            else:
+                parts.append(f"{_box_change(obox, nbox)} of crop {n}")
+    if not parts and b.order != a.order:
+        parts.append("crop order")
+    return "; ".join(parts) or "a crops change"

@@ -12,6 +12,9 @@
 - Entering a field by Tab selects its value, so typing replaces it (Input's
   ``select_on_focus``; :func:`select_all` for TextArea).
 - F1–F5 switch screens from anywhere (priority bindings of the app, tui/app.py).
+- In a dialog (a ModalScreen), ``q`` closes it as Escape does: it cancels, it never quits the
+  app from under the dialog nor answers it with its default (:data:`DIALOG_CLOSE_KEYS`).  It
+  is a non-priority binding, so a text field in the dialog still takes a typed ``q``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
+
+
+DIALOG_CLOSE_KEYS = "escape,q"
+"""The keys that close (cancel) any dialog; the app's own ``q`` (quit) does not reach a
+dialog (Textual stops non-priority bindings at a modal screen), so each dialog binds these."""
 
 
 def is_text_field(widget: Widget | None) -> bool:

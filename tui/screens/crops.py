@@ -29,6 +29,7 @@ from engine import crops as ec
 from engine.errors import UserError
 from engine.settings import to_dict
 from tui import crop_history as ch
+from tui import prep_steps
 from tui.messages import ProjectChanged, TaskFailed, TaskFinished, TaskProgress
 from tui.widgets.preset_picker import PRESET_KEYS, PresetPicker
 from tui.widgets import box_edit
@@ -447,19 +448,22 @@ class CropsScreen(Screen):
     def action_undo(self) -> None:
         """Undo the last change of this screen (a box, a crop added or removed, a prep step)."""
         edit = self.history.step_back(self.project, self.selected_name())
-        self._restored(edit, "nothing to undo", edit.selected_before if edit else None)
+        self._restored(edit, "undone", edit.selected_before if edit else None)
 
     def action_redo(self) -> None:
         edit = self.history.step_forward(self.project)
-        self._restored(edit, "nothing to redo", edit.selected_after if edit else None)
+        self._restored(edit, "redone", edit.selected_after if edit else None)
 
-    def _restored(self, edit: ch.Edit | None, empty: str, select: str | None) -> None:
+    def _restored(self, edit: ch.Edit | None, done: str, select: str | None) -> None:
+        """After an undo or redo: select, save, redraw, and say what was undone/redone."""
         if edit is None:
-            self.notify(empty, timeout=2)
+            self.notify(f"nothing to {done.removesuffix('ne')}", timeout=2)
             return
         self._select_name(select)
         self._save_soon()
         self.refresh_all()
+        again = "U redoes it" if done == "undone" else "u undoes it"
+        self.notify(f"{done}: {ch.describe(edit)} ({again})", timeout=4)
         if edit.before.prep != edit.after.prep:  # the prepared image follows the prep steps
             self.load_image()
 
@@ -488,8 +492,11 @@ class CropsScreen(Screen):
 
     def action_remove_crop(self) -> None:
         name = self.selected_name()
-        if name and name != FACE:
-            self._change(lambda: self._engine_remove(name))
+        if name == FACE:
+            self.notify("the face box cannot be removed: the presets are placed from it. Move "
+                        "or resize it (arrows, shift+arrows), or tab to a crop to remove that "
+                        "one", title="not removed", severity="warning", timeout=6)
+        elif name and self._change(lambda: self._engine_remove(name)):
             self.notify(f"removed crop {name} (u brings it back with its tags)", timeout=4)
 
     def action_auto(self) -> None:
@@ -527,17 +534,7 @@ class CropsScreen(Screen):
     def action_prep(self, step: str) -> None:
         if self.project is None or self.busy:
             return
-        prep = self.project.prep
-        if step == "upscale":  # cycles 2048 → 3072 → 4096 → 2048 px on the long side
-            sizes = (2048, 3072, 4096)
-            kwargs = {"upscale_to": next((s for s in sizes if s > prep.upscale_to), sizes[0])}
-            label = f"upscale to {kwargs['upscale_to']} px"
-        elif step == "fix":
-            kwargs = {"fix_artifacts": not prep.fix_artifacts}
-            label = "fix stray pixels" if kwargs["fix_artifacts"] else "keep stray pixels"
-        else:
-            kwargs = {"flatten_background": not prep.flatten_background}
-            label = "flatten background" if kwargs["flatten_background"] else "keep background"
+        label, kwargs = prep_steps.request(step, self.project.prep)  # e cycles 2k → 3k → 4k
         self._prep_edit = ch.Edit(ch.capture(self.project), ch.capture(self.project), {},
                                   self.selected_name())
         self.busy = label

@@ -1,4 +1,8 @@
-"""Help: the keys of the screen under it (its own bindings first, then the app's)."""
+"""Help: the keys of the screen under it (its own bindings first, then the app's).
+
+The list scrolls with ↑/↓, PageUp/PageDown (space too), Home/End (ctrl+Home/ctrl+End too), and
+each of them jumps at once: Textual's own scroll keys animate, and over SSH on a loaded server
+End was seen to stop short of the last line while the animation ran."""
 
 from __future__ import annotations
 
@@ -48,6 +52,34 @@ def describe_bindings(screen: Screen) -> list[tuple[str, str, str]]:
     return [(" ".join(keys), desc, tip or "") for _, (keys, desc, tip) in ordered]
 
 
+class HelpScroll(VerticalScroll):
+    """The help's scrolling list: the reading keys a user expects, without animation."""
+
+    BINDINGS = [
+        Binding("up", "go('up')", "Scroll up", show=False, id="help-up"),
+        Binding("down", "go('down')", "Scroll down", show=False, id="help-down"),
+        Binding("pageup", "go('pageup')", "Page up", show=False, id="help-page-up"),
+        Binding("pagedown,space", "go('pagedown')", "Page down", show=False,
+                id="help-page-down"),
+        Binding("home,ctrl+home", "go('home')", "Top", show=False, id="help-top"),
+        Binding("end,ctrl+end", "go('end')", "Bottom", show=False, id="help-bottom"),
+    ]
+
+    def action_go(self, where: str) -> None:
+        if where == "up":
+            self.scroll_relative(y=-1, animate=False)
+        elif where == "down":
+            self.scroll_relative(y=1, animate=False)
+        elif where == "pageup":
+            self.scroll_page_up(animate=False)
+        elif where == "pagedown":
+            self.scroll_page_down(animate=False)
+        elif where == "home":
+            self.scroll_home(animate=False, immediate=True)
+        else:
+            self.scroll_end(animate=False, immediate=True)
+
+
 class HelpScreen(ModalScreen[None]):
     """Lists the keys of the screen it was opened on. Any of esc, q, ? closes it."""
 
@@ -69,11 +101,12 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(keys, Text(desc) + (Text(f"  {tip}", style="dim") if tip else Text()))
         with Vertical(id="help-box"):
             yield Static(f"Keys — {self._title}", id="help-title")
-            with VerticalScroll(id="help-table"):
+            with HelpScroll(id="help-table"):
                 if self._intro:
                     yield Static(self._intro, id="help-intro")
                 yield Static(table)
-            yield Static("↑/↓ scroll · esc closes · ctrl+p command palette", id="help-hint")
+            yield Static("↑↓ pgup pgdn home end scroll · esc closes · ctrl+p palette",
+                         id="help-hint")
 
     def on_mount(self) -> None:
         self._fit()

@@ -2,7 +2,9 @@
 
 Pick a project folder, type its path, or make a new project from an image (``n``: image path,
 project folder, trigger, class → engine.project.create, in a thread).  Escape leaves a field
-or closes the picker when there is a project to go back to; it never quits (q does).
+or closes the picker when there is a project to go back to; it never quits (q does).  The
+footer shows only what works: "esc Back" while there is a project to go back to, "q Quit"
+while there is none (escape then says what to do instead).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from textual.widgets.option_list import Option
 
 from engine.errors import UserError
 from engine.project import PROJECT_FILE
-from tui.keys import SCREEN_TAB_BINDINGS, FieldGroup, TabFocus, focus_main, is_text_field
+from tui.keys import (DIALOG_CLOSE_KEYS, SCREEN_TAB_BINDINGS, FieldGroup, TabFocus, focus_main,
+                      is_text_field)
 from tui.wording import in_tui_terms
 from tui.widgets.key_footer import KeyFooter
 
@@ -46,7 +49,8 @@ def find_projects(base: Path, limit: int = 200) -> list[Path]:
 class NewProjectScreen(ModalScreen[Path | None]):
     """Make a project from one image: image path, project folder, trigger, class."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", show=False)]
+    BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "Cancel", show=False,
+                        id="new-project-cancel")]
     DEFAULT_CSS = """
     NewProjectScreen { align: center middle; }
     NewProjectScreen > Vertical { width: 72; max-width: 100%; height: auto;
@@ -137,7 +141,12 @@ class PickerScreen(TabFocus, Screen[Path | None]):
     BINDINGS = [
         Binding("n", "new_project", "New project", tooltip="a new project from an image",
                 id="picker-new"),
-        Binding("escape", "cancel", "Back", id="picker-cancel"),
+        # one key, three meanings; check_action keeps exactly one of them active
+        Binding("escape", "leave_field", "Leave field", id="picker-leave-field"),
+        Binding("escape", "cancel", "Back", tooltip="back to the open project",
+                id="picker-cancel"),
+        Binding("escape", "no_project", "", show=False, id="picker-no-project"),
+        Binding("q", "quit_app", "Quit", tooltip="leave onelora", id="picker-quit"),
         *SCREEN_TAB_BINDINGS,
     ]
 
@@ -196,11 +205,28 @@ class PickerScreen(TabFocus, Screen[Path | None]):
             return
         self.dismiss(path)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        in_field = is_text_field(self.focused)
+        if action == "leave_field":
+            return in_field
+        if action == "cancel":
+            return self.can_cancel and not in_field
+        if action in ("no_project", "quit_app"):
+            return not self.can_cancel and not in_field
+        return True
+
+    def action_leave_field(self) -> None:
+        """Escape in the path field: back to the list."""
+        focus_main(self)
+
     def action_cancel(self) -> None:
-        """Leave the path field; else go back to the open project.  Never quits (q does)."""
-        if is_text_field(self.focused):
-            focus_main(self)
-        elif self.can_cancel:
-            self.dismiss(None)
-        else:
-            self.notify("no project is open: pick one, n makes one, q quits")
+        """Go back to the open project.  Never quits (q does)."""
+        self.dismiss(None)
+
+    def action_no_project(self) -> None:
+        """Escape with no project to go back to: say what works instead."""
+        self.notify("no project is open yet, so there is nothing to go back to: enter opens "
+                    "the highlighted one, n makes one from an image, q quits", timeout=6)
+
+    def action_quit_app(self) -> None:
+        self.app.action_quit()

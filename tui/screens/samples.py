@@ -1,5 +1,7 @@
 """The samples screen: the epoch × weight grid of one prompt and seed, the overfit meter beside
-it, the selected sample as a half-block image, and ``enter`` to pick the epoch.
+it, the selected sample as a half-block image, and ``enter`` to pick the epoch.  An epoch whose
+LoRA is saved but not sampled (sampling off, still drawing, or its samples deleted) has a row
+too (cells "–"), so ``enter`` picks it all the same.
 
 Rows are epochs, columns LoRA weights, the last column the overfit score (a bar; ★ marks the
 suggested epoch).  Arrows move the cursor and the image follows it; ``enter`` copies that
@@ -124,16 +126,18 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
     def project(self):
         return getattr(self.app, "project", None)
 
-    def runs_with_samples(self) -> list[Path]:
+    def runs_with_epochs(self) -> list[Path]:
+        """Runs with an epoch to look at or pick: sampled, or a training run's saved LoRA."""
         project = self.project
         if project is None:
             return []
         infos = self.app.engine.list_runs(project.root)
-        return [Path(i.path) for i in infos if ep.sampled_epochs(i.path)]
+        return [Path(i.path) for i in infos if ep.sampled_epochs(i.path)
+                or (i.kind == "train" and ep.has_saved_epochs(i.path))]
 
     def choose_run(self, run_dir: Path | None) -> None:
-        """Show ``run_dir`` (default: the picked run, else the newest run with samples)."""
-        candidates = self.runs_with_samples()
+        """Show ``run_dir`` (default: the picked run, else the newest run with epochs)."""
+        candidates = self.runs_with_epochs()
         if run_dir is None and candidates:
             picked = self.project.samples.picked_run if self.project else ""
             named = [p for p in candidates if p.name == picked]
@@ -147,6 +151,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             return ()
         files = [ep.epoch_dir(self.run_dir, e) / ep.INDEX_FILE for e in ep.sampled_epochs(self.run_dir)]
         files.append(self.run_dir / overfit.OVERFIT_FILE)
+        files += sorted(self.run_dir.glob("*.safetensors"))  # a newly saved epoch
         return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
 
     def reload_if_changed(self) -> None:
@@ -158,7 +163,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             self.reload()
 
     def _find_samples_in_thread(self) -> None:
-        if self.runs_with_samples():
+        if self.runs_with_epochs():
             self.app.call_from_thread(self._first_samples_appeared)
 
     def _first_samples_appeared(self) -> None:
@@ -170,7 +175,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             self.grid = None
             self.meter = {"epochs": [], "suggested_epoch": None}
         else:
-            self.grid = ep.SampleGrid.of_run(self.run_dir)
+            self.grid = ep.SampleGrid.of_run(self.run_dir, saved=True)
             self.meter = overfit.read(self.run_dir)
             self._stamp = self._current_stamp()
             self.compare_note = ""
@@ -204,14 +209,16 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         table.clear(columns=True)
         head = self.query_one("#samples-head", Static)
         if not self.grid or not self.grid.epochs:
-            head.update("No samples yet: a training run writes them after each epoch "
-                        "(sample_every_n_epochs); n samples a finished run.")
+            head.update("No samples yet: a training run saves a LoRA and draws samples after "
+                        "each epoch (sample_every_n_epochs); n samples a finished run.")
             self.query_one("#samples-meter", Static).update("")
             self.show_cell()
             return
         table.add_column("epoch", key="epoch")
         for w in self.grid.weights:
             table.add_column(f"w {w:g}", key=f"w{w:g}")
+        if not self.grid.weights:  # saved LoRAs, no sample at all yet
+            table.add_column("samples", key="samples")
         table.add_column("overfit", key="overfit")
         curve = {c["epoch"]: c for c in self.meter.get("epochs", [])}
         suggested = self.meter.get("suggested_epoch")
@@ -225,8 +232,9 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             mark = "★" if e == suggested else " "
             if picked and picked.picked_run == self.run_dir.name and picked.picked_epoch == e:
                 mark = "✔"
-            cells = ["●" if self.grid.cell(e, w, self.prompt_index, self.seed) else "·"
-                     for w in self.grid.weights]
+            sampled = self.grid.sampled(e)
+            cells = [("●" if self.grid.cell(e, w, self.prompt_index, self.seed) else "·")
+                     if sampled else "–" for w in self.grid.weights] or ["–"]
             c = curve.get(e, {})
             score = c.get("score")
             table.add_row(f"{mark}{e:>3}", *cells,
@@ -234,8 +242,12 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
                           key=str(e))
         prompts = self.grid.prompts
         text = prompts[self.prompt_pos % len(prompts)][1] if prompts else ""
-        head.update(f"run {self.run_dir.name} · prompt {self.prompt_pos % len(prompts) + 1}/"
-                    f"{len(prompts)} · seed {self.seed}\n{text}")
+        if prompts:
+            head.update(f"run {self.run_dir.name} · prompt {self.prompt_pos % len(prompts) + 1}/"
+                        f"{len(prompts)} · seed {self.seed}\n{text}")
+        else:
+            head.update(f"run {self.run_dir.name}: epoch LoRAs saved, no samples yet\n"
+                        "enter picks the highlighted epoch; n samples the run")
         if earlier is not None:
             head.update(f"run {self.run_dir.name} · ◆ = picked epoch {earlier.epoch} of run "
                         f"{earlier.run_dir.name} · seed {self.seed}\n{text}")
@@ -243,6 +255,8 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             head.update(f"compare: {self.compare_note}\n{text}")
         meter = (f"★ suggested epoch {suggested}" if suggested else "overfit: not measured")
         meter += " · overfit = seeds alike + like a crop"
+        if any(not self.grid.sampled(e) for e in self.grid.epochs):
+            meter += " · – = LoRA saved, not sampled yet"
         self.query_one("#samples-meter", Static).update(meter)
         table.move_cursor(row=min(row, table.row_count - 1),
                           column=max(1, min(col, len(self.grid.weights))), animate=False)
@@ -265,8 +279,10 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         epoch = self.grid.epochs[min(row, len(self.grid.epochs) - 1)]
         return epoch, self._weight_at(col)
 
-    def _weight_at(self, col: int) -> float:
+    def _weight_at(self, col: int) -> float | None:
         weights = self.grid.weights
+        if not weights:
+            return None
         return weights[col - 1] if 1 <= col <= len(weights) else weights[-1]
 
     def show_cell(self) -> None:
@@ -281,8 +297,13 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
                 if (self.grid and epoch is not None) else None
         self.shown = rec
         if rec is None:
-            view.set_image(None, "no sample here" if earlier is None else
-                           f"run {earlier.run_dir.name} has no sample of this prompt and seed")
+            if earlier is not None:
+                why = f"run {earlier.run_dir.name} has no sample of this prompt and seed"
+            elif epoch is not None and not self.grid.sampled(epoch):
+                why = f"epoch {epoch}: LoRA saved, no samples yet"  # the head says the keys
+            else:
+                why = "no sample here"
+            view.set_image(None, why)
             caption.update("")
             return
         path = earlier.path(rec) if earlier is not None else self.run_dir / rec.file
@@ -301,8 +322,11 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
     # -- actions -------------------------------------------------------------------------
     def action_pick(self) -> None:
         epoch, _ = self.cursor_cell()
-        if epoch is None or self.run_dir is None or self.project is None:
-            self.notify("nothing to pick: no samples yet", severity="warning")
+        if self.project is None:
+            return
+        if epoch is None or self.run_dir is None:
+            self.notify(self._why_nothing_to_pick(), title="nothing to pick", severity="warning",
+                        timeout=8)
             return
         if self.on_earlier_row():
             self.notify(f"the ◆ row is epoch {epoch} of run {self.grid.earlier.run_dir.name}, "
@@ -324,6 +348,16 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
                     "instead)", title="LoRA picked")
         self.build_table()
 
+    def _why_nothing_to_pick(self) -> str:
+        """Why no run has an epoch to pick, naming the run and what to do."""
+        trains = [i for i in self.app.engine.list_runs(self.project.root) if i.kind == "train"]
+        if not trains:
+            return ("no training run yet: start one on Train (4, then ctrl+g); each epoch saves a "
+                    "LoRA that enter picks here")
+        last = trains[-1]
+        return (f"run {last.id} ({last.status}) has saved no epoch LoRA yet: it saves one "
+                "every save_every_n_epochs epochs (Train settings)")
+
     def action_prompt(self, delta: int) -> None:
         if self.grid and self.grid.prompts:
             self.prompt_pos = (self.prompt_pos + delta) % len(self.grid.prompts)
@@ -337,7 +371,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
             self.build_table()
 
     def action_run(self, delta: int) -> None:
-        runs = self.runs_with_samples()
+        runs = self.runs_with_epochs()
         if not runs:
             return
         i = runs.index(self.run_dir) if self.run_dir in runs else -1

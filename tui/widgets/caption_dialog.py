@@ -19,14 +19,14 @@ from textual.widgets import Input, Static, TextArea
 
 from engine import project as pj
 from engine import tags as tg
-from tui.keys import FieldGroup
+from tui.keys import DIALOG_CLOSE_KEYS, FieldGroup
 from tui.widgets.tag_checklist import TagSuggester
 
 
 class AddTagScreen(ModalScreen[list[str] | None]):
     """Ask for a tag (or several, comma separated), completing from known tags."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+    BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", id="add-tag-cancel")]
     DEFAULT_CSS = """
     AddTagScreen { align: center middle; }
     AddTagScreen > Vertical { width: 64; height: auto; border: thick $accent;
@@ -73,8 +73,9 @@ class CaptionRequest:
 class CaptionScreen(ModalScreen[CaptionRequest | None]):
     """Caption every crop: the image's tag list and, optionally, the WD14 tagger."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel", show=False),
-                Binding("ctrl+s,ctrl+g", "apply", "caption", priority=True)]
+    BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", show=False,
+                        id="caption-cancel"),
+                Binding("ctrl+s,ctrl+g", "apply", "caption", priority=True, id="caption-apply")]
     DEFAULT_CSS = """
     CaptionScreen { align: center middle; }
     CaptionScreen > Vertical { width: 76; max-width: 100%; height: auto; max-height: 100%;

@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.keys import DIALOG_CLOSE_KEYS
+
 
 def preset_names() -> tuple[str, ...]:
     """The engine's preset names, in its order."""
@@ -43,7 +45,7 @@ PRESET_KEYS: list[tuple[str, str]] = _keys()
 
 
 class PresetPicker(ModalScreen[str | None]):
-    """Pick a preset by its letter (or arrows + enter); esc cancels."""
+    """Pick a preset by its letter (or arrows + enter); esc or q cancels."""
 
     DEFAULT_CSS = """
     PresetPicker { align: center middle; }
@@ -51,7 +53,7 @@ class PresetPicker(ModalScreen[str | None]):
                               background: $surface; padding: 0 1; }
     PresetPicker OptionList { height: auto; max-height: 12; }
     """
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="preset-cancel")]
+    BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss_none", "Cancel", id="preset-cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical():

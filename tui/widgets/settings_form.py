@@ -152,8 +152,10 @@ def _dom_id(key: str) -> str:
 class CycleField(Static, can_focus=True):
     """A value chosen from a short list (booleans, choices): space/enter/→ next, ← previous."""
 
-    BINDINGS = [Binding("space,enter,right", "cycle(1)", "next value", show=False),
-                Binding("left", "cycle(-1)", "previous value", show=False)]
+    BINDINGS = [Binding("space,enter,right", "cycle(1)", "next value", show=False,
+                        id="setting-next-value"),
+                Binding("left", "cycle(-1)", "previous value", show=False,
+                        id="setting-previous-value")]
     DEFAULT_CSS = """
     CycleField { width: 26; height: 1; padding: 0 1; background: $boost; }
     CycleField:focus { background: $accent 40%; text-style: bold; }

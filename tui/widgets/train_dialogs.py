@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from engine import project as pj
 from engine import toml_edit
 from engine.errors import UserError
+from tui.keys import DIALOG_CLOSE_KEYS
 
 SEED_PRESET = "single image (seed)"
 PRESETS_DIR = "presets"
@@ -81,9 +82,10 @@ def load_preset(project: pj.Project, name: str) -> list[str]:
 
 
 class PresetNameScreen(ModalScreen[str | None]):
-    """Ask for a name to save the current settings under (escape cancels)."""
+    """Ask for a name to save the current settings under (escape cancels; q too when the
+    focus is off the name field)."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+    BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", id="preset-name-cancel")]
     DEFAULT_CSS = """
     PresetNameScreen { align: center middle; }
     PresetNameScreen > Vertical { width: 60; height: auto; border: thick $accent;
@@ -102,9 +104,9 @@ class PresetNameScreen(ModalScreen[str | None]):
 
 
 class PickScreen(ModalScreen[str | None]):
-    """Pick one of a list of names (presets, runs); enter picks, escape cancels."""
+    """Pick one of a list of names (presets, runs); enter picks, escape or q cancels."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+    BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", id="pick-cancel")]
     DEFAULT_CSS = """
     PickScreen { align: center middle; }
     PickScreen > Vertical { width: 70; height: auto; max-height: 20; border: thick $accent;
@@ -137,9 +139,10 @@ class PickScreen(ModalScreen[str | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question: y confirms, n or escape declines."""
+    """A yes/no question: y confirms; n, escape or q declines (q never quits from here)."""
 
-    BINDINGS = [Binding("y", "dismiss(True)", "yes"), Binding("n,escape", "dismiss(False)", "no")]
+    BINDINGS = [Binding("y", "dismiss(True)", "yes", id="confirm-yes"),
+                Binding(f"n,{DIALOG_CLOSE_KEYS}", "dismiss(False)", "no", id="confirm-no")]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 60; height: auto; border: thick $error;
