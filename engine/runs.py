@@ -100,10 +100,18 @@ def new_run_dir(project: Project, kind: str) -> Path:
 
 
 def freeze_config(project: Project, run_dir: Path, kind: str, **run: object) -> Path:
-    """Write the settings the run uses, so later edits to project.toml don't change it."""
+    """Write the settings the run uses, so later edits to project.toml don't change it.
+
+    On builtin:tiny, sample and reg sizes still at the seed's 512² defaults become the tiny
+    model's own size here, and ``[run] sizes`` says so (engine/tiny_sizes.py)."""
+    from engine.tiny_sizes import fit_to_model
+
     data = to_dict(project)
     data["run"] = {"kind": kind, "project": str(Path(project.root).resolve()),
                    **{k: v for k, v in run.items() if v is not None}}
+    note = fit_to_model(data, run.get("model") or project.train.model)
+    if note:
+        data["run"]["sizes"] = note
     path = run_dir / "config.toml"
     atomic_write_text(path, tomli_w.dumps(data))
     return path
