@@ -76,6 +76,8 @@ class RunInfo:
     """What a starting worker is doing (loading model, caching latents, compiling)."""
     note: str = ""
     """Something odd but not fatal: unreadable event lines, a missing heartbeat."""
+    sampling: str = ""
+    """"sampling epoch N: k/M images" while the live run draws samples, else ""."""
 
 
 def runs_root(project_root: str | os.PathLike) -> Path:
@@ -483,7 +485,8 @@ def _info(run_dir: Path, status: ev.RunStatus, alive: bool | None = None) -> Run
     info = RunInfo(id=run_dir.name, path=run_dir, kind=kind, status=state, step=status.step,
                    total_steps=status.total_steps, epoch=status.epoch, epochs=status.epochs,
                    loss=status.loss, reason=reason, hint=hint,
-                   phase=status.phase if state == "starting" else "")
+                   phase=status.phase if state == "starting" else "",
+                   sampling=status.sampling_now if alive and state in ACTIVE else "")
     notes = []
     if status.bad_events:
         notes.append(f"{status.bad_events} unreadable event line(s): {status.problem}")
