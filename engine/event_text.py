@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine.events import (BadEvent, Checkpoint, EpochEnd, Event, Failed, Finished, Loading, Log,
-                           Nonfinite, Paused, Progress, Resumed, Rollback, Sample, Started,
-                           Step, Stopped, as_float, parse)
+                           Nonfinite, Paused, Progress, Resumed, Rollback, Sample, Sampling,
+                           Started, Step, Stopped, as_float, parse)
 
 LR_SHORT = {"text_encoder": "te", "unet": "unet"}
 """How a step line names the learning-rate groups."""
@@ -79,6 +79,11 @@ def describe(event: Event | dict) -> str:
         return f"epoch {e.epoch} done at step {e.step}, mean loss {_num(e.loss)}"
     if isinstance(e, Checkpoint):
         return f"saved {Path(e.path).name}"
+    if isinstance(e, Sampling):
+        if e.done <= 0:
+            return (f"sampling epoch {e.epoch}: {e.total} images, {e.width}×{e.height}, "
+                    f"{e.steps} steps…")
+        return f"sampling epoch {e.epoch}: {e.done}/{e.total} images"
     if isinstance(e, Sample):
         return f"sample epoch {e.epoch} weight {e.weight:g}: {Path(e.path).name}"
     if isinstance(e, Progress):

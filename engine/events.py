@@ -87,6 +87,10 @@ class Started(Event):
     model_label: str = ""
     latents: str = ""
     resumed_from: int | None = None
+    sample_images: int | None = None
+    """Training: images drawn per sampled epoch (0 = no samples; None = not said)."""
+    sample_every: int = 0
+    """Training: samples every N epochs and after the last one (0 = never)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +156,21 @@ class Sample(Event):
     prompt: str = ""
     seed: int = 0
     path: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sampling(Event):
+    """An epoch's samples are being drawn: ``done`` of ``total`` images so far (0 when the
+    pass begins, then after each batch), each ``width``×``height`` with ``steps`` steps.
+    The pass ends with its ``sample`` events (or a ``log`` saying it failed or was stopped)."""
+
+    KIND = "sampling"
+    epoch: int = 0
+    done: int = 0
+    total: int = 0
+    width: int = 0
+    height: int = 0
+    steps: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,8 +241,8 @@ class Unknown(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.KIND: cls for cls in (
-    Loading, Started, Step, Nonfinite, Rollback, EpochEnd, Checkpoint, Sample, Progress, Log,
-    Paused, Resumed, Finished, Failed, Stopped)}
+    Loading, Started, Step, Nonfinite, Rollback, EpochEnd, Checkpoint, Sampling, Sample, Progress,
+    Log, Paused, Resumed, Finished, Failed, Stopped)}
 KINDS = tuple(EVENT_TYPES)
 
 

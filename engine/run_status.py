@@ -9,9 +9,36 @@ from typing import Iterable
 
 from engine.events import (END_KINDS, BadEvent, Checkpoint, EpochEnd, Event, Failed, Finished,
                            Loading, Nonfinite, Paused, Progress, Resumed, Rollback, Sample,
-                           Started, Step, Stopped, parse)
+                           Sampling, Started, Step, Stopped, parse)
 
 # ---------------------------------------------------------------------------------------
+
+@dataclass
+class SamplingPass:
+    """The latest pass of drawing an epoch's samples, from its ``sampling`` events."""
+
+    epoch: int
+    done: int
+    total: int
+    started_t: float
+    """When the pass began (its ``done`` 0 event)."""
+    last_t: float
+    """When the latest count came."""
+    active: bool = True
+    """Still drawing: no later step, epoch end, progress or end event, and not all drawn."""
+
+    @property
+    def per_image_s(self) -> float | None:
+        """Seconds per image so far (known once the first batch is drawn)."""
+        if self.done <= 0 or self.last_t <= self.started_t:
+            return None
+        return (self.last_t - self.started_t) / self.done
+
+    @property
+    def text(self) -> str:
+        return f"sampling epoch {self.epoch}: {self.done}/{self.total} images"
+
+
 
 @dataclass
 class RunStatus:
@@ -38,6 +65,11 @@ class RunStatus:
     last_t: float = 0.0
     last_checkpoint: str = ""
     samples: int = 0
+    sample_images: int | None = None
+    """Images drawn per sampled epoch (from ``started``; None = not said, an older run)."""
+    sample_every: int = 0
+    """Epochs between samples (the run also samples its last epoch); 0 = never."""
+    sampling: SamplingPass | None = None
     nonfinite: int = 0
     rollbacks: int = 0
     events: int = 0
@@ -63,6 +95,11 @@ class RunStatus:
         self.events += 1
         if e.t:
             self.last_t = e.t
+        if isinstance(e, Sampling):
+            self._sampling(e)
+        elif self.sampling is not None and isinstance(
+                e, (Step, Progress, EpochEnd, Loading, Finished, Failed, Stopped)):
+            self.sampling.active = False  # the pass is over (done, failed or stopped)
         if isinstance(e, (Step, Progress)):
             if self.state != "running":  # steps after a pause or an old end: it was resumed
                 self.state, self.reason, self.hint = "running", "", ""
@@ -83,6 +120,7 @@ class RunStatus:
             self.steps_per_epoch = e.steps_per_epoch
             self.device, self.precision = e.device, e.precision
             self.started_t = e.t
+            self.sample_images, self.sample_every = e.sample_images, e.sample_every
             if e.resumed_from is not None:
                 self.step = e.resumed_from
         elif isinstance(e, Paused):
@@ -106,6 +144,20 @@ class RunStatus:
             self.path = getattr(e, "path", "")
             self.phase = ""
 
+    def _sampling(self, e: Sampling) -> None:
+        p = self.sampling
+        if p is None or not p.active or e.done <= 0 or e.epoch != p.epoch or e.done < p.done:
+            p = self.sampling = SamplingPass(epoch=e.epoch, done=e.done, total=e.total,
+                                             started_t=e.t, last_t=e.t)
+        p.done, p.total, p.last_t = e.done, e.total or p.total, e.t
+        p.active = p.done < p.total
+
     @property
     def ended(self) -> bool:
         return self.state in END_KINDS
+
+    @property
+    def sampling_now(self) -> str:
+        """"sampling epoch N: k/M images" while a pass is drawing, else ""."""
+        p = self.sampling
+        return p.text if p is not None and p.active and not self.ended else ""

@@ -76,6 +76,8 @@ class RunInfo:
     """What a starting worker is doing (loading model, caching latents, compiling)."""
     note: str = ""
     """Something odd but not fatal: unreadable event lines, a missing heartbeat."""
+    sampling: str = ""
+    """"sampling epoch N: k/M images" while the live run draws samples, else ""."""
 
 
 def runs_root(project_root: str | os.PathLike) -> Path:
@@ -100,10 +102,18 @@ def new_run_dir(project: Project, kind: str) -> Path:
 
 
 def freeze_config(project: Project, run_dir: Path, kind: str, **run: object) -> Path:
-    """Write the settings the run uses, so later edits to project.toml don't change it."""
+    """Write the settings the run uses, so later edits to project.toml don't change it.
+
+    On builtin:tiny, sample and reg sizes still at the seed's 512² defaults become the tiny
+    model's own size here, and ``[run] sizes`` says so (engine/tiny_sizes.py)."""
+    from engine.tiny_sizes import fit_to_model
+
     data = to_dict(project)
     data["run"] = {"kind": kind, "project": str(Path(project.root).resolve()),
                    **{k: v for k, v in run.items() if v is not None}}
+    note = fit_to_model(data, run.get("model") or project.train.model)
+    if note:
+        data["run"]["sizes"] = note
     path = run_dir / "config.toml"
     atomic_write_text(path, tomli_w.dumps(data))
     return path
@@ -475,7 +485,8 @@ def _info(run_dir: Path, status: ev.RunStatus, alive: bool | None = None) -> Run
     info = RunInfo(id=run_dir.name, path=run_dir, kind=kind, status=state, step=status.step,
                    total_steps=status.total_steps, epoch=status.epoch, epochs=status.epochs,
                    loss=status.loss, reason=reason, hint=hint,
-                   phase=status.phase if state == "starting" else "")
+                   phase=status.phase if state == "starting" else "",
+                   sampling=status.sampling_now if alive and state in ACTIVE else "")
     notes = []
     if status.bad_events:
         notes.append(f"{status.bad_events} unreadable event line(s): {status.problem}")

@@ -134,6 +134,12 @@ def resolve_prompts(project: Project) -> list[SamplePrompt]:
     return [parse_prompt_line(ln, project.samples, i) for i, ln in enumerate(lines)]
 
 
+def images_per_epoch(project: Project) -> int:
+    """How many images :func:`sample_epoch` draws for an epoch: prompts × seeds × weights."""
+    jobs = sum(len(p.seeds) for p in resolve_prompts(project))
+    return jobs * len(list(project.samples.weights) or [1.0])
+
+
 # ---------------------------------------------------------------------------------------
 # The denoising loop
 # ---------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
-"""Progress of sampling an epoch (engine.sample): ``log`` lines, so a long pass is never
-silent, and a stop asked for in the middle of it.  Torch-free."""
+"""Progress of sampling an epoch (engine.sample): ``sampling`` events, so a long pass is never
+silent and a reader can show "sampling epoch N: k/M images", and a stop asked for in the middle
+of it.  Torch-free."""
 
 from __future__ import annotations
-
-import time
 
 from engine.events import EventWriter
 
@@ -13,21 +12,22 @@ class SamplingStopped(Exception):
 
 
 class SamplingProgress:
-    """``log`` lines so sampling an epoch is never silent: one before the first image (how
-    many, size, steps), then the count drawn at most every ``every`` seconds; after each
-    denoising step, ``should_stop()`` ends the pass (SamplingStopped)."""
+    """A ``sampling`` event before the first image (how many, size, steps; ``done`` 0), then one
+    after each batch with the count drawn so far — a batch is seconds to minutes of work, so
+    every one is worth a line, and readers time the images from them; after each denoising
+    step, ``should_stop()`` ends the pass (SamplingStopped)."""
 
     def __init__(self, writer: EventWriter | None, epoch: int, jobs: list,
-                 weights: list[float], should_stop=None, every: float = 10.0) -> None:
-        self.writer, self.epoch, self.every, self.should_stop = writer, epoch, every, should_stop
+                 weights: list[float], should_stop=None) -> None:
+        self.writer, self.epoch, self.should_stop = writer, epoch, should_stop
         self.total = len(jobs) * len(weights)
         self.done = 0
-        self.last = time.monotonic()
-        if writer is not None and jobs:
+        self.shape: dict = {}
+        if jobs:
             p = jobs[0].prompt
-            writer.emit("log", message=(
-                f"sampling epoch {epoch}: {self.total} images, {p.width}×{p.height}, "
-                f"{p.steps} steps…"))
+            self.shape = {"width": p.width, "height": p.height, "steps": p.steps}
+        if writer is not None and jobs:
+            writer.emit("sampling", epoch=epoch, done=0, total=self.total, **self.shape)
 
     def check(self) -> None:
         """After each denoising step: end the pass when a stop was asked for."""
@@ -37,8 +37,6 @@ class SamplingProgress:
 
     def __call__(self, done: int, _total: int) -> None:
         self.done = done
-        now = time.monotonic()
-        if self.writer is not None and done < self.total and now - self.last >= self.every:
-            self.last = now
-            self.writer.emit("log", message=f"sampling epoch {self.epoch}: "
-                                            f"{done}/{self.total} images")
+        if self.writer is not None:
+            self.writer.emit("sampling", epoch=self.epoch, done=done, total=self.total,
+                             **self.shape)

@@ -198,6 +198,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
         return f"rollback, LR × {s['lr_scale']:g}"
 
     last_good = snapshot()
+    sample_images = sample_images_per_epoch(project) if t.sample_every_n_epochs else 0
     writer.emit("started", job="train", total_steps=total_steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
                 device=str(device), precision=precision_note, model=base.name,
                 model_label=base.label, images=sum(1 for it in items if not getattr(it, "is_reg", False)),
@@ -207,7 +208,8 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
                 ("encoded every step (color_aug is on)" if t.color_aug else "encoded every step"),
                 attention="PyTorch SDPA", cpu_threads=cpu_threads, resumed_from=s["step"] if resume else None,
                 optimizer=t.optimizer, lr_scheduler=t.lr_scheduler, warmup_steps=warmup,
-                buckets=data.bucket_info()["buckets"], load_s=round(load_s, 3), cache_s=round(cache_s, 3))
+                buckets=data.bucket_info()["buckets"], load_s=round(load_s, 3), cache_s=round(cache_s, 3),
+                sample_images=sample_images, sample_every=t.sample_every_n_epochs)
 
     # ---------------------------------------------------------------- the loop
     bad_streak = 0
@@ -360,6 +362,17 @@ def diagnose(nonfinite: list[dict], t, rollbacks: int) -> tuple[str, str]:
         return reason, ("fp16 overflow is likely: set mixed_precision = 'bf16' (or 'no'); if it "
                         "diverges again, " + lower_lr_hint(t))
     return reason, lower_lr_hint(t)
+
+
+def sample_images_per_epoch(project) -> int | None:
+    """Images each sampled epoch draws (for the dashboard's ETA); None when it cannot be told
+    (a prompt line sampling will report as bad, or no engine.sample in this build)."""
+    try:
+        from engine import sample
+
+        return sample.images_per_epoch(project)
+    except (ImportError, UserError):
+        return None
 
 
 def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: EventWriter,

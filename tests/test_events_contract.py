@@ -28,6 +28,7 @@ def one_of_each() -> list[ev.Event]:
         ev.Rollback(step=6, lr_scale=0.5, rollbacks=1),
         ev.EpochEnd(epoch=1, step=10, loss=0.2),
         ev.Checkpoint(path="/p/runs/x/a-000001.safetensors", epoch=1, step=10),
+        ev.Sampling(epoch=1, done=12, total=24, width=128, height=128, steps=8),
         ev.Sample(epoch=1, weight=0.8, prompt="zq, girl", seed=1, path="/p/s/0.png"),
         ev.Progress(step=2, total_steps=4, path="/p/reg/1_girl/0001.png"),
         ev.Log(message="hello"),
@@ -56,6 +57,7 @@ def test_describe_gives_one_line_for_every_kind_and_names_what_matters():
     lines = {e.kind: ev.describe(e) for e in one_of_each()}
     assert all(line and "\n" not in line for line in lines.values())
     assert lines["loading"] == "loading model: builtin:tiny"
+    assert lines["sampling"] == "sampling epoch 1: 12/24 images"
     assert "step 3/20" in lines["step"] and "0.2500" in lines["step"]
     assert "NON-FINITE loss at step 4" in lines["nonfinite"] and "face.png" in lines["nonfinite"]
     assert lines["failed"] == "FAILED loss went NaN (hint: use bf16)"

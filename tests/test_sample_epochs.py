@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from engine import epochs as ep
-from engine import events, models, overfit, runs, sample, sample_progress
+from engine import events, models, overfit, runs, sample
 from engine.errors import UserError
 from engine.lora import LoraNetwork
 
@@ -212,12 +212,12 @@ def test_sample_later_weights_join_the_epochs_index_and_grid(base, small_project
 
 
 def test_sampling_an_epoch_says_what_it_draws_before_the_first_image(base, small_project,
-                                                                    tmp_path, monkeypatch):
+                                                                    tmp_path):
     """Found in a walk: after the epoch's checkpoint, minutes of sampling (42 images at 512²)
     passed with no event, so the dashboard and `watch` sat silent.  The first event of the
-    pass now names how many images, their size and steps; later ones count them."""
+    pass now names how many images, their size and steps; one after each batch counts them
+    (the Samples screen's "k/M images" line and the dashboard's per-image time read them)."""
     run_dir = tmp_path / "run"
-    monkeypatch.setattr(sample_progress.time, "monotonic", iter(range(0, 10_000, 60)).__next__)
     net = trained_network(base)
     try:
         with events.EventWriter(run_dir) as writer:
@@ -225,13 +225,15 @@ def test_sampling_an_epoch_says_what_it_draws_before_the_first_image(base, small
     finally:
         net.restore()
     evs = list(events.read_events(run_dir))
-    assert evs[0]["kind"] == "log"
-    assert evs[0]["message"].startswith("sampling epoch 1: 6 images") and "64×64" in evs[0]["message"]
-    assert "3 steps" in evs[0]["message"]
-    counts = [e["message"] for e in evs if e["kind"] == "log"][1:]
-    assert counts and all("/6 images" in m for m in counts)  # progress while drawing
+    assert evs[0]["kind"] == "sampling"
+    assert (evs[0]["epoch"], evs[0]["done"], evs[0]["total"]) == (1, 0, 6)
+    first = events.describe(evs[0])
+    assert first.startswith("sampling epoch 1: 6 images") and "64×64" in first
+    assert "3 steps" in first
+    counts = [e["done"] for e in evs if e["kind"] == "sampling"][1:]
+    assert counts == [2, 4, 6]  # one job × both weights per batch
     first_sample = next(i for i, e in enumerate(evs) if e["kind"] == "sample")
-    assert first_sample > 0
+    assert first_sample > 0 and all(e["kind"] == "sample" for e in evs[first_sample:])
 
 
 def test_a_stop_sent_while_an_epoch_is_sampled_ends_the_pass_within_a_denoising_step(base, small_project,

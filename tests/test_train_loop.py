@@ -43,6 +43,11 @@ def test_samples_are_drawn_after_each_epoch_with_the_live_lora(tmp_path):
     assert [e["epoch"] for e in samples] == [1, 2]
     assert all(Path(e["path"]).is_file() for e in samples)
     assert ev.read_events(run_dir)[-1]["kind"] == "finished"
+    # the run says what each sampled epoch draws (the dashboard's first-epoch ETA needs it)
+    started = next(e for e in ev.read_events(run_dir) if e["kind"] == "started")
+    assert (started["sample_images"], started["sample_every"]) == (1, 1)
+    counts = [(e["epoch"], e["done"]) for e in ev.read_events(run_dir) if e["kind"] == "sampling"]
+    assert counts == [(1, 0), (1, 1), (2, 0), (2, 1)]
 
 
 def test_training_loss_falls_and_a_lora_is_written_per_epoch(tmp_path):

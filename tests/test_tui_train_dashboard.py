@@ -289,3 +289,87 @@ async def test_dashboard_eta_moves_while_samples_are_drawn(project):
         first = eta()
         assert 15 <= first <= 20  # a 30 s tail, 10 s of it gone: not the 0 s of steps left
         await wait_for(pilot, lambda: eta() < first, tries=50)  # no new event: it moves
+
+
+def first_epoch_events(sample_images: int | None = 24, every: int = 1) -> list:
+    """Epoch 1 of 2 (10 steps at 2 it/s, the last at t=5), its checkpoint at t=6."""
+    from engine.events import Checkpoint, Started
+
+    events = [Started(t=0.0, total_steps=20, epochs=2, steps_per_epoch=10,
+                      sample_images=sample_images, sample_every=every)]
+    events += [Step(t=0.5 * s, step=s, epoch=1, total_steps=20, loss=0.1, loss_ema=0.1,
+                    it_s=2.0) for s in range(1, 11)]
+    events += [Checkpoint(t=6.0, path="a-000001.safetensors", epoch=1, step=10)]
+    return [e.to_dict() for e in events]
+
+
+def test_first_epoch_eta_says_the_sampling_time_is_not_known_until_an_image_is_drawn(tmp_path):
+    """Found in a walk: before any epoch had closed the ETA was the steps alone, minutes short
+    of the samples still to draw, and did not say so.  Until the first batch of samples is
+    drawn the tail is marked unknown; from then on it is the images left × the seconds per
+    image measured in that batch (no constant), and it counts down while they are drawn."""
+    from engine.events import Sampling
+
+    from tui.screens.train import eta_text
+
+    model = RunModel(tmp_path)
+    model.fold_all(first_epoch_events())
+    eta, known = model.eta(now=6.0)
+    assert (eta, known) == (pytest.approx(10 / 2.0), False)  # steps of epoch 2 only
+    assert eta_text(eta, known) == "5s + sampling?"
+    model.fold_all([Sampling(t=6.0, epoch=1, done=0, total=24, width=128, height=128,
+                             steps=8).to_dict()])
+    assert model.eta(now=7.0)[1] is False  # drawing, but no image done yet
+    model.fold_all([Sampling(t=18.0, epoch=1, done=12, total=24, width=128, height=128,
+                             steps=8).to_dict()])  # 12 images in 12 s: 1 s an image
+    eta, known = model.eta(now=18.0)
+    assert known and eta == pytest.approx(5.0 + 12 * 1.0 + 24 * 1.0)  # rest of 1, all of 2
+    assert eta_text(eta, known) == "41s"
+    assert model.eta(now=22.0)[0] == pytest.approx(41.0 - 4.0)  # no event: it still moves
+    model.fold_all([Sampling(t=30.0, epoch=1, done=24, total=24, width=128, height=128,
+                             steps=8).to_dict()])
+    assert model.eta(now=30.0) == (pytest.approx(5.0 + 24 * 1.0), True)  # epoch 2's samples
+
+
+def test_first_epoch_eta_counts_only_the_epochs_that_sample(tmp_path):
+    from engine.events import Sampling
+
+    model = RunModel(tmp_path)
+    model.fold_all(first_epoch_events(sample_images=0, every=0))  # sampling is off
+    assert model.eta(now=6.0) == (pytest.approx(5.0), True)
+    model = RunModel(tmp_path)
+    model.fold_all(first_epoch_events(every=2))  # epoch 1 draws none; epoch 2 (last) does
+    model.fold_all([Sampling(t=6.0, epoch=1, done=0, total=24).to_dict(),  # a sample-now pass
+                    Sampling(t=12.0, epoch=1, done=12, total=24).to_dict()])
+    eta, known = model.eta(now=12.0)
+    assert known and eta == pytest.approx(5.0 + 12 * 0.5 + 24 * 0.5)
+
+
+async def test_dashboard_head_says_the_sampling_tail_is_unknown_then_counts_it(project):
+    import time
+
+    from engine.events import Sampling, Started
+
+    run_dir = fake_run(project)
+    now = time.time()
+    events = [Started(t=now - 20, total_steps=20, epochs=2, steps_per_epoch=10,
+                      sample_images=24, sample_every=1)]
+    events += [Step(t=now - 20 + s, step=s, epoch=1, total_steps=20, loss=0.1, loss_ema=0.1,
+                    it_s=1.0) for s in range(1, 11)]  # last step 10 s ago
+    events += [Sampling(t=now - 9, epoch=1, done=0, total=24, width=128, height=128, steps=8)]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e.to_dict()) + "\n" for e in events))
+    app = Host(project, FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.snapshot.get("step") == 10)
+
+        def head() -> str:
+            return str(screen.query_one("#dash-head").render())
+
+        assert "ETA 10s + sampling?" in head()  # epoch 2's steps; the samples not timed yet
+        with EventWriter(run_dir) as w:  # 12 images in 9 s
+            w.emit_event(Sampling(t=time.time(), epoch=1, done=12, total=24, width=128,
+                                  height=128, steps=8))
+        await wait_for(pilot, lambda: "sampling?" not in head())
+        eta = head().rsplit("ETA ", 1)[1]
+        assert eta.endswith("s") and 10 + 36 * 9 / 12 - 5 <= int(eta.rstrip("s")) <= 10 + 36 * 9 / 12

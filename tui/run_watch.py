@@ -150,22 +150,52 @@ class RunModel:
     # --- derived numbers --------------------------------------------------------------
 
     def eta_s(self, now: float | None = None) -> float | None:
-        """Seconds left: the steps left at the trainer's rate, plus each epoch still to close
-        times the mean tail (save + samples) of the epochs closed so far, less the time the
-        open tail has already taken (so the ETA counts down while samples are drawn)."""
+        """Seconds left (see :meth:`eta`)."""
+        return self.eta(now)[0]
+
+    def eta(self, now: float | None = None) -> tuple[float | None, bool]:
+        """(seconds left, whether the per-epoch tail is in them).
+
+        The steps left at the trainer's rate, plus each epoch still to close times the mean
+        tail (save + samples) of the epochs closed so far, less the time the open tail has
+        already taken (so the ETA counts down while samples are drawn).  Before any epoch has
+        closed, the tail is the samples still to draw × the seconds per image of the first
+        batch drawn; until that batch is done it is not known (False)."""
         if self.end_kind or not self.total_steps:
-            return None
+            return None, True
         steps = self._steps_left_s()
         if steps is None:
-            return None
-        if not self.epoch_tails or not self.epochs:
-            return steps
+            return None, True
+        now = time.time() if now is None else now
+        if not self.epochs:
+            return steps, True
+        if not self.epoch_tails:
+            left = self._sampling_left_s(now)
+            return (steps, False) if left is None else (steps + left, True)
         tail = sum(self.epoch_tails) / len(self.epoch_tails)
         extra = tail * max(self.epochs - self.epochs_closed, 0)
         if self.tail_since:
-            now = time.time() if now is None else now
             extra -= min(tail, max(now - self.tail_since, 0.0))
-        return steps + max(extra, 0.0)
+        return steps + max(extra, 0.0), True
+
+    def _sampling_left_s(self, now: float) -> float | None:
+        """Before any epoch has closed: seconds of samples still to draw in this run (the
+        sampled epochs left × images × the seconds per image measured in the current pass),
+        None while the time of an image is not known yet."""
+        st = self.status
+        images, every, p = st.sample_images, st.sample_every, st.sampling
+        if images == 0 or (images is not None and not every):
+            return 0.0  # the run draws no samples
+        per = p.per_image_s if p is not None else None
+        if images is None or per is None:
+            return None
+        epochs = [e for e in range(self.epochs_closed + 1, self.epochs + 1)
+                  if e % every == 0 or e == self.epochs]
+        steps_done = self.step >= min(p.epoch * (self.steps_per_epoch or 0), self.total_steps)
+        if p.epoch in epochs and steps_done and p.started_t >= self.last_step_t:
+            epochs.remove(p.epoch)  # the epoch's own pass, after its steps: drawing or drawn
+        current = max((p.total - p.done) * per - max(now - p.last_t, 0.0), 0.0) if p.active else 0.0
+        return current + len(epochs) * images * per
 
     def _steps_left_s(self) -> float | None:
         left = max(self.total_steps - self.step, 0)
@@ -256,6 +286,11 @@ def _thinned(m: RunModel, keep: int = 2048) -> dict:
     return {"steps": steps, "loss": loss, "loss_ema": ema}
 
 
+def _eta_fields(m: RunModel) -> dict:
+    eta, tail_known = m.eta()
+    return {"eta_s": eta, "eta_tail_known": tail_known}
+
+
 class RunUpdated(Message):
     """The followed run's model changed; read it with :meth:`RunFollower.snapshot`.
 
@@ -332,10 +367,11 @@ class RunFollower:
     def stop(self) -> None:
         self._stop.set()
 
-    def eta_s(self) -> float | None:
-        """The run's ETA now (see RunModel.eta_s), without a whole snapshot."""
+    def eta(self) -> tuple[float | None, bool]:
+        """The run's ETA now and whether its tail is known (see RunModel.eta), without a
+        whole snapshot."""
         with self.lock:
-            return self.model.eta_s()
+            return self.model.eta()
 
     def snapshot(self) -> dict:
         """A consistent copy of what the dashboard draws (taken under the lock)."""
@@ -348,7 +384,7 @@ class RunFollower:
                 "n_points": len(m.loss), "lr": dict(m.lr), "step": m.step,
                 "total_steps": m.total_steps, "epoch": m.epoch, "epochs": m.epochs,
                 "it_s": m.it_s, "vram_mb": m.vram_mb, "device": m.device,
-                "precision": m.precision, "eta_s": m.eta_s(), "paused": m.paused,
+                "precision": m.precision, **_eta_fields(m), "paused": m.paused,
                 "final_path": m.final_path, "last_checkpoint": m.last_checkpoint,
                 "samples": m.samples, "rollbacks": m.rollbacks,
                 "nonfinite": list(m.nonfinite), "nonfinite_total": m.nonfinite_total,

@@ -45,6 +45,12 @@ def score_bar(score: float | None, width: int = 6) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def _has_epochs(info) -> bool:
+    """A run with an epoch to look at or pick: sampled, or a training run's saved LoRA."""
+    return bool(ep.sampled_epochs(info.path)) or (
+        info.kind == "train" and ep.has_saved_epochs(info.path))
+
+
 class SamplesScreen(TabFocus, TuiTerms, Screen):
     """Samples per epoch × LoRA weight; pick the epoch that captured the character."""
 
@@ -80,6 +86,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
     ]
     DEFAULT_CSS = """
     SamplesScreen #samples-head { height: auto; max-height: 5; padding: 0 1; }
+    SamplesScreen #samples-sampling { height: 1; padding: 0 1; color: $warning; }
     SamplesScreen #samples-body { height: 1fr; }
     SamplesScreen #samples-left { width: 44; }
     SamplesScreen #samples-left.-hidden { display: none; }
@@ -104,6 +111,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="samples-head")
+        yield Static("", id="samples-sampling")
         with Horizontal(id="samples-body"):
             with Vertical(id="samples-left"):
                 yield DataTable(id="samples-table", cursor_type="cell", zebra_stripes=True)
@@ -113,9 +121,14 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
                 yield Static("", id="samples-caption")
         yield KeyFooter(compact=True)
 
+    POLL_S = 2.0
+    """How often the run folders are looked at again (new epochs, sampling progress)."""
+
     def on_mount(self) -> None:
+        self.query_one("#samples-sampling", Static).display = False
         self.choose_run(None)
-        self.set_interval(2.0, self.reload_if_changed)
+        self.poll_runs()
+        self.set_interval(self.POLL_S, self.reload_if_changed)
 
     @on(ProjectChanged)
     def _project_changed(self, message: ProjectChanged) -> None:
@@ -132,8 +145,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         if project is None:
             return []
         infos = self.app.engine.list_runs(project.root)
-        return [Path(i.path) for i in infos if ep.sampled_epochs(i.path)
-                or (i.kind == "train" and ep.has_saved_epochs(i.path))]
+        return [Path(i.path) for i in infos if _has_epochs(i)]
 
     def choose_run(self, run_dir: Path | None) -> None:
         """Show ``run_dir`` (default: the picked run, else the newest run with epochs)."""
@@ -155,16 +167,32 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
 
     def reload_if_changed(self) -> None:
-        if self.run_dir is None:  # list_runs reads files: ask a thread, never the event loop
-            self.run_worker(self._find_samples_in_thread, thread=True, group="samples-poll",
-                            exclusive=True, exit_on_error=False)
-            return
-        if self._current_stamp() != self._stamp:
+        self.poll_runs()
+        if self.run_dir is not None and self._current_stamp() != self._stamp:
             self.reload()
 
-    def _find_samples_in_thread(self) -> None:
-        if self.runs_with_epochs():
+    def poll_runs(self) -> None:
+        """Look at the project's runs in a thread (list_runs reads files: never the event
+        loop): which one is drawing samples now, and the first run with samples."""
+        self.run_worker(self._poll_runs_in_thread, thread=True, group="samples-poll",
+                        exclusive=True, exit_on_error=False)
+
+    def _poll_runs_in_thread(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        infos = self.app.engine.list_runs(project.root)
+        live = next((i for i in reversed(infos) if i.sampling), None)
+        line = f"{live.sampling} · run {live.id}" if live is not None else ""
+        self.app.call_from_thread(self._show_sampling, line)
+        if self.run_dir is None and any(_has_epochs(i) for i in infos):
             self.app.call_from_thread(self._first_samples_appeared)
+
+    def _show_sampling(self, line: str) -> None:
+        """The "sampling epoch N: k/M images" line while a run draws samples; gone after."""
+        status = self.query_one("#samples-sampling", Static)
+        status.update(line)
+        status.display = bool(line)
 
     def _first_samples_appeared(self) -> None:
         if self.run_dir is None:

@@ -55,6 +55,12 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def eta_text(seconds: float | None, tail_known: bool = True) -> str:
+    """The ETA as the dashboard shows it; "+ sampling?" when the time the epochs' samples take
+    is not known yet (before the first batch of samples is drawn)."""
+    return fmt_duration(seconds) + ("" if tail_known or seconds is None else " + sampling?")
+
+
 def bar(done: int, total: int, width: int) -> str:
     if total <= 0:
         return "░" * width
@@ -238,7 +244,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         ep = f" epoch {snap['epoch']}/{snap['epochs'] or '?'}"
         head.append(f" step {snap['step']}/{snap['total_steps'] or '?'}{ep}")
         if status in ("running", "paused"):
-            head.append(f"  ETA {fmt_duration(snap['eta_s'])}")
+            head.append(f"  ETA {eta_text(snap['eta_s'], snap.get('eta_tail_known', True))}")
         return head
 
     def _tick_eta(self) -> None:
@@ -246,9 +252,9 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         snap, follower = self.snapshot, self.follower
         if follower is None or snap.get("status") != "running":
             return
-        eta = follower.eta_s()
-        if fmt_duration(eta) != fmt_duration(snap.get("eta_s")):
-            snap["eta_s"] = eta
+        eta, known = follower.eta()
+        if eta_text(eta, known) != eta_text(snap.get("eta_s"), snap.get("eta_tail_known", True)):
+            snap["eta_s"], snap["eta_tail_known"] = eta, known
             self.query_one(Dashboard).query_one("#dash-head", Static).update(self._head(snap))
 
     def _draw(self, snap: dict[str, Any]) -> None:
