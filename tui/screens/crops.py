@@ -190,7 +190,8 @@ class CropsScreen(Screen):
             self._end_busy()
             edit, self._prep_edit = self._prep_edit, None
             if edit is not None and self.project is not None:
-                edit.after = ch.capture(self.project)
+                size = getattr(message.result, "size", None)
+                edit.after = ch.capture(self.project, tuple(size) if size else None)
                 if edit.after != edit.before:
                     self.history.push(edit)
             self.notify(f"{message.text or message.task + ' done'} (u undoes)", timeout=4)
@@ -337,7 +338,7 @@ class CropsScreen(Screen):
         raised."""
         if self.project is None or self.view.image is None:
             return False
-        before = ch.capture(self.project)
+        before = ch.capture(self.project, self.image_size())
         objects = {c.name: c for c in self.project.crops.items}
         selected = self.selected_name()
         try:
@@ -346,7 +347,7 @@ class CropsScreen(Screen):
             ch.apply(self.project, ch.capture(self.project), before, dict(objects))
             self.notify(str(e), severity="warning")
             return False
-        after = ch.capture(self.project)
+        after = ch.capture(self.project, self.image_size())
         if after == before:
             self.refresh_all()
             return False
@@ -538,8 +539,9 @@ class CropsScreen(Screen):
         else:
             kwargs = {"flatten_background": not prep.flatten_background}
             label = "flatten background" if kwargs["flatten_background"] else "keep background"
-        self._prep_edit = ch.Edit(ch.capture(self.project), ch.capture(self.project), {},
-                                  self.selected_name())
+        shown = self.image_size() if self.view.image is not None else None
+        before = ch.capture(self.project, shown)
+        self._prep_edit = ch.Edit(before, before, {}, self.selected_name())
         self.busy = label
         bar = self.query_one("#prep-progress", ProgressBar)
         bar.update(total=1.0, progress=0.0)
