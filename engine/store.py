@@ -40,6 +40,7 @@ from typing import Any
 import tomli_w
 
 from engine import project as pj
+from engine import reg
 from engine.errors import UserError
 from engine.files import atomic_write_bytes
 
@@ -364,6 +365,7 @@ class ProjectStore:
             ours = pj.file_dict(project)
             report = SaveReport(self.path)
             data = ours
+            on_disk = self._base
             if self.changed_on_disk():
                 merged, theirs, stamp, notices = self._merge_disk(project, ours)
                 if merged != ours:
@@ -375,12 +377,19 @@ class ProjectStore:
                 if merged == theirs:  # the file already says it all
                     self._base, self._stamp = theirs, stamp
                     return report
-                data = merged
+                data, on_disk = merged, theirs
             elif ours == self._base and self.path.exists():
                 return report
             pj.check(project)
+            # a new reg folder name (repeats or class changed) takes the generated set along
+            move = reg.plan_move(self.root, on_disk, data)
+            if move is not None:
+                data["reg"]["removed"] = list(move.removed)
+                project.reg.removed = list(move.removed)
             raw = tomli_w.dumps(data).encode("utf-8")
             atomic_write_bytes(self.path, raw)
+            if move is not None:
+                reg.do_move(self.root, move)
             self._stamp = _stamp_of(raw, os.stat(self.path))
             self._base = data
             self.writes += 1
