@@ -117,7 +117,8 @@ def list_candidates(project: pj.Project, similarity: bool = True) -> list[Candid
     for n in numbers(project):
         path = candidate_path(project, n)
         sim = nearest_crop_similarity(path, feats) if feats else None
-        out.append(Candidate(n, path, state(project, n), caption_of(path), read_info(path), sim))
+        out.append(Candidate(n, path, state(project, n), training_caption(project, path),
+                                   read_info(path), sim))
     return out
 
 
