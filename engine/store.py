@@ -60,6 +60,39 @@ def _list_key(path: tuple) -> str | None:
     return None
 
 
+# Lists that are sets of decisions: each side's additions and removals are merged item by
+# item, so a keep in the TUI and a `grow --keep` in another shell both stay.
+_SET_LISTS = {("reg", "removed"), ("grow", "kept"), ("grow", "discarded"),
+              ("tags", "image_tags"), ("tags", "extra_trait_tags"), ("tags", "never_trait_tags")}
+
+
+def _merge_set(b: Any, o: list, t: list) -> list | None:
+    """Three-way merge of a list used as a set (None: items that cannot be compared)."""
+    try:
+        base, ours, theirs = set(b if isinstance(b, list) else []), set(o), set(t)
+    except TypeError:
+        return None
+    gone = {x for x in base if x not in ours or x not in theirs}
+    out = [x for x in o if x not in gone]
+    out += [x for x in t if x not in ours and x not in base and x not in out]
+    return out
+
+
+def _one_decision_each(merged: dict, ours: dict) -> None:
+    """A grow candidate kept on one side and discarded on the other: this program's says."""
+    grow, mine = merged.get("grow"), ours.get("grow")
+    if not isinstance(grow, dict) or not isinstance(mine, dict):
+        return
+    kept, discarded = grow.get("kept"), grow.get("discarded")
+    if not isinstance(kept, list) or not isinstance(discarded, list):
+        return
+    both = set(kept) & set(discarded)
+    if both:
+        ours_kept = set(mine.get("kept") or [])
+        grow["kept"] = [n for n in kept if n not in both or n in ours_kept]
+        grow["discarded"] = [n for n in discarded if n not in both or n not in ours_kept]
+
+
 def _label(path: tuple) -> str:
     out = ""
     for i, part in enumerate(path):
@@ -85,10 +118,13 @@ def merge3(base: dict, ours: dict, theirs: dict) -> tuple[dict, list[str]]:
     A key changed on one side only takes that side's value; changed identically on both,
     that value; changed differently on both, *ours* wins and a notice names the key and
     both values.  ``crops.items`` is merged per crop name and each crop's ``tags`` per tag
-    text, so a crop (or a tag) added on each side keeps both.
+    text, so a crop (or a tag) added on each side keeps both; lists of decisions
+    (``grow.kept``, ``reg.removed``, the image tags, ...) item by item.
     """
     notices: list[str] = []
     merged = _merge((), base, ours, theirs, notices)
+    if isinstance(merged, dict) and isinstance(ours, dict):
+        _one_decision_each(merged, ours)
     return merged, notices
 
 
@@ -108,6 +144,10 @@ def _merge(path: tuple, b: Any, o: Any, t: Any, notices: list[str]) -> Any:
             if v is not _MISSING:
                 out[k] = v
         return out
+    if path in _SET_LISTS and isinstance(o, list) and isinstance(t, list):
+        merged_set = _merge_set(b, o, t)
+        if merged_set is not None:
+            return merged_set
     key = _list_key(path)
     if key is not None and isinstance(o, list) and isinstance(t, list):
         merged = _merge_keyed(path, key, b if isinstance(b, list) else [], o, t, notices)
