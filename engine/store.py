@@ -144,7 +144,9 @@ def _merge(path: tuple, b: Any, o: Any, t: Any, notices: list[str]) -> Any:
             if v is not _MISSING:
                 out[k] = v
         return out
-    if path in _SET_LISTS and isinstance(o, list) and isinstance(t, list):
+    is_set = path in _SET_LISTS or (len(path) == 4 and path[:2] == ("crops", "items")
+                                    and path[3] == "removed")
+    if is_set and isinstance(o, list) and isinstance(t, list):
         merged_set = _merge_set(b, o, t)
         if merged_set is not None:
             return merged_set
