@@ -58,5 +58,6 @@ async def test_undo_of_a_move_leaves_a_box_the_cli_set_afterwards(project):
         await pilot.pause(1.3)
         await pilot.press("u")
         await pilot.pause()
+        assert app.screen.history.redo[-1].left_alone == ["face"]  # and a toast says so
         await pilot.press("q")
     assert disk_box(project.root, "face") == [10, 12, 40, 40]

@@ -461,6 +461,8 @@ class CropsScreen(Screen):
         self._select_name(select)
         self._save_soon()
         self.refresh_all()
+        if edit.left_alone:
+            self.notify(f"{', '.join(edit.left_alone)} changed elsewhere since: left as it is")
         if edit.before.prep != edit.after.prep:  # the prepared image follows the prep steps
             self.load_image()
 
