@@ -359,7 +359,9 @@ def remove_crop(project, name: str, save: bool = True) -> None:
 
 
 def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int]) -> None:
-    """Scale every stored box when the prepared image changes size (e.g. a new upscale)."""
+    """Scale every stored box when the prepared image changes size (e.g. a new upscale); a
+    crop cut from its own image (``crop.image``, imported) keeps its box, which is in the
+    pixels of that image."""
     sx, sy = new_size[0] / old_size[0], new_size[1] / old_size[1]
 
     def scale(b):
@@ -368,7 +370,8 @@ def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int])
     cs = project.crops
     cs.figure_box, cs.face_box = scale(cs.figure_box), scale(cs.face_box)
     for c in cs.items:
-        c.box = scale(c.box)
+        if not c.image:
+            c.box = scale(c.box)
 
 
 def crop_warnings(crop: Crop, image_size: tuple[int, int] | None = None) -> list[str]:
