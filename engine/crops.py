@@ -257,6 +257,8 @@ def _apply_presets(project, names) -> None:
                 break
         else:
             existing = find_crop(project, name)
+            if existing is not None and existing.image:
+                continue  # an imported crop (its own image, its own pixels) keeps the name
             if existing is not None:      # a custom crop already uses the name
                 existing.box, existing.preset = box, name
             else:

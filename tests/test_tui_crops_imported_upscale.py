@@ -38,3 +38,30 @@ async def test_upscale_keeps_the_box_of_a_crop_cut_from_its_own_image(tmp_path):
         assert on_disk(root)["prep"]["upscale_to"] == 3072
         await pilot.press("q")
     assert disk_box(root, "b_face") == [0, 0, 200, 400]
+
+
+async def test_auto_crops_leave_an_imported_crop_named_like_a_preset_as_it_is(tmp_path):
+    sub = tmp_path / "kohya" / "img" / "3_zq_tester girl"
+    sub.mkdir(parents=True)
+    Image.new("RGB", (300, 600), (10, 200, 30)).save(sub / "full_body.png")
+    Image.new("RGB", (400, 400), (200, 10, 10)).save(sub / "face.png")
+    (sub / "full_body.txt").write_text("zq_tester, girl, hat\n")
+    (sub / "face.txt").write_text("zq_tester, girl, smile\n")
+    root = tmp_path / "proj"
+    assert cli(["import-kohya", str(tmp_path / "kohya"), str(root)]) == 0
+    assert cli(["crops", str(root), "--set", "face=100,50,200,300"]) == 0
+    before = {c["name"]: c for c in on_disk(root)["crops"]["items"]}
+    app = OneloraApp(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("A")  # auto crops: all presets
+        await pilot.pause()
+        app.flush_project()
+        await pilot.press("q")
+    after = {c["name"]: c for c in on_disk(root)["crops"]["items"]}
+    for name in ("face", "full_body"):
+        assert after[name]["box"] == before[name]["box"], name
+        assert after[name]["image"] == before[name]["image"] and after[name]["preset"] == ""
+    assert "bangs" in after and after["bangs"]["preset"] == "bangs"  # the other presets made
