@@ -117,7 +117,8 @@ def list_candidates(project: pj.Project, similarity: bool = True) -> list[Candid
     for n in numbers(project):
         path = candidate_path(project, n)
         sim = nearest_crop_similarity(path, feats) if feats else None
-        out.append(Candidate(n, path, state(project, n), caption_of(path), read_info(path), sim))
+        out.append(Candidate(n, path, state(project, n), training_caption(project, path),
+                                   read_info(path), sim))
     return out
 
 
@@ -164,14 +165,34 @@ def kept_files(project: pj.Project) -> list[Path]:
     return [p for p in paths if p.is_file()]
 
 
-def dataset_items(project: pj.Project) -> list:
-    """The kept candidates as training rows (engine.kohya.DatasetItem)."""
-    from engine.kohya import DatasetItem, read_caption
+def training_caption(project: pj.Project, path: Path) -> str:
+    """A kept candidate's caption as it trains and exports: its ``.txt``, with the trigger and
+    class it was drawn with (the first two words of the prompt in its PNG) replaced by the
+    project's current ones, so a trigger or class renamed after drawing reaches the grown
+    folder too instead of training the old word."""
+    from engine.kohya import read_caption
+    from engine.tags import normalize
 
     base = f"{project.trigger}, {project.class_name}"
+    caption = read_caption(path, base)
+    words = [w.strip() for w in caption.split(",")]
+    drawn = [w.strip() for w in read_info(path).get("prompt", "").split(",")]
+    changed = False
+    for i, now in enumerate((project.trigger, project.class_name)):
+        if (i < len(words) and i < len(drawn) and drawn[i]
+                and normalize(words[i]) == normalize(drawn[i]) != normalize(now)):
+            words[i], changed = now, True
+    return ", ".join(words) if changed else caption
+
+
+def dataset_items(project: pj.Project) -> list:
+    """The kept candidates as training rows (engine.kohya.DatasetItem)."""
+    from engine.kohya import DatasetItem
+
     folder = folder_name(project)
-    return [DatasetItem(image=p, caption=read_caption(p, base), repeats=project.grow.repeats,
-                        is_reg=False, name=f"{GROW_DIR}/{p.name}", folder=folder)
+    return [DatasetItem(image=p, caption=training_caption(project, p),
+                        repeats=project.grow.repeats, is_reg=False, name=f"{GROW_DIR}/{p.name}",
+                        folder=folder)
             for p in kept_files(project)]
 
 

@@ -257,6 +257,8 @@ def _apply_presets(project, names) -> None:
                 break
         else:
             existing = find_crop(project, name)
+            if existing is not None and existing.image:
+                continue  # an imported crop (its own image, its own pixels) keeps the name
             if existing is not None:      # a custom crop already uses the name
                 existing.box, existing.preset = box, name
             else:
@@ -291,13 +293,26 @@ def set_figure_box(project, box, save: bool = True) -> Box:
 
 
 def _set_anchor(project, which: str, box, dependents, save: bool) -> Box:
-    """Set the face or figure box (clamped) and recompute the preset crops that hang on it."""
+    """Set the face or figure box (clamped) and move the preset crops that hang on it: a crop
+    still at its preset's box gets the new preset box; one the user moved or resized by hand
+    moves and grows by as much, so the hand adjustment stays."""
     from engine import project as pj
 
-    setattr(project.crops, which, clamp_box(box, _bounds(project)))
-    if len(project.crops.figure_box) != 4 or len(project.crops.face_box) != 4:
+    cs, bounds = project.crops, _bounds(project)
+    anchored = len(cs.figure_box) == 4 and len(cs.face_box) == 4
+    names = [c.preset for c in cs.items if c.preset in dependents]
+    old = {n: preset_box(n, cs.figure_box, cs.face_box, bounds) for n in names} if anchored else {}
+    setattr(cs, which, clamp_box(box, bounds))
+    if len(cs.figure_box) != 4 or len(cs.face_box) != 4:
         _ensure_boxes(project)
-    _apply_presets(project, [c.preset for c in project.crops.items if c.preset in dependents])
+    by_hand = {c.name: list(c.box) for c in cs.items
+               if c.preset in old and list(c.box) != list(old[c.preset])}
+    _apply_presets(project, names)
+    for c in cs.items:
+        if c.name in by_hand:
+            was, now = old[c.preset], c.box
+            c.box = clamp_box([h + (b - a) for h, a, b in zip(by_hand[c.name], was, now)],
+                              bounds)
     if save:
         pj.save(project)
     return getattr(project.crops, which)
@@ -346,7 +361,9 @@ def remove_crop(project, name: str, save: bool = True) -> None:
 
 
 def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int]) -> None:
-    """Scale every stored box when the prepared image changes size (e.g. a new upscale)."""
+    """Scale every stored box when the prepared image changes size (e.g. a new upscale); a
+    crop cut from its own image (``crop.image``, imported) keeps its box, which is in the
+    pixels of that image."""
     sx, sy = new_size[0] / old_size[0], new_size[1] / old_size[1]
 
     def scale(b):
@@ -355,7 +372,8 @@ def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int])
     cs = project.crops
     cs.figure_box, cs.face_box = scale(cs.figure_box), scale(cs.face_box)
     for c in cs.items:
-        c.box = scale(c.box)
+        if not c.image:
+            c.box = scale(c.box)
 
 
 def crop_warnings(crop: Crop, image_size: tuple[int, int] | None = None) -> list[str]:

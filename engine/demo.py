@@ -7,6 +7,7 @@ not a base model: the LoRA it makes proves the pipeline, not a character.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,23 @@ class DemoResult:
     run_dir: Path | None = None
 
 
+def _refuse_to_replace(root: Path, demo_image: Path, force: bool) -> None:
+    """``--force`` rebuilds a demo project; a project made from another image (the user's own
+    work: crops, tags, settings) is never replaced by the demo's."""
+    try:
+        existing = pj.load(root)
+        ours = existing.source.sha256 == hashlib.sha256(demo_image.read_bytes()).hexdigest()
+        what = f"trigger {existing.trigger!r}"
+    except UserError:
+        ours, what = False, "one onelora cannot read"
+    if not ours:
+        raise UserError(f"{root} holds a project that is not the demo ({what}); the demo never "
+                        "replaces it, even with --force: choose another folder (onelora demo DIR)")
+    if not force:
+        raise UserError(f"{root} already holds a project; pass --force to rebuild the demo there "
+                        f"or choose another folder (onelora demo DIR)")
+
+
 def run_demo(root: str | os.PathLike, *, say: Callable[[str], None] = print,
              force: bool = False) -> DemoResult:
     """Build the demo project in ``root`` and run every workflow step on it."""
@@ -66,9 +84,8 @@ def run_demo(root: str | os.PathLike, *, say: Callable[[str], None] = print,
         say(f"[{time.time() - t0:6.1f}s] {name:10} {path}")
 
     say("onelora demo — builtin:tiny is a pipeline check, not a base model for real LoRAs")
-    if (root / pj.PROJECT_FILE).exists() and not force:
-        raise UserError(f"{root} already holds a project; pass --force to rebuild the demo there "
-                        f"or choose another folder (onelora demo DIR)")
+    if (root / pj.PROJECT_FILE).exists():
+        _refuse_to_replace(root, demo_image_path(), force)
     project = pj.create(demo_image_path(), root, trigger="d3mochar", class_name="girl",
                         force=True)
     step("project", project.path)

@@ -346,7 +346,7 @@ def _write_export(project: Project, stage: Path, result: ExportResult) -> list[P
         for f in kept:
             shutil.copy2(f, grown_stage / f.name)
             pj.atomic_write_text(grown_stage / f"{f.stem}.txt",
-                                 read_caption(f, f"{project.trigger}, {project.class_name}") + "\n")
+                                 candidates.training_caption(project, f) + "\n")
             written += [grown_stage / f.name, grown_stage / f"{f.stem}.txt"]
         result.grown_dir, result.grown_images = result.dest / "img" / name, len(kept)
     for cls, files in reg_sources(project):

@@ -100,6 +100,9 @@ class Crop:
     image: str = ""
     """Image the box is cut from, relative to the project folder (imported datasets: imported/...);
     empty = the prepared image."""
+    removed: list[str] = opt(factory=list)
+    """Tags taken off this crop by hand: a new caption step does not put them back (adding the
+    tag to the crop again takes it off this list)."""
 
 
 @dataclass

@@ -4,11 +4,14 @@ Generation is in engine/sample.py (torch); this light module lists the images an
 them for the CLI and the TUI gallery.  A removed image is moved (with its caption) to
 ``DIR/reg_removed/<folder>/`` — outside ``reg/``, so the kohya export no longer sees it —
 and recorded in ``project.reg.removed`` so a resumed generation does not draw it again.
+When a save changes the folder's name (reg repeats, the reg class or the project's class), the
+project store moves both folders along (:func:`plan_move`, :func:`do_move`).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine import project as pj
@@ -106,3 +109,61 @@ def restore(project: pj.Project, image_name: str, save: bool = True) -> bool:
 
 def is_removed(project: pj.Project, index: int) -> bool:
     return rel(project, reg_folder(project) / f"{index:04d}.png") in project.reg.removed
+
+
+# -- the folder follows its name -------------------------------------------------------------
+
+def folder_name_of(data: dict | None) -> str | None:
+    """The reg folder name (``<repeats>_<class>``) a project.toml dict gives (None: unknown)."""
+    if not isinstance(data, dict) or not isinstance(data.get("reg"), dict):
+        return None
+    reg = data["reg"]
+    cls = str(reg.get("class_name") or data.get("class_name") or "").strip()
+    repeats = reg.get("repeats", pj.RegSettings().repeats)
+    if not cls or not isinstance(repeats, int):
+        return None
+    return f"{repeats}_{cls}"
+
+
+@dataclass
+class FolderMove:
+    """The regularization set moving to a renamed folder (see :func:`plan_move`)."""
+
+    old: str
+    new: str
+    removed: list[str]
+    """``reg.removed`` with its paths under the new folder name."""
+
+
+def plan_move(root: str | os.PathLike, before: dict | None, after: dict) -> FolderMove | None:
+    """The move a save from ``before`` to ``after`` calls for: when ``reg.repeats``, the reg
+    class or the project's class changes, the folder name ``reg/<repeats>_<class>`` changes,
+    and the images generated (and pruned) under the old name would drop out of the set, the
+    gallery, the export and training.  None when the name is unchanged, the old folder holds
+    nothing, or the new one already holds images (both are then left as they are)."""
+    old, new = folder_name_of(before), folder_name_of(after)
+    if not old or not new or old == new:
+        return None
+    base = Path(root)
+    src, dest = base / REG_DIR / old, base / REG_DIR / new
+    if not src.is_dir() or not any(src.iterdir()):
+        return None
+    if dest.exists() and any(dest.iterdir()):
+        return None
+    prefix = f"{REG_DIR}/{old}/"
+    removed = [f"{REG_DIR}/{new}/{r[len(prefix):]}" if r.startswith(prefix) else r
+               for r in after.get("reg", {}).get("removed", [])]
+    return FolderMove(old, new, removed)
+
+
+def do_move(root: str | os.PathLike, move: FolderMove) -> None:
+    """Rename ``reg/<old>`` (and ``reg_removed/<old>``) to the new name."""
+    base = Path(root)
+    for top in (REG_DIR, REMOVED_DIR):
+        src, dest = base / top / move.old, base / top / move.new
+        if not src.is_dir():
+            continue
+        if dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        if not dest.exists():
+            os.replace(src, dest)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import project as pj
-from engine import toml_edit
+from engine import reg, toml_edit
 from engine.errors import UserError
 from engine.files import atomic_write_bytes
 
@@ -58,6 +58,39 @@ def _list_key(path: tuple) -> str | None:
     if len(path) == 4 and path[:2] == ("crops", "items") and path[3] == "tags":
         return "tag"
     return None
+
+
+# Lists that are sets of decisions: each side's additions and removals are merged item by
+# item, so a keep in the TUI and a `grow --keep` in another shell both stay.
+_SET_LISTS = {("reg", "removed"), ("grow", "kept"), ("grow", "discarded"),
+              ("tags", "image_tags"), ("tags", "extra_trait_tags"), ("tags", "never_trait_tags")}
+
+
+def _merge_set(b: Any, o: list, t: list) -> list | None:
+    """Three-way merge of a list used as a set (None: items that cannot be compared)."""
+    try:
+        base, ours, theirs = set(b if isinstance(b, list) else []), set(o), set(t)
+    except TypeError:
+        return None
+    gone = {x for x in base if x not in ours or x not in theirs}
+    out = [x for x in o if x not in gone]
+    out += [x for x in t if x not in ours and x not in base and x not in out]
+    return out
+
+
+def _one_decision_each(merged: dict, ours: dict) -> None:
+    """A grow candidate kept on one side and discarded on the other: this program's says."""
+    grow, mine = merged.get("grow"), ours.get("grow")
+    if not isinstance(grow, dict) or not isinstance(mine, dict):
+        return
+    kept, discarded = grow.get("kept"), grow.get("discarded")
+    if not isinstance(kept, list) or not isinstance(discarded, list):
+        return
+    both = set(kept) & set(discarded)
+    if both:
+        ours_kept = set(mine.get("kept") or [])
+        grow["kept"] = [n for n in kept if n not in both or n in ours_kept]
+        grow["discarded"] = [n for n in discarded if n not in both or n not in ours_kept]
 
 
 def _label(path: tuple) -> str:
@@ -85,10 +118,13 @@ def merge3(base: dict, ours: dict, theirs: dict) -> tuple[dict, list[str]]:
     A key changed on one side only takes that side's value; changed identically on both,
     that value; changed differently on both, *ours* wins and a notice names the key and
     both values.  ``crops.items`` is merged per crop name and each crop's ``tags`` per tag
-    text, so a crop (or a tag) added on each side keeps both.
+    text, so a crop (or a tag) added on each side keeps both; lists of decisions
+    (``grow.kept``, ``reg.removed``, the image tags, ...) item by item.
     """
     notices: list[str] = []
     merged = _merge((), base, ours, theirs, notices)
+    if isinstance(merged, dict) and isinstance(ours, dict):
+        _one_decision_each(merged, ours)
     return merged, notices
 
 
@@ -108,6 +144,12 @@ def _merge(path: tuple, b: Any, o: Any, t: Any, notices: list[str]) -> Any:
             if v is not _MISSING:
                 out[k] = v
         return out
+    is_set = path in _SET_LISTS or (len(path) == 4 and path[:2] == ("crops", "items")
+                                    and path[3] == "removed")
+    if is_set and isinstance(o, list) and isinstance(t, list):
+        merged_set = _merge_set(b, o, t)
+        if merged_set is not None:
+            return merged_set
     key = _list_key(path)
     if key is not None and isinstance(o, list) and isinstance(t, list):
         merged = _merge_keyed(path, key, b if isinstance(b, list) else [], o, t, notices)
@@ -378,6 +420,7 @@ class ProjectStore:
             ours = pj.file_dict(project)
             report = SaveReport(self.path)
             data, text = ours, self._text
+            on_disk = self._base
             if self.changed_on_disk():
                 merged, theirs, stamp, text, notices = self._merge_disk(project, ours)
                 if merged != ours:
@@ -389,7 +432,7 @@ class ProjectStore:
                 if merged == theirs:  # the file already says it all
                     self._base, self._stamp, self._text = theirs, stamp, text
                     return report
-                data = merged
+                data, on_disk = merged, theirs
             elif ours == self._base and self.path.exists():
                 return report
             if not self.path.exists():
@@ -397,10 +440,17 @@ class ProjectStore:
             elif text is None:  # a project made in memory over an existing file
                 text = _text_of(self.path)
             pj.check(project)
+            # a new reg folder name (repeats or class changed) takes the generated set along
+            move = reg.plan_move(self.root, on_disk, data)
+            if move is not None:
+                data["reg"]["removed"] = list(move.removed)
+                project.reg.removed = list(move.removed)
             # Only the layout comes from the old text (the user's comments, key order):
             # the content written is exactly ``data`` (engine/toml_edit.py).
             raw = self._editor.dumps(text, data).encode("utf-8")
             atomic_write_bytes(self.path, raw)
+            if move is not None:
+                reg.do_move(self.root, move)
             self._stamp = _stamp_of(raw, os.stat(self.path))
             self._base, self._text = data, raw.decode("utf-8")
             self.writes += 1

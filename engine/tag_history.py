@@ -75,10 +75,17 @@ def diff(before: TagState, project: Project, label: str) -> Step:
     return step
 
 
-def _put(project: Project, crop_name: str, name: str, value: Tag | None, index: int) -> bool:
+def _put(project: Project, crop_name: str, name: str, value: Tag | None, index: int,
+         removing: bool = False) -> bool:
+    """Put ``value`` as the crop's tag ``name`` (None: take it off; ``removing``: a removal by
+    hand, which a later caption step must not undo - see ``Crop.removed``)."""
     crop = next((c for c in project.crops.items if c.name == crop_name), None)
     if crop is None:
         return False
+    if value is not None:
+        crop.removed[:] = [r for r in crop.removed if r != name]
+    elif removing and name not in crop.removed:
+        crop.removed.append(name)
     at = next((i for i, t in enumerate(crop.tags) if t.tag == name), None)
     if value is None:
         if at is None:
@@ -98,7 +105,9 @@ def apply(project: Project, step: Step, undo: bool) -> int:
     done = 0
     ops = reversed(step.ops) if undo else step.ops
     for op in ops:
-        done += _put(project, op.crop, op.tag, op.before if undo else op.after, op.index)
+        redone_removal = not undo and op.after is None and op.before is not None
+        done += _put(project, op.crop, op.tag, op.before if undo else op.after, op.index,
+                     removing=redone_removal)
     src, dst = (step.image_after, step.image_before) if undo else \
         (step.image_before, step.image_after)
     image = list(project.tags.image_tags)

@@ -264,7 +264,8 @@ def tag_crops(project: Project, image_tags: Iterable[str] | None = None,
               tagger_results: dict[str, Iterable[str]] | None = None) -> Project:
     """Fill every crop's tags from the image tags (source user), the tags the user added to that
     crop by hand, the tagger's tags for that crop (source tagger) and its framing (source crop),
-    each kept or pruned by the rules.
+    each kept or pruned by the rules.  A tag the user took off one crop (``crop.removed``) stays
+    off it.
 
     ``image_tags`` replaces ``project.tags.image_tags`` when given (tags of the old list that
     are not in the new one leave the crops).  ``tagger_results`` maps a crop name to its tagger
@@ -290,7 +291,7 @@ def tag_crops(project: Project, image_tags: Iterable[str] | None = None,
         for source, names in (("user", settings.image_tags), ("hand", hand), ("tagger", tagger),
                               ("crop", framing)):
             for name in names:
-                if not name or name in seen:
+                if not name or name in seen or name in crop.removed:
                     continue
                 seen.add(name)
                 prev = old.get(name)
@@ -333,7 +334,8 @@ def follow_framing(project: Project) -> Project:
                 kept, reason = rule_state(project, crop, t.tag, t.source, visible, framing)
                 new.append(Tag(t.tag, kept, reason, t.source, False))
         if crop.tags:  # never-captioned crops get their framing at the caption step
-            new += [Tag(f, True, "", "crop", False) for f in framing if f not in names]
+            new += [Tag(f, True, "", "crop", False) for f in framing
+                    if f not in names and f not in crop.removed]
         crop.tags = new
     return project
 
@@ -517,7 +519,10 @@ def edit_tag(project: Project, op: str, tag: str, crop: str | Crop | None = None
             if cur is None:
                 continue
             del c.tags[idx]
+            if name not in c.removed:  # a new caption step leaves it off this crop
+                c.removed.append(name)
         elif op == "add":
+            c.removed[:] = [r for r in c.removed if r != name]
             if cur is not None:  # already there: its state stays (keep/prune change it)
                 continue
             if crop is None:  # on every crop: a tag of the whole image, under the rules
@@ -557,6 +562,7 @@ def give_state(project: Project, tag: str, kept: bool) -> list[TagChange]:
     for c in project.crops.items:
         cur = next((t for t in c.tags if normalize(t.tag) == name), None)
         before = _state(cur)
+        c.removed[:] = [r for r in c.removed if r != name]
         if cur is None:
             c.tags.append(Tag(name, kept, reason, "user", True))
         else:

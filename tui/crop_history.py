@@ -4,8 +4,11 @@ An edit is two :class:`CropsState` values — what the Crops screen owns (crop r
 presets, which crops exist and their order, the face and figure boxes, the prep steps) before
 and after one change.  Undo moves the *current* project from "after" back to "before" only
 where the two differ, so a tag added on the Tags screen in between, or a caption written by
-``onelora caption`` meanwhile, is never touched.  A removed crop keeps its object (tags
-included) in the edit, so undoing the removal brings it back whole.
+``onelora caption`` meanwhile, is never touched.  A box is put back only if it still holds
+the value the edit left: one changed since (``onelora crops --set`` in another shell) stays as
+it is, rescaled when the edit changed the prepared image's size (an upscale), so undoing the
+upscale neither drops that change nor leaves it at the wrong scale.  A removed crop keeps its
+object (tags included) in the edit, so undoing the removal brings it back whole.
 
 No Textual here: the screen drives it, tests can call it on a plain project.
 """
@@ -16,6 +19,7 @@ import copy
 from dataclasses import dataclass, field
 
 from engine import project as pj
+from engine.crops import clamp_box
 
 
 @dataclass(frozen=True)
@@ -29,14 +33,31 @@ class CropsState:
     """name → (box, preset, image)."""
     prep: tuple
     """(field, value) pairs of the prep settings."""
+    size: tuple | None = None
+    """The prepared image's (width, height) the boxes are in (None: not known)."""
 
 
-def capture(project: pj.Project) -> CropsState:
+def capture(project: pj.Project, size: tuple[int, int] | None = None) -> CropsState:
     cs = project.crops
     return CropsState(
         tuple(cs.figure_box), tuple(cs.face_box), tuple(c.name for c in cs.items),
         {c.name: (tuple(c.box), c.preset, c.image) for c in cs.items},
-        tuple(sorted(pj.to_dict(project.prep).items())))
+        tuple(sorted(pj.to_dict(project.prep).items())), tuple(size) if size else None)
+
+
+def _box_to(current, frm, to, frm_size, to_size, left: list | None = None, name: str = ""):
+    """The box a crop gets when an edit goes from ``frm`` to ``to``: ``to`` if the box still
+    is ``frm``; a box changed elsewhere since stays, scaled when the image size changes (its
+    name goes into ``left`` when it stays as it is)."""
+    if tuple(current) == tuple(frm) or len(current) != 4:
+        return list(to)
+    if frm_size and to_size and tuple(frm_size) != tuple(to_size):
+        sx, sy = to_size[0] / frm_size[0], to_size[1] / frm_size[1]
+        x, y, w, h = current
+        return clamp_box([x * sx, y * sy, w * sx, h * sy], to_size)
+    if left is not None:
+        left.append(name)
+    return list(current)
 
 
 @dataclass
@@ -49,17 +70,22 @@ class Edit:
     """Crop objects (with their tags) that one direction of this edit takes out."""
     selected_before: str | None = None
     selected_after: str | None = None
+    left_alone: list = field(default_factory=list)
+    """Boxes the last undo/redo of this edit left as they were: changed elsewhere since."""
 
 
-def apply(project: pj.Project, frm: CropsState, to: CropsState, removed: dict) -> None:
+def apply(project: pj.Project, frm: CropsState, to: CropsState, removed: dict,
+          left: list | None = None) -> None:
     """Change ``project`` from ``frm`` to ``to`` where those two differ; everything else
     (tags, other screens' settings, crops added elsewhere) stays as it is now.  Crops taken
     out are kept in ``removed`` so the opposite direction can put them back."""
     cs = project.crops
+    sizes = (frm.size, to.size)
     if frm.figure_box != to.figure_box:
-        cs.figure_box = list(to.figure_box)
+        cs.figure_box = _box_to(cs.figure_box, frm.figure_box, to.figure_box, *sizes, left,
+                                "figure box")
     if frm.face_box != to.face_box:
-        cs.face_box = list(to.face_box)
+        cs.face_box = _box_to(cs.face_box, frm.face_box, to.face_box, *sizes, left, "face box")
     if frm.prep != to.prep:
         old, new = dict(frm.prep), dict(to.prep)
         for key, value in new.items():
@@ -80,7 +106,7 @@ def apply(project: pj.Project, frm: CropsState, to: CropsState, removed: dict) -
             crop = current[name]
             fbox, fpreset, fimage = frm.crops[name]
             if fbox != box:
-                crop.box = list(box)
+                crop.box = _box_to(crop.box, fbox, box, *sizes, left, name)
             if fpreset != preset:
                 crop.preset = preset
             if fimage != image:
@@ -119,7 +145,8 @@ class History:
             return None
         edit = self.undo.pop()
         edit.selected_after = selected
-        apply(project, edit.after, edit.before, edit.removed)
+        edit.left_alone = []
+        apply(project, edit.after, edit.before, edit.removed, edit.left_alone)
         self.redo.append(edit)
         return edit
 
@@ -128,7 +155,8 @@ class History:
         if not self.redo:
             return None
         edit = self.redo.pop()
-        apply(project, edit.before, edit.after, edit.removed)
+        edit.left_alone = []
+        apply(project, edit.before, edit.after, edit.removed, edit.left_alone)
         self.undo.append(edit)
         return edit
 

@@ -10,7 +10,9 @@
   commands the next typed characters would run; Escape leaves the fields (focus goes back to
   the screen's main widget).
 - Entering a field by Tab selects its value, so typing replaces it (Input's
-  ``select_on_focus``; :func:`select_all` for TextArea).
+  ``select_on_focus``; :func:`select_all` for TextArea).  Every change is saved at once, so
+  ctrl+z in a field puts back the value it had when it was entered (a key typed by mistake
+  would otherwise have replaced a long prompt for good); in a TextArea it is its own undo.
 - F1–F5 switch screens from anywhere (priority bindings of the app, tui/app.py).
 - In a dialog (a ModalScreen), ``q`` closes it as Escape does: it cancels, it never quits the
   app from under the dialog nor answers it with its default (:data:`DIALOG_CLOSE_KEYS`).  It
@@ -67,6 +69,8 @@ FIELD_BINDINGS = [
             id="field-previous"),
     Binding("escape", "leave_fields", "Leave the field", show=False, priority=True,
             id="field-leave"),
+    Binding("ctrl+z", "restore_field", "Put back the field's value from when it was entered",
+            show=False, priority=True, id="field-restore"),
 ]
 """Bindings of a field container (Textual merges BINDINGS of widget classes only, so each
 container class below lists them itself).  They are priority bindings so the focus moves
@@ -96,6 +100,23 @@ class _FieldCycle:
         self.screen.set_focus(target)  # type: ignore[attr-defined]
         if isinstance(target, TextArea):
             select_all(target)  # Input selects itself on focus (select_on_focus)
+
+    def on_descendant_focus(self, event) -> None:
+        widget = event.widget
+        if isinstance(widget, Input):
+            self._entered = (widget, widget.value)
+
+    def action_restore_field(self) -> None:
+        focused = self.screen.focused  # type: ignore[attr-defined]
+        if isinstance(focused, TextArea):
+            if not focused.read_only:
+                focused.undo()
+            return
+        entered = getattr(self, "_entered", None)
+        if isinstance(focused, Input) and entered and entered[0] is focused:
+            if focused.value != entered[1]:
+                focused.value = entered[1]  # posts Input.Changed: the form saves it
+                focused.cursor_position = len(focused.value)
 
     def action_leave_fields(self) -> None:
         screen = self.screen  # type: ignore[attr-defined]

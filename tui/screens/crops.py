@@ -191,7 +191,8 @@ class CropsScreen(Screen):
             self._end_busy()
             edit, self._prep_edit = self._prep_edit, None
             if edit is not None and self.project is not None:
-                edit.after = ch.capture(self.project)
+                size = getattr(message.result, "size", None)
+                edit.after = ch.capture(self.project, tuple(size) if size else None)
                 if edit.after != edit.before:
                     self.history.push(edit)
             self.notify(f"{message.text or message.task + ' done'} (u undoes)", timeout=4)
@@ -338,7 +339,7 @@ class CropsScreen(Screen):
         raised."""
         if self.project is None or self.view.image is None:
             return False
-        before = ch.capture(self.project)
+        before = ch.capture(self.project, self.image_size())
         objects = {c.name: c for c in self.project.crops.items}
         selected = self.selected_name()
         try:
@@ -347,7 +348,7 @@ class CropsScreen(Screen):
             ch.apply(self.project, ch.capture(self.project), before, dict(objects))
             self.notify(str(e), severity="warning")
             return False
-        after = ch.capture(self.project)
+        after = ch.capture(self.project, self.image_size())
         if after == before:
             self.refresh_all()
             return False
@@ -464,6 +465,8 @@ class CropsScreen(Screen):
         self.refresh_all()
         again = "U redoes it" if done == "undone" else "u undoes it"
         self.notify(f"{done}: {ch.describe(edit)} ({again})", timeout=4)
+        if edit.left_alone:
+            self.notify(f"{', '.join(edit.left_alone)} changed elsewhere since: left as it is")
         if edit.before.prep != edit.after.prep:  # the prepared image follows the prep steps
             self.load_image()
 
@@ -535,8 +538,9 @@ class CropsScreen(Screen):
         if self.project is None or self.busy:
             return
         label, kwargs = prep_steps.request(step, self.project.prep)  # e cycles 2k → 3k → 4k
-        self._prep_edit = ch.Edit(ch.capture(self.project), ch.capture(self.project), {},
-                                  self.selected_name())
+        shown = self.image_size() if self.view.image is not None else None
+        before = ch.capture(self.project, shown)
+        self._prep_edit = ch.Edit(before, before, {}, self.selected_name())
         self.busy = label
         bar = self.query_one("#prep-progress", ProgressBar)
         bar.update(total=1.0, progress=0.0)

@@ -35,7 +35,8 @@ from tui.widgets.nan_panel import NanPanel
 from tui.widgets.settings_form import SettingsForm, optimizer_note, optimizer_warning
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.train_dialogs import (
-    ConfirmScreen, PickScreen, PresetNameScreen, load_preset, preset_names, save_preset)
+    PREVIOUS_PRESET, SEED_PRESET, ConfirmScreen, PickScreen, PresetNameScreen, load_preset,
+    preset_names, save_preset)
 
 LIVE = ("running", "paused", "starting")
 START_KEY = "ctrl+g"
@@ -483,15 +484,23 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         self.notify(f"resuming {Path(run_dir).name}")
 
     def action_save_preset(self) -> None:
-        def named(name: str | None) -> None:
-            if not name:
-                return
+        def save(name: str) -> None:
             try:
                 path = save_preset(self.app.project, name)
             except UserError as e:
                 self.notify(str(e), severity="error")
                 return
             self.notify(f"saved preset {path.name}")
+
+        def named(name: str | None) -> None:
+            if not name:
+                return
+            if name != SEED_PRESET and name in preset_names(self.app.project):  # asks first
+                self.app.push_screen(ConfirmScreen(
+                    f"Preset {name!r} exists. Replace it with the current settings?"),
+                    lambda yes: save(name) if yes else self.notify(f"preset {name} kept"))
+                return
+            save(name)
 
         self.app.push_screen(PresetNameScreen(), named)
 
@@ -512,7 +521,8 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
             if not self._problems():
                 self.app.save_project()
             self.notify(f"loaded preset {name}" + (f" ({'; '.join(warnings)})" if warnings
-                                                   else ""))
+                                                   else "") +
+                        f"; the settings before it are preset {PREVIOUS_PRESET!r} (ctrl+l)")
 
         self.app.push_screen(PickScreen("Load preset (enter), esc to cancel",
                                         [(n, n) for n in names]), picked)

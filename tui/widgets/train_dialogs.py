@@ -3,7 +3,9 @@
 A preset is a named set of training settings: the built-in "single image (seed)" is the
 engine's defaults (the seed workflow's kohya_ss values); the user's own live in
 ``DIR/presets/<name>.toml`` as a ``[train]`` table.  The base model and output name belong
-to the project, not to a preset, so loading a preset keeps them.
+to the project, not to a preset, so loading a preset keeps them.  Loading one first keeps the
+settings it replaces as the preset "previous" (loading that one goes back), so a preset loaded
+by mistake never loses the settings that were there.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from engine.errors import UserError
 from tui.keys import DIALOG_CLOSE_KEYS
 
 SEED_PRESET = "single image (seed)"
+PREVIOUS_PRESET = "previous"
+"""The settings the last preset load replaced."""
 PRESETS_DIR = "presets"
 PROJECT_OWNED = ("model", "output_name")
 
@@ -77,6 +81,8 @@ def load_preset(project: pj.Project, name: str) -> list[str]:
         train = pj.from_dict(pj.TrainSettings, data.get("train", {}), "train.", warnings)
     for k, v in keep.items():
         setattr(train, k, v)
+    if pj.to_dict(train) != pj.to_dict(project.train):
+        save_preset(project, PREVIOUS_PRESET)  # what this load replaces (read above already)
     project.train = train
     return warnings
 
