@@ -11,8 +11,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
+
+from tui.widgets.dialog import Dialog
 
 
 def own_actions(node: object) -> set[str]:
@@ -80,7 +82,7 @@ class HelpScroll(VerticalScroll):
             self.scroll_end(animate=False, immediate=True)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """Lists the keys of the screen it was opened on. Any of esc, q, ? closes it."""
 
     BINDINGS = [

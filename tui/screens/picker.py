@@ -16,7 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -24,6 +24,7 @@ from engine.errors import UserError
 from engine.project import PROJECT_FILE
 from tui.keys import (DIALOG_CLOSE_KEYS, SCREEN_TAB_BINDINGS, FieldGroup, TabFocus, focus_main,
                       is_text_field)
+from tui.widgets.dialog import Dialog
 from tui.wording import in_tui_terms
 from tui.widgets.key_footer import KeyFooter
 
@@ -46,7 +47,7 @@ def find_projects(base: Path, limit: int = 200) -> list[Path]:
     return found
 
 
-class NewProjectScreen(ModalScreen[Path | None]):
+class NewProjectScreen(Dialog[Path | None]):
     """Make a project from one image: image path, project folder, trigger, class."""
 
     BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "Cancel", show=False,

@@ -14,16 +14,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
 from engine import project as pj
 from engine import tags as tg
 from tui.keys import DIALOG_CLOSE_KEYS, FieldGroup
+from tui.widgets.dialog import Dialog
 from tui.widgets.tag_checklist import TagSuggester
 
 
-class AddTagScreen(ModalScreen[list[str] | None]):
+class AddTagScreen(Dialog[list[str] | None]):
     """Ask for a tag (or several, comma separated), completing from known tags."""
 
     BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", id="add-tag-cancel")]
@@ -70,7 +70,7 @@ class CaptionRequest:
     """A WD14 tagger folder to run on every crop ('' = none)."""
 
 
-class CaptionScreen(ModalScreen[CaptionRequest | None]):
+class CaptionScreen(Dialog[CaptionRequest | None]):
     """Caption every crop: the image's tag list and, optionally, the WD14 tagger."""
 
     BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", show=False,

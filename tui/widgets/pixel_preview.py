@@ -9,13 +9,13 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.widgets.dialog import Dialog
 from tui.widgets.graphics import pixel_widget
 
 
-class PixelPreview(ModalScreen[None]):
+class PixelPreview(Dialog[None]):
     """The crop at full detail; any of esc, i, q closes it."""
 
     DEFAULT_CSS = """

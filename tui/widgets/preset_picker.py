@@ -5,11 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.keys import DIALOG_CLOSE_KEYS
+from tui.widgets.dialog import Dialog
 
 
 def preset_names() -> tuple[str, ...]:
@@ -44,7 +44,7 @@ PRESET_KEYS: list[tuple[str, str]] = _keys()
 """``(key, preset)`` pairs shown in the dialog and the command palette."""
 
 
-class PresetPicker(ModalScreen[str | None]):
+class PresetPicker(Dialog[str | None]):
     """Pick a preset by its letter (or arrows + enter); esc or q cancels."""
 
     DEFAULT_CSS = """
@@ -61,17 +61,11 @@ class PresetPicker(ModalScreen[str | None]):
             yield OptionList(*[Option(f"{k}  {name.replace('_', ' ')}", id=name)
                                for k, name in PRESET_KEYS])
 
-    _answered = False
-
     def _close(self, preset: str | None) -> None:
-        """Dismiss once: keys already queued behind the chosen one must not dismiss again
-        (a second dismiss pops the screen under the dialog)."""
-        if not self._answered:
-            self._answered = True
-            self.dismiss(preset)
+        self.dismiss(preset)  # once: a Dialog ignores keys queued behind the first answer
 
     def on_key(self, event) -> None:
-        if self._answered:
+        if self._dialog_answered:
             event.stop()
             return
         for key, name in PRESET_KEYS:

@@ -18,7 +18,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
@@ -26,6 +25,7 @@ from engine import project as pj
 from engine import toml_edit
 from engine.errors import UserError
 from tui.keys import DIALOG_CLOSE_KEYS
+from tui.widgets.dialog import Dialog
 
 SEED_PRESET = "single image (seed)"
 PREVIOUS_PRESET = "previous"
@@ -87,7 +87,7 @@ def load_preset(project: pj.Project, name: str) -> list[str]:
     return warnings
 
 
-class PresetNameScreen(ModalScreen[str | None]):
+class PresetNameScreen(Dialog[str | None]):
     """Ask for a name to save the current settings under (escape cancels; q too when the
     focus is off the name field)."""
 
@@ -109,7 +109,7 @@ class PresetNameScreen(ModalScreen[str | None]):
         self.dismiss(event.value.strip() or None)
 
 
-class PickScreen(ModalScreen[str | None]):
+class PickScreen(Dialog[str | None]):
     """Pick one of a list of names (presets, runs); enter picks, escape or q cancels."""
 
     BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", id="pick-cancel")]
@@ -144,7 +144,7 @@ class PickScreen(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Dialog[bool]):
     """A yes/no question: y confirms; n, escape or q declines (q never quits from here)."""
 
     BINDINGS = [Binding("y", "dismiss(True)", "yes", id="confirm-yes"),
