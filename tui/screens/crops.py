@@ -33,7 +33,7 @@ from tui.messages import ProjectChanged, TaskFailed, TaskFinished, TaskProgress
 from tui.widgets.preset_picker import PRESET_KEYS, PresetPicker
 from tui.widgets import box_edit
 from tui.widgets.cells import Overlay
-from tui.widgets.crop_info import FACE, info_text, status_text
+from tui.widgets.crop_info import FACE, info_text, next_upscale, status_text
 from tui.widgets.image_view import ImageView
 from tui.widgets.key_footer import KeyFooter
 
@@ -302,7 +302,8 @@ class CropsScreen(Screen):
         highlight event: that event is for a user's click, and answering our own change
         with another refresh made an endless loop (issue 10, reproduction 2)."""
         olist = self.query_one("#crop-list", OptionList)
-        labels = tuple((c.name, bool(ec.crop_warnings(c))) for c in self.project.crops.items)
+        labels = tuple((c.name, bool(ec.crop_warnings(c, side=self.project.train.resolution)))
+                       for c in self.project.crops.items)
         with olist.prevent(OptionList.OptionHighlighted):
             if labels != self._list_labels or olist.option_count != len(labels) + 1:
                 options = [Option(Text(f"{'⚠ ' if warn else '  '}{name}",
@@ -529,8 +530,7 @@ class CropsScreen(Screen):
             return
         prep = self.project.prep
         if step == "upscale":  # cycles 2048 → 3072 → 4096 → 2048 px on the long side
-            sizes = (2048, 3072, 4096)
-            kwargs = {"upscale_to": next((s for s in sizes if s > prep.upscale_to), sizes[0])}
+            kwargs = {"upscale_to": next_upscale(prep.upscale_to)}
             label = f"upscale to {kwargs['upscale_to']} px"
         elif step == "fix":
             kwargs = {"fix_artifacts": not prep.fix_artifacts}
