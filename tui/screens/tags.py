@@ -23,6 +23,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine import project as pj
+from engine import reg
 from engine import tag_history as th
 from engine import tags as tg
 from engine.errors import UserError
@@ -252,7 +253,11 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
             else:
                 # the same check as every save, so a refused name never blocks later saves
                 pj.check_class_name(value)
+                old = self.project.class_name
                 self.project.class_name = value
+                if reg.follow_class(self.project, old):  # an edited reg prompt stays
+                    self.notify(f"class is now {value!r}; the reg prompt follows: "
+                                f"{reg.class_tag(value)}, ...")
         except UserError as e:
             self.notify(str(e), severity="error")
             return
