@@ -347,6 +347,41 @@ def remove_crop(project, name: str, save: bool = True) -> None:
         pj.save(project)
 
 
+def check_rename(project, old: str, new: str) -> str:
+    """The name crop ``old`` would get from ``new`` (spaces become underscores), or a UserError
+    naming the problem: no such crop, an empty or illegal name, a name another crop has."""
+    crop = find_crop(project, old)
+    if crop is None:
+        names = ", ".join(c.name for c in project.crops.items) or "none"
+        raise UserError(f"no crop named {old!r}; crops: {names}")
+    if not str(new).strip():
+        raise UserError(f"crop {old!r} needs a name: type one such as wrist_cuffs")
+    name = check_name(new)
+    taken = next((c for c in project.crops.items
+                  if c is not crop and c.name.lower() == name.lower()), None)
+    if taken is not None:  # also by case: face.png and Face.png are one file on some disks
+        raise UserError(f"a crop named {taken.name!r} exists already: choose another name "
+                        f"for {old!r}")
+    return name
+
+
+def rename_crop(project, old: str, new: str, save: bool = True) -> Crop:
+    """Give the crop ``old`` the name ``new`` (checked by :func:`check_rename`).  Everything
+    the project keys by a crop's name lives in the crop itself (box, preset, tags with their
+    states, an imported crop's image file, which is named by its own path), so it all follows;
+    the kohya export and its captions are rebuilt from it.  Saved atomically through the
+    project store when ``save``."""
+    from engine import project as pj
+
+    name = check_rename(project, old, new)
+    crop = find_crop(project, old)
+    if name != crop.name:
+        crop.name = name
+        if save:
+            pj.save(project)
+    return crop
+
+
 def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int]) -> None:
     """Scale every stored box when the prepared image changes size (e.g. a new upscale)."""
     sx, sy = new_size[0] / old_size[0], new_size[1] / old_size[1]
