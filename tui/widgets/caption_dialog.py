@@ -19,11 +19,12 @@ from textual.widgets import Input, Static, TextArea
 
 from engine import project as pj
 from engine import tags as tg
+from tui.answer_once import AnswerOnce
 from tui.keys import FieldGroup
 from tui.widgets.tag_checklist import TagSuggester
 
 
-class AddTagScreen(ModalScreen[list[str] | None]):
+class AddTagScreen(AnswerOnce, ModalScreen[list[str] | None]):
     """Ask for a tag (or several, comma separated), completing from known tags."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]

@@ -18,12 +18,13 @@ from textual.widgets import Input, Static
 
 from engine import crops as ec
 from engine.errors import UserError
+from tui.answer_once import AnswerOnce
 
 RENAME_KEY = "r"
 """The Crops screen key that renames the selected crop."""
 
 
-class RenameCropScreen(ModalScreen[str | None]):
+class RenameCropScreen(AnswerOnce, ModalScreen[str | None]):
     """Ask for a crop's new name; dismissed with the checked name, or None (esc)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]

@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 
 from engine import project as pj
 from engine.errors import UserError
+from tui.answer_once import AnswerOnce
 
 SEED_PRESET = "single image (seed)"
 PRESETS_DIR = "presets"
@@ -78,7 +79,7 @@ def load_preset(project: pj.Project, name: str) -> list[str]:
     return warnings
 
 
-class PresetNameScreen(ModalScreen[str | None]):
+class PresetNameScreen(AnswerOnce, ModalScreen[str | None]):
     """Ask for a name to save the current settings under (escape cancels)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
@@ -98,7 +99,7 @@ class PresetNameScreen(ModalScreen[str | None]):
         self.dismiss(event.value.strip() or None)
 
 
-class PickScreen(ModalScreen[str | None]):
+class PickScreen(AnswerOnce, ModalScreen[str | None]):
     """Pick one of a list of names (presets, runs); enter picks, escape cancels."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
@@ -132,7 +133,7 @@ class PickScreen(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(AnswerOnce, ModalScreen[bool]):
     """A yes/no question: y confirms, n or escape declines."""
 
     BINDINGS = [Binding("y", "dismiss(True)", "yes"), Binding("n,escape", "dismiss(False)", "no")]
