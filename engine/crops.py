@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,8 @@ PRESET_HELP = {
 MIN_SIDE = 8
 """Smallest crop side in pixels."""
 WARN_SIDE = 512
-"""A crop whose short side is below this gets a warning suggesting an upscale."""
+"""A crop whose short side is below this gets a warning suggesting an upscale (callers that
+know the project pass its training resolution instead)."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -360,6 +362,41 @@ def remove_crop(project, name: str, save: bool = True) -> None:
         pj.save(project)
 
 
+def check_rename(project, old: str, new: str) -> str:
+    """The name crop ``old`` would get from ``new`` (spaces become underscores), or a UserError
+    naming the problem: no such crop, an empty or illegal name, a name another crop has."""
+    crop = find_crop(project, old)
+    if crop is None:
+        names = ", ".join(c.name for c in project.crops.items) or "none"
+        raise UserError(f"no crop named {old!r}; crops: {names}")
+    if not str(new).strip():
+        raise UserError(f"crop {old!r} needs a name: type one such as wrist_cuffs")
+    name = check_name(new)
+    taken = next((c for c in project.crops.items
+                  if c is not crop and c.name.lower() == name.lower()), None)
+    if taken is not None:  # also by case: face.png and Face.png are one file on some disks
+        raise UserError(f"a crop named {taken.name!r} exists already: choose another name "
+                        f"for {old!r}")
+    return name
+
+
+def rename_crop(project, old: str, new: str, save: bool = True) -> Crop:
+    """Give the crop ``old`` the name ``new`` (checked by :func:`check_rename`).  Everything
+    the project keys by a crop's name lives in the crop itself (box, preset, tags with their
+    states, an imported crop's image file, which is named by its own path), so it all follows;
+    the kohya export and its captions are rebuilt from it.  Saved atomically through the
+    project store when ``save``."""
+    from engine import project as pj
+
+    name = check_rename(project, old, new)
+    crop = find_crop(project, old)
+    if name != crop.name:
+        crop.name = name
+        if save:
+            pj.save(project)
+    return crop
+
+
 def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int]) -> None:
     """Scale every stored box when the prepared image changes size (e.g. a new upscale); a
     crop cut from its own image (``crop.image``, imported) keeps its box, which is in the
@@ -376,18 +413,43 @@ def rescale_crops(project, old_size: tuple[int, int], new_size: tuple[int, int])
             c.box = scale(c.box)
 
 
-def crop_warnings(crop: Crop, image_size: tuple[int, int] | None = None) -> list[str]:
-    """Short notes about a crop: a short side under 512 px suggests an upscale (with the
-    long side that would bring it to 512 when the prepared image's size is given)."""
+@dataclass(frozen=True)
+class ShortCrop:
+    """Facts about a crop whose short side is below the training side; the CLI
+    (:func:`crop_warnings`) and the TUI (tui/wording.py) each word the remedy their own way."""
+
+    short: int
+    """The crop's short side in pixels of the prepared image."""
+    side: int
+    """The side it should reach (the training resolution)."""
+    upscale_to: int | None
+    """Long side of the prepared image that brings the crop to ``side`` (rounded up to 256 px);
+    None when the image size is not known."""
+
+
+def short_crop(crop: Crop, image_size: tuple[int, int] | None = None,
+               side: int = WARN_SIDE) -> ShortCrop | None:
+    """The facts when ``crop``'s short side is under ``side`` (the training resolution), else
+    None.  With the prepared image's size, also the upscale that would fix it."""
     short = min(crop.box[2], crop.box[3])
-    if short >= WARN_SIDE:
-        return []
+    if short >= side:
+        return None
+    need = None
     if image_size:
-        need = max(image_size) * WARN_SIDE / max(1, short)
-        hint = f"onelora prep DIR --upscale {int(-(-need // 256) * 256)}"
-    else:
-        hint = "onelora prep DIR --upscale PX"
-    return [f"short side {short} px < {WARN_SIDE}: upscale the source ({hint}) "
+        need = int(-(-(max(image_size) * side / max(1, short)) // 256) * 256)
+    return ShortCrop(short=short, side=side, upscale_to=need)
+
+
+def crop_warnings(crop: Crop, image_size: tuple[int, int] | None = None,
+                  side: int = WARN_SIDE) -> list[str]:
+    """Short notes about a crop, in CLI terms: a short side under ``side`` px (the training
+    resolution) suggests an upscale (with the long side that would fix it when the prepared
+    image's size is given)."""
+    s = short_crop(crop, image_size, side)
+    if s is None:
+        return []
+    hint = f"onelora prep DIR --upscale {s.upscale_to or 'PX'}"
+    return [f"short side {s.short} px < {s.side}: upscale the source ({hint}) "
             "or make the crop larger"]
 
 
@@ -430,4 +492,5 @@ def crops_json(project) -> dict:
     """The ``onelora crops --json`` payload."""
     size = _bounds(project) if project.crops.items else None
     return {"crops": [{"name": c.name, "preset": c.preset or None, "box": list(c.box),
-                       "warnings": crop_warnings(c, size)} for c in project.crops.items]}
+                       "warnings": crop_warnings(c, size, project.train.resolution)}
+                      for c in project.crops.items]}

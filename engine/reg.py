@@ -20,6 +20,47 @@ from engine.errors import UserError
 REG_DIR = "reg"
 REMOVED_DIR = "reg_removed"
 
+PROMPT_TAIL = "solo, clothes, __expression__, __camera__, {indoors|outdoors}"
+"""The default reg prompt after its class tag (the seed workflow's prompt)."""
+LEGACY_PROMPT = f"1woman, {PROMPT_TAIL}"
+"""The default every project got before the prompt followed the class word ("1woman" even for a
+girl); a project still holding it unchanged gets its class's default when loaded."""
+COUNTED_CLASSES = frozenset({"girl", "boy", "woman", "man", "other"})
+"""Class words written as a Danbooru-style counted tag: girl → 1girl, other → 1other."""
+
+
+def class_tag(class_name: str) -> str:
+    """The class word as the prompt's first tag: ``1girl``, ``1boy``, ``1woman``, ``1man``,
+    ``1other``; any other class (``cat``, ``robot``) is its own tag."""
+    word = " ".join(class_name.split()).lower()
+    return f"1{word}" if word in COUNTED_CLASSES else word
+
+
+def default_prompt(class_name: str) -> str:
+    """The reg prompt a new project of class ``class_name`` starts with."""
+    return f"{class_tag(class_name)}, {PROMPT_TAIL}"
+
+
+def follow_class(project: pj.Project, old_class: str) -> bool:
+    """After the class word changed from ``old_class``: a reg prompt that is still the old
+    class's default becomes the new class's default; a prompt the user edited is never
+    touched.  True when the prompt changed (the caller saves)."""
+    if project.reg.prompt.strip() not in (default_prompt(old_class), LEGACY_PROMPT):
+        return False
+    new = default_prompt(project.class_name)
+    changed = new != project.reg.prompt
+    project.reg.prompt = new
+    return changed
+
+
+def upgrade_prompt(project: pj.Project, stored: dict) -> None:
+    """On load (``stored`` = the file's ``[reg]`` table): no prompt, or the old fixed default
+    ``1woman, ...`` unchanged, becomes the class's default.  Any other text is the user's and
+    stays as it is."""
+    prompt = stored.get("prompt") if isinstance(stored, dict) else None
+    if prompt is None or prompt == LEGACY_PROMPT:
+        project.reg.prompt = default_prompt(project.class_name)
+
 
 def reg_folder(project: pj.Project) -> Path:
     """``DIR/reg/<repeats>_<class>`` (class = reg.class_name or the project's class)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from engine.project import Project, Tag
+from engine.project import Crop, Project, Tag
 
 
 @dataclass
@@ -25,6 +25,9 @@ class TagOp:
     after: Tag | None
     index: int
     """Where it stood in the crop's list (before, or after when it was added)."""
+    target: Crop | None = field(default=None, compare=False, repr=False)
+    """The crop object itself: undo finds it even after the crop was renamed (by name only
+    when the project was reloaded since)."""
 
 
 @dataclass
@@ -71,15 +74,17 @@ def diff(before: TagState, project: Project, label: str) -> Step:
             i1, t1 = new_at.get(name, (None, None))
             if not _same(t0, t1):
                 step.ops.append(TagOp(crop.name, name, copy.copy(t0), copy.copy(t1),
-                                      i0 if i0 is not None else i1))
+                                      i0 if i0 is not None else i1, target=crop))
     return step
 
 
-def _put(project: Project, crop_name: str, name: str, value: Tag | None, index: int,
-         removing: bool = False) -> bool:
-    """Put ``value`` as the crop's tag ``name`` (None: take it off; ``removing``: a removal by
-    hand, which a later caption step must not undo - see ``Crop.removed``)."""
-    crop = next((c for c in project.crops.items if c.name == crop_name), None)
+def _put(project: Project, op: TagOp, value: Tag | None, removing: bool = False) -> bool:
+    """Put ``value`` as the crop's tag ``op.tag`` (None: take it off; ``removing``: a removal by
+    hand, which a later caption step must not undo - see ``Crop.removed``).  The crop is the
+    same object the edit was made on (it may have been renamed since), else one of its name."""
+    name, index = op.tag, op.index
+    crop = next((c for c in project.crops.items if c is op.target), None) or \
+        next((c for c in project.crops.items if c.name == op.crop), None)
     if crop is None:
         return False
     if value is not None:
@@ -106,8 +111,7 @@ def apply(project: Project, step: Step, undo: bool) -> int:
     ops = reversed(step.ops) if undo else step.ops
     for op in ops:
         redone_removal = not undo and op.after is None and op.before is not None
-        done += _put(project, op.crop, op.tag, op.before if undo else op.after, op.index,
-                     removing=redone_removal)
+        done += _put(project, op, op.before if undo else op.after, removing=redone_removal)
     src, dst = (step.image_after, step.image_before) if undo else \
         (step.image_before, step.image_after)
     image = list(project.tags.image_tags)

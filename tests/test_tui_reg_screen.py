@@ -58,7 +58,7 @@ async def test_tui_reg_form_saves_and_previews_and_generate_starts_a_run(project
         await pilot.pause()
         screen = app.screen
         preview = str(screen.query_one("#reg-preview", Static).render())
-        assert "1woman, solo, clothes" in preview and "__" not in preview
+        assert "1girl, solo, clothes" in preview and "__" not in preview
         count = screen.query_one("#reg-count", Input)
         count.value = "12"
         await pilot.pause()

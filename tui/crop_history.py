@@ -100,6 +100,7 @@ def apply(project: pj.Project, frm: CropsState, to: CropsState, removed: dict,
         if name not in frm.crops:
             if name not in current:
                 crop = removed.pop(name, None) or pj.Crop(name=name)
+                crop.name = name  # a renamed crop (one object, tags and all) takes this side's name
                 crop.box, crop.preset, crop.image = list(box), preset, image
                 current[name] = crop
         elif frm.crops[name] != to.crops[name] and name in current:

@@ -4,7 +4,7 @@ undone or redone.  No Textual here (tests call it on plain values)."""
 
 from __future__ import annotations
 
-UPSCALE_SIZES = (2048, 3072, 4096)
+from tui.widgets.crop_info import next_upscale
 """``e`` cycles the long side through these (pixels)."""
 
 _TOGGLES = {"fix_artifacts": ("fix stray pixels", "keep stray pixels"),
@@ -16,7 +16,7 @@ def request(step: str, prep) -> tuple[str, dict]:
     """What key ``step`` ("upscale", "fix", "flatten") asks of the current ``prep`` settings:
     ``(label, changed settings)``."""
     if step == "upscale":
-        size = next((s for s in UPSCALE_SIZES if s > prep.upscale_to), UPSCALE_SIZES[0])
+        size = next_upscale(prep.upscale_to)
         return f"upscale to {size} px", {"upscale_to": size}
     name = "fix_artifacts" if step == "fix" else "flatten_background"
     on = not getattr(prep, name)

@@ -38,3 +38,11 @@ class TuiTerms:
 
     def notify(self, message, *args, **kwargs):  # type: ignore[no-untyped-def]
         return super().notify(in_tui_terms(str(message)), *args, **kwargs)  # type: ignore[misc]
+
+
+def crop_list(names, shown: int = 2) -> str:
+    """Crop names for a message, shortened when many: ``face, upper_body, +3 more``."""
+    names = list(dict.fromkeys(names))  # each once, in order
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, +{len(names) - shown} more"

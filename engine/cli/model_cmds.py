@@ -19,7 +19,7 @@ OPTIONAL_PACKAGES = {  # import name → (distribution, what it enables)
 
 def register(sub) -> None:
     p = sub.add_parser("inspect", help="look inside a LoRA .safetensors: modules, rank, blocks, metadata")
-    p.add_argument("file")
+    p.add_argument("file", help="the LoRA .safetensors file")
     p.add_argument("--json", action="store_true")
     p.add_argument("--all", action="store_true", help="print every metadata key in full")
     p.set_defaults(func=cmd_inspect)

@@ -28,7 +28,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("crops", help="list, create and adjust the crops",
                        description="Crops are rectangles x,y,w,h in pixels of the prepared image. "
-                                   "Options apply in this order: --auto, --face, --set, --remove.")
+                                   "Options apply in this order: --auto, --face, --set, --rename, "
+                                   "--remove.")
     p.add_argument("dir", help="project folder")
     p.add_argument("--auto", action="store_true",
                    help="(re)create the seven preset crops (full_body, cowboy_shot, upper_body, "
@@ -39,6 +40,8 @@ def register(sub) -> None:
                    help="set the figure box; every preset follows")
     p.add_argument("--set", metavar="NAME=x,y,w,h", action="append", default=[],
                    help="create or move a crop (a new name is a custom crop, e.g. wrist_cuffs)")
+    p.add_argument("--rename", metavar="OLD=NEW", action="append", default=[],
+                   help="give a crop a new name; its box and tags follow")
     p.add_argument("--remove", metavar="NAME", action="append", default=[], help="delete a crop")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_crops)
@@ -119,6 +122,13 @@ def cmd_crops(args: argparse.Namespace) -> int:
         changed = True
     for name, box in sets:
         crops.set_crop(project, name, box, save=False)
+        changed = True
+    for item in args.rename:
+        old, eq, new = item.partition("=")
+        if not eq or not old.strip():
+            raise UserError(f"--rename {item!r} is not allowed: use OLD=NEW, "
+                            "e.g. --rename custom_1=wrist_cuffs")
+        crops.rename_crop(project, old.strip(), new, save=False)
         changed = True
     for name in args.remove:
         crops.remove_crop(project, name, save=False)

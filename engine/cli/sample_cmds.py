@@ -26,16 +26,16 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("pick", help="copy one epoch's LoRA to DIR/output/<trigger>.safetensors")
-    p.add_argument("dir")
+    p.add_argument("dir", help="project folder")
     p.add_argument("run", help="training run id (or 'latest')")
-    p.add_argument("epoch", type=int)
+    p.add_argument("epoch", type=int, help="the epoch whose LoRA to take (see onelora runs)")
     p.add_argument("--force", action="store_true",
                    help="copy the epoch even if training marked it diverged")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_pick)
 
     p = sub.add_parser("reg", help="generate, preview or prune regularization images")
-    p.add_argument("dir")
+    p.add_argument("dir", help="project folder")
     p.add_argument("--count", type=int, help="how many images in all (saved as reg.count)")
     p.add_argument("--prompt", help="class prompt with {a|b} and __wildcard__ (saved as reg.prompt)")
     p.add_argument("--negative", help="negative prompt (saved as reg.negative)")

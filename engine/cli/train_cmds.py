@@ -25,18 +25,21 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("run-worker", help=argparse.SUPPRESS)  # what start_run spawns
-    p.add_argument("run_dir")
-    p.add_argument("--resume", action="store_true")
+    # what start_run spawns: no help= so that `onelora --help` does not list it (argparse
+    # prints help=SUPPRESS as "run-worker  ==SUPPRESS==")
+    p = sub.add_parser("run-worker", description="internal: the detached process of one run "
+                       "(started by onelora train --detach and the TUI)")
+    p.add_argument("run_dir", help="the run folder (DIR/runs/RUN)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's saved state")
     p.set_defaults(func=cmd_run_worker)
 
     p = sub.add_parser("runs", help="list the project's runs")
-    p.add_argument("dir")
+    p.add_argument("dir", help="project folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("watch", help="follow a run's events as plain text")
-    p.add_argument("dir")
+    p.add_argument("dir", help="project folder")
     p.add_argument("run", nargs="?", default=None, help="run id (default: the newest)")
     p.add_argument("--no-follow", action="store_true", help="print the history and exit")
     p.add_argument("--json", action="store_true",
@@ -44,7 +47,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("stop", help="ask a run to stop (it saves and exits)")
-    p.add_argument("dir")
+    p.add_argument("dir", help="project folder")
     p.add_argument("run", nargs="?", default=None,
                    help="run id (default: the project's one running run)")
     p.add_argument("--json", action="store_true")

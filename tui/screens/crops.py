@@ -35,6 +35,7 @@ from tui.widgets.preset_picker import PRESET_KEYS, PresetPicker
 from tui.widgets import box_edit
 from tui.widgets.cells import Overlay
 from tui.widgets.crop_info import FACE, info_text, status_text
+from tui.widgets.crop_rename import RENAME_KEY, RenameCrop
 from tui.widgets.image_view import ImageView
 from tui.widgets.key_footer import KeyFooter
 
@@ -57,7 +58,7 @@ def _hex(color: str, fallback: tuple[int, int, int]) -> tuple[int, int, int]:
         return fallback
 
 
-class CropsScreen(Screen):
+class CropsScreen(RenameCrop, Screen):
     """Prepare the source image and edit the crops, keyboard only."""
 
     HELP_TITLE = "Source & crops"
@@ -86,6 +87,7 @@ class CropsScreen(Screen):
         Binding("ctrl+r,U", "redo", "Redo", show=False, id="crops-redo"),
         Binding("n", "new_crop", "New custom crop", show=False, id="crops-new"),
         Binding("delete,x", "remove_crop", "Remove crop", show=False, id="crops-remove"),
+        Binding(RENAME_KEY, "rename_crop", "Rename crop", show=False, priority=True, id="crops-rename"),
         Binding("A", "auto", "Auto crops (all presets)", show=False, id="crops-auto"),
         Binding("e", "prep('upscale')", "Upscale (2k/3k/4k)", show=False, id="prep-upscale"),
         Binding("X", "prep('fix')", "Fix stray pixels", show=False, id="prep-fix"),
@@ -304,7 +306,8 @@ class CropsScreen(Screen):
         highlight event: that event is for a user's click, and answering our own change
         with another refresh made an endless loop (issue 10, reproduction 2)."""
         olist = self.query_one("#crop-list", OptionList)
-        labels = tuple((c.name, bool(ec.crop_warnings(c))) for c in self.project.crops.items)
+        labels = tuple((c.name, bool(ec.crop_warnings(c, side=self.project.train.resolution)))
+                       for c in self.project.crops.items)
         with olist.prevent(OptionList.OptionHighlighted):
             if labels != self._list_labels or olist.option_count != len(labels) + 1:
                 options = [Option(Text(f"{'⚠ ' if warn else '  '}{name}",

@@ -23,10 +23,12 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine import project as pj
+from engine import reg
 from engine import tag_history as th
 from engine import tags as tg
 from engine.errors import UserError
 from tui.keys import FIELD_BINDINGS, SCREEN_TAB_BINDINGS, TabFocus, _FieldCycle, focus_main
+from tui import tag_notes as notes
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.caption_dialog import AddTagScreen, CaptionRequest, CaptionScreen
@@ -252,7 +254,11 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
             else:
                 # the same check as every save, so a refused name never blocks later saves
                 pj.check_class_name(value)
+                old = self.project.class_name
                 self.project.class_name = value
+                if reg.follow_class(self.project, old):  # an edited reg prompt stays
+                    self.notify(f"class is now {value!r}; the reg prompt follows: "
+                                f"{reg.class_tag(value)}, ...")
         except UserError as e:
             self.notify(str(e), severity="error")
             return
@@ -285,14 +291,18 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
             self._refresh()
         return bool(step)
 
-    def _edit(self, op: str, tag: str, everywhere: bool = False) -> bool:
+    def _edit(self, op: str, tag: str, everywhere: bool = False) -> list[tg.TagChange] | None:
+        """Run one tag edit as an undo step; what it changed (None when nothing did)."""
         crop = None if everywhere else self.crop()
         if crop is None and not everywhere:
             self.notify("no crop selected", severity="warning")
-            return False
+            return None
         where = "every crop" if everywhere else crop.name
-        return self._record(f"{op} {tag} on {where}",
-                            lambda: tg.edit_tag(self.project, op, tag, crop))
+        changes: list[tg.TagChange] = []
+        if self._record(f"{op} {tag} on {where}",
+                        lambda: changes.extend(tg.edit_tag(self.project, op, tag, crop))):
+            return changes
+        return None
 
     def _highlighted(self) -> str | None:
         widget = FrequencyList if self.has_class("-frequency") else TagChecklist
@@ -318,15 +328,16 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         # the frequency view may show a tag this crop lacks: it is then kept everywhere
         kept = True if state is None else state.kept
         word = "kept" if kept else "pruned"
+        changes: list[tg.TagChange] = []
         if self._record(f"{word} {tag} on every crop",
-                        lambda: tg.give_state(self.project, tag, kept)):
-            n = len(self.project.crops.items)
-            self.notify(f"{tag}: {word} on all {n} crops (u undoes)")
+                        lambda: changes.extend(tg.give_state(self.project, tag, kept))):
+            self.notify(notes.state_note(tag, kept, changes, len(self.project.crops.items)))
 
     def action_remove_tag(self) -> None:
         tag = self._highlighted()
-        if tag and self._edit("remove", tag, everywhere=self.has_class("-frequency")):
-            self.notify(f"removed {tag} (u undoes)")
+        changes = self._edit("remove", tag, everywhere=self.has_class("-frequency")) if tag else None
+        if changes:
+            self.notify(notes.removed_note(tag, changes))
 
     def action_add_tag(self, everywhere: bool) -> None:
         if not self.project.crops.items:
@@ -338,13 +349,14 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         def added(tags: list[str] | None) -> None:
             if not tags:
                 return
-            self._record(f"add {', '.join(tags)} to {where}",
-                         lambda: [tg.edit_tag(self.project, "add", t, crop) for t in tags])
-            pruned = [(t.tag, t.reason) for c in ([crop] if crop else self.project.crops.items)
-                      for t in c.tags if t.tag in tags and not t.kept][:3]
-            if pruned:
-                self.notify("pruned by the rules (space keeps it): " + "; ".join(
-                    f"{t} ({why})" for t, why in pruned), timeout=8)
+            changes: list[tg.TagChange] = []
+            done = self._record(f"add {', '.join(tags)} to {where}", lambda: [
+                changes.extend(tg.edit_tag(self.project, "add", t, crop)) for t in tags])
+            if done or notes.all_there(self.project, tags, crop):  # not refused: say what is
+                pruned = any(ch.after == "pruned" for ch in changes)
+                self.notify(notes.added_note(self.project, tags, changes,
+                                             crop.name if crop else None),
+                            timeout=10 if pruned else 5)
 
         self.app.push_screen(AddTagScreen(self.project, where), added)
 
