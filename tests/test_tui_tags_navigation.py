@@ -219,3 +219,25 @@ async def test_every_tags_footer_fits_80_columns_with_help(project):
             assert "? Help" in text and "C Caption" in text and "5 Samples" in text, text
         assert "space Toggle" in seen[2]  # the frequency view's own key
         await pilot.press("q")
+
+
+async def test_tab_from_the_trigger_to_the_class_keeps_the_new_trigger(project):
+    tagged_project(project)
+    app = OneloraApp(project.root, start_mode="tags")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("t", *"zq_new", "tab")
+        await pilot.pause()
+        assert app.focused.id == "class"
+        assert on_disk(project.root)["trigger"] == "zq_new"  # it was put back on leaving
+        await pilot.press(*"a b", "shift+tab")  # the class word too, back to the trigger
+        await pilot.pause()
+        assert on_disk(project.root)["class_name"] == "a b"
+        await pilot.press("ctrl+a", "backspace", "tab")  # an empty trigger is refused
+        await pilot.pause()
+        assert app.focused.id == "trigger"  # stays, with the reason in a toast
+        assert on_disk(project.root)["trigger"] == "zq_new"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.query_one("#trigger").value == "zq_new"
+        await pilot.press("q")

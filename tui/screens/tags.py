@@ -38,9 +38,24 @@ CAPTION_KEY = "C"
 
 
 class NameFields(_FieldCycle, Horizontal):
-    """Trigger and class: tab/shift+tab between them, escape leaves (tui.keys)."""
+    """Trigger and class: tab/shift+tab between them, escape leaves (tui.keys).  Enter and
+    Tab keep an edit (Tab saved nothing: a new trigger typed, then Tab to the class, was
+    silently put back); escape cancels it."""
 
     BINDINGS = FIELD_BINDINGS
+
+    def action_field(self, delta: int) -> None:
+        screen = self.screen
+        field = screen.focused
+        if not isinstance(field, NameInput) or not isinstance(screen, TagsScreen) \
+                or field.value == screen.saved_name(field):
+            super().action_field(delta)
+            return
+        fields = self.fields()
+        target = fields[(fields.index(field) + delta) % len(fields)]
+        screen._name_submitted(Input.Submitted(field, field.value))
+        if field.value.strip() == screen.saved_name(field):  # saved, not refused
+            screen.set_focus(target)
 
 
 class NameInput(Input):
@@ -153,7 +168,7 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         # into its tags; the focused list has the accent border and title, and the footer
         # shows its key (⏎ Edit tags / space Toggle)
         self.query_one("#crop-list", OptionList).focus()
-        self.query_one("#frequency", FrequencyList).border_title = "all crops: kept/present"
+        self.query_one("#frequency", FrequencyList).border_title = "tags of all crops"
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
@@ -335,10 +350,14 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         self._changed()
         focus_main(self)
 
+    def saved_name(self, field: Input) -> str:
+        """The saved value of the trigger or class field."""
+        return self.project.trigger if field.id == "trigger" else self.project.class_name
+
     @on(Input.Blurred, "#trigger, #class")
     def _name_left(self, event: Input.Blurred) -> None:
-        """Leaving the field without enter drops the edit (the saved value comes back)."""
-        value = self.project.trigger if event.input.id == "trigger" else self.project.class_name
+        """Leaving the field with escape drops the edit (the saved value comes back)."""
+        value = self.saved_name(event.input)
         if event.input.value != value:
             with event.input.prevent(Input.Changed):
                 event.input.value = value
