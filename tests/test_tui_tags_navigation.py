@@ -241,3 +241,24 @@ async def test_tab_from_the_trigger_to_the_class_keeps_the_new_trigger(project):
         await pilot.pause()
         assert app.screen.query_one("#trigger").value == "zq_new"
         await pilot.press("q")
+
+
+async def test_x_in_the_crop_list_takes_no_tag_off_until_the_user_is_in_the_tags(project):
+    tagged_project(project)
+    names = [c.name for c in project.crops.items]
+    app = OneloraApp(project.root, start_mode="tags")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await to_crop_list(pilot)
+        before = tag_states(project.root)
+        await pilot.press("x", "g")  # x removes a crop on the crops screen
+        await pilot.pause()
+        app.flush_project()
+        assert tag_states(project.root) == before
+        await pilot.press("enter")
+        tag = app.screen.query_one(TagChecklist).highlighted_tag()
+        await pilot.press("x")
+        await pilot.pause()
+        app.flush_project()
+        assert tag not in tag_states(project.root)[names[0]]
+        await pilot.press("q")

@@ -392,6 +392,12 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
     def _highlighted(self) -> str | None:
         """The highlighted tag a key acts on (None, with a note saying what is needed)."""
         frequency = self.has_class("-frequency")
+        if self.focused is self.query_one("#crop-list"):
+            # x removes a crop on the crops screen: here it must not take off a tag the user
+            # is not looking at (the tag list's cursor is dim while the crop list has focus)
+            self.notify("the crop list has the focus: enter goes into the tags, then x and g "
+                        "act on the highlighted tag", severity="warning")
+            return None
         if not frequency and not self._may_act():
             return None
         return self._tag_of(FrequencyList if frequency else TagChecklist)
