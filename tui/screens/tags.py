@@ -2,7 +2,9 @@
 
 Crop list on the left, the highlighted crop's checklist on the right (kept, pruned traits with
 reasons, crop framing tags), the caption it makes with its CLIP token count below, trigger and
-class on top.  ``f`` swaps the checklist for the frequency of every tag over all crops.  ``C``
+class on top.  The crop list has the focus first (↑↓ pick a crop, enter / → go into its tags,
+← / tab come back); the focused list has the accent border and title, and the footer shows its
+key.  A tag key acts only on the crop the user has seen selected (see ``_may_act``).  ``f`` swaps the checklist for the frequency of every tag over all crops.  ``C``
 is the caption step: the image's tag list and/or the WD14 tagger (run in a thread), with the
 trait rules applied to every tag.  Every change goes through engine.tags, is saved to
 project.toml at once, and is undoable (``u``/``U``) as operations on tags (engine.tag_history).
@@ -26,46 +28,16 @@ from engine import project as pj
 from engine import tag_history as th
 from engine import tags as tg
 from engine.errors import UserError
-from tui.keys import FIELD_BINDINGS, SCREEN_TAB_BINDINGS, TabFocus, _FieldCycle, focus_main
+from tui.keys import SCREEN_TAB_BINDINGS, TabFocus, focus_main
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.caption_dialog import AddTagScreen, CaptionRequest, CaptionScreen
 from tui.widgets.tag_checklist import CropList, FrequencyList, TagChecklist
 from tui.widgets.key_footer import KeyFooter
+from tui.widgets.name_fields import NameFields, NameInput
 
 CAPTION_KEY = "C"
 """The caption step's key (named in the hints)."""
-
-
-class NameFields(_FieldCycle, Horizontal):
-    """Trigger and class: tab/shift+tab between them, escape leaves (tui.keys).  Enter and
-    Tab keep an edit (Tab saved nothing: a new trigger typed, then Tab to the class, was
-    silently put back); escape cancels it."""
-
-    BINDINGS = FIELD_BINDINGS
-
-    def action_field(self, delta: int) -> None:
-        screen = self.screen
-        field = screen.focused
-        if not isinstance(field, NameInput) or not isinstance(screen, TagsScreen) \
-                or field.value == screen.saved_name(field):
-            super().action_field(delta)
-            return
-        fields = self.fields()
-        target = fields[(fields.index(field) + delta) % len(fields)]
-        screen._name_submitted(Input.Submitted(field, field.value))
-        if field.value.strip() == screen.saved_name(field):  # saved, not refused
-            screen.set_focus(target)
-
-
-class NameInput(Input):
-    """The trigger or class field.  It opens with its word selected and the cursor at the
-    end, so typing replaces the word; Home / End deselect.  ctrl+a selects the whole word
-    as in most editors (Textual's Input moves to the start on ctrl+a, so a user who pressed
-    it to select "girl" and typed "woman" saved "womangirl")."""
-
-    BINDINGS = [Binding("ctrl+a", "select_all", "Select all", show=False,
-                        id="tags-name-select-all")]
 
 
 class TagsScreen(TabFocus, TuiTerms, Screen):
@@ -75,7 +47,8 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
     HELP_TEXT = ("Pruned tags are the character's own traits: left out of the caption, the "
                  "trigger word learns them. Keep the outfit, accessories and states. "
                  f"{CAPTION_KEY} captions every crop (paste the image's tags or run the WD14 "
-                 "tagger); u undoes a tag change, U redoes it.")
+                 "tagger); u undoes a tag change, U redoes it. The crop list has the focus "
+                 "first: ↑↓ picks a crop, enter or → goes into its tags, ← or tab comes back.")
     PALETTE_GROUP = "tags"
     MAIN_WIDGET = "CropList"
     BINDINGS = [
@@ -353,6 +326,13 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
     def saved_name(self, field: Input) -> str:
         """The saved value of the trigger or class field."""
         return self.project.trigger if field.id == "trigger" else self.project.class_name
+
+    def keep_name(self, field: Input) -> bool:
+        """Save an edit of the trigger or class field as enter does (Tab out of it); False
+        when the value was refused (its reason is shown, the field keeps the focus)."""
+        if field.value != self.saved_name(field):
+            self._name_submitted(Input.Submitted(field, field.value))
+        return field.value.strip() == self.saved_name(field)
 
     @on(Input.Blurred, "#trigger, #class")
     def _name_left(self, event: Input.Blurred) -> None:
