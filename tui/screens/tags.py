@@ -144,11 +144,17 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         self.query_one("#frequency", FrequencyList).border_title = "tags of all crops"
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted:
-            # crops may have been removed, renamed or added on the crops screen meanwhile
-            # (that saves without a ProjectChanged): the list must never show a crop that is gone
-            self._follow_crops()
+        if not self.is_mounted:
+            return
+        # crops may have been removed, renamed or added on the crops screen meanwhile (that
+        # saves without a ProjectChanged): the list must never show a crop that is gone
+        crops = self.query_one("#crop-list", OptionList)
+        listed = [crops.get_option_at_index(i).id for i in range(crops.option_count)]
+        moved = self._follow_crops()
+        if moved or listed != [c.name for c in self.project.crops.items]:
             self._load_project()
+        else:
+            self._refresh()  # tags the crops screen gave a crop (counts, caption)
 
     def _follow_crops(self) -> bool:
         """Crops may have moved since they were captioned: the framing tags (and what they
