@@ -4,7 +4,8 @@ Crop list on the left, the highlighted crop's checklist on the right (kept, prun
 reasons, crop framing tags), the caption it makes with its CLIP token count below, trigger and
 class on top.  The crop list has the focus first (↑↓ pick a crop, enter / → go into its tags,
 ← / tab come back); the focused list has the accent border and title, and the footer shows its
-key.  A tag key acts only on the crop the user has seen selected (see ``_may_act``).  ``f`` swaps the checklist for the frequency of every tag over all crops.  ``C``
+key.  A tag key acts only on the crop the user has seen selected (see ``_may_act``).
+``f`` swaps the checklist for the frequency of every tag over all crops.  ``C``
 is the caption step: the image's tag list and/or the WD14 tagger (run in a thread), with the
 trait rules applied to every tag.  Every change goes through engine.tags, is saved to
 project.toml at once, and is undoable (``u``/``U``) as operations on tags (engine.tag_history).
@@ -390,11 +391,16 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
 
     def _tag_of(self, widget: type[TagChecklist] | type[FrequencyList]) -> str | None:
         tag = self.query_one(widget).highlighted_tag()
-        if not tag:
-            self.notify("no tags yet: C captions every crop, a adds a tag"
-                        if not any(c.tags for c in self.project.crops.items) else
-                        "no tag highlighted: ↑/↓ picks one", severity="warning")
-        return tag
+        crop = self.crop()
+        if tag:
+            return tag
+        if not any(c.tags for c in self.project.crops.items):
+            self.notify("no tags yet: C captions every crop, a adds a tag", severity="warning")
+        elif widget is TagChecklist and crop is not None and not crop.tags:
+            self.notify(f"{crop.name} has no tags: a adds one", severity="warning")
+        else:
+            self.notify("no tag highlighted: ↑/↓ picks one", severity="warning")
+        return None
 
     def action_toggle_tag(self) -> None:
         if not self._may_act():
