@@ -69,8 +69,11 @@ async def settle(pilot, group: str | None = None) -> None:
 
 
 async def cursor_to(pilot, tag: str) -> None:
-    """Move the checklist's cursor down (like a user) until it is on ``tag``."""
+    """Move the checklist's cursor down (like a user) until it is on ``tag``; from the crop
+    list (focused on entering the screen) enter goes into the crop's tags first."""
     checklist = pilot.app.screen.query_one(TagChecklist)
+    if pilot.app.focused is pilot.app.screen.query_one("#crop-list"):
+        await pilot.press("enter")
     assert checklist.has_focus
     for _ in range(checklist.option_count + 1):
         if checklist.highlighted_tag() == tag:
@@ -565,6 +568,7 @@ async def test_a_key_typed_right_after_tab_on_the_tags_screen_goes_to_the_new_fi
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await pilot.pause()
+        await pilot.press("enter")  # from the crop list into the tags
         assert isinstance(app.focused, TagChecklist)
         crops = app.screen.query_one("#crop-list", OptionList)
         tags_at, crop_at = app.focused.highlighted, crops.highlighted

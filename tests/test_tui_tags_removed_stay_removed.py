@@ -25,6 +25,7 @@ async def test_tag_removed_from_one_crop_stays_off_after_captioning_again(projec
         screen = app.screen
         crop = screen.crop_name
         tags = screen.query_one(TagChecklist)
+        await pilot.press("enter")  # the crop list has the focus first: into its tags
         for _ in range(30):  # walk the list to `standing`
             if tags.highlighted_tag() == "standing":
                 break

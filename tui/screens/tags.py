@@ -2,7 +2,10 @@
 
 Crop list on the left, the highlighted crop's checklist on the right (kept, pruned traits with
 reasons, crop framing tags), the caption it makes with its CLIP token count below, trigger and
-class on top.  ``f`` swaps the checklist for the frequency of every tag over all crops.  ``C``
+class on top.  The crop list has the focus first (↑↓ pick a crop, enter / → go into its tags,
+← / tab come back); the focused list has the accent border and title, and the footer shows its
+key.  A tag key acts only on the crop the user has seen selected (see ``_may_act``).
+``f`` swaps the checklist for the frequency of every tag over all crops.  ``C``
 is the caption step: the image's tag list and/or the WD14 tagger (run in a thread), with the
 trait rules applied to every tag.  Every change goes through engine.tags, is saved to
 project.toml at once, and is undoable (``u``/``U``) as operations on tags (engine.tag_history).
@@ -27,22 +30,17 @@ from engine import reg
 from engine import tag_history as th
 from engine import tags as tg
 from engine.errors import UserError
-from tui.keys import FIELD_BINDINGS, SCREEN_TAB_BINDINGS, TabFocus, _FieldCycle, focus_main
 from tui import tag_notes as notes
+from tui.keys import SCREEN_TAB_BINDINGS, TabFocus, focus_main
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms
 from tui.widgets.caption_dialog import AddTagScreen, CaptionRequest, CaptionScreen
-from tui.widgets.tag_checklist import FrequencyList, TagChecklist
+from tui.widgets.tag_checklist import CropList, FrequencyList, TagChecklist
 from tui.widgets.key_footer import KeyFooter
+from tui.widgets.name_fields import NameFields, NameInput
 
 CAPTION_KEY = "C"
 """The caption step's key (named in the hints)."""
-
-
-class NameFields(_FieldCycle, Horizontal):
-    """Trigger and class: tab/shift+tab between them, escape leaves (tui.keys)."""
-
-    BINDINGS = FIELD_BINDINGS
 
 
 class TagsScreen(TabFocus, TuiTerms, Screen):
@@ -52,9 +50,10 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
     HELP_TEXT = ("Pruned tags are the character's own traits: left out of the caption, the "
                  "trigger word learns them. Keep the outfit, accessories and states. "
                  f"{CAPTION_KEY} captions every crop (paste the image's tags or run the WD14 "
-                 "tagger); u undoes a tag change, U redoes it.")
+                 "tagger); u undoes a tag change, U redoes it. The crop list has the focus "
+                 "first: ↑↓ picks a crop, enter or → goes into its tags, ← or tab comes back.")
     PALETTE_GROUP = "tags"
-    MAIN_WIDGET = "TagChecklist"
+    MAIN_WIDGET = "CropList"
     BINDINGS = [
         *SCREEN_TAB_BINDINGS,
         # keys that open a field or a dialog are priority bindings: they act while the app
@@ -90,10 +89,13 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
     TagsScreen #trigger-warn { width: 1fr; color: $warning; padding: 0 1; }
     TagsScreen #tags-main { height: 1fr; }
     TagsScreen #crop-list { width: 26; height: 1fr; border: round $panel; }
-    TagsScreen #crop-list:focus-within { border: round $accent; }
     TagsScreen TagChecklist, TagsScreen FrequencyList { width: 1fr; height: 1fr;
                                                         border: round $panel; }
-    TagsScreen TagChecklist:focus, TagsScreen FrequencyList:focus { border: round $accent; }
+    TagsScreen #crop-list, TagsScreen TagChecklist, TagsScreen FrequencyList {
+        border-title-color: $text-muted; }
+    TagsScreen #crop-list:focus, TagsScreen TagChecklist:focus,
+    TagsScreen FrequencyList:focus { border: round $accent; border-title-color: $accent;
+                                     border-title-style: bold; }
     TagsScreen FrequencyList { display: none; }
     TagsScreen.-frequency FrequencyList { display: block; }
     TagsScreen.-frequency TagChecklist { display: none; }
@@ -108,6 +110,10 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         self.crop_name: str | None = None
         self.history = th.History()
         self.captioning = False
+        self._moved_note = ""
+        """Set when the selected crop changed without the user (removed or renamed
+        elsewhere): the next tag key is refused with this note instead of acting on a crop
+        the user did not pick (cleared by that key or by picking a crop)."""
 
     @property
     def project(self) -> pj.Project:
@@ -119,12 +125,12 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         yield Static("Tags", classes="screen-title")
         with NameFields(id="tags-top"):
             yield Label("trigger")
-            yield Input(id="trigger")
+            yield NameInput(id="trigger")
             yield Label("class")
-            yield Input(id="class")
+            yield NameInput(id="class")
             yield Static("", id="trigger-warn")
         with Horizontal(id="tags-main"):
-            yield OptionList(id="crop-list")
+            yield CropList(id="crop-list")
             yield TagChecklist(id="checklist")
             yield FrequencyList(id="frequency")
         yield Static("", id="caption-hint")
@@ -134,11 +140,24 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
     def on_mount(self) -> None:
         self._follow_crops()
         self._load_project()
-        self.query_one(TagChecklist).focus()
+        # the crop list first: pick a crop (its tags show on the right), enter / → / tab go
+        # into its tags; the focused list has the accent border and title, and the footer
+        # shows its key (⏎ Edit tags / space Toggle)
+        self.query_one("#crop-list", OptionList).focus()
+        self.query_one("#frequency", FrequencyList).border_title = "tags of all crops"
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted and self._follow_crops():
+        if not self.is_mounted:
+            return
+        # crops may have been removed, renamed or added on the crops screen meanwhile (that
+        # saves without a ProjectChanged): the list must never show a crop that is gone
+        crops = self.query_one("#crop-list", OptionList)
+        listed = [crops.get_option_at_index(i).id for i in range(crops.option_count)]
+        moved = self._follow_crops()
+        if moved or listed != [c.name for c in self.project.crops.items]:
             self._load_project()
+        else:
+            self._refresh()  # tags the crops screen gave a crop (counts, caption)
 
     def _follow_crops(self) -> bool:
         """Crops may have moved since they were captioned: the framing tags (and what they
@@ -161,15 +180,37 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
                 with field.prevent(Input.Changed):
                     field.value = value
         crops = self.query_one("#crop-list", OptionList)
+        listed = [crops.get_option_at_index(i).id for i in range(crops.option_count)]
         crops.clear_options()
         crops.add_options([Option(self._crop_label(c), id=c.name) for c in project.crops.items])
         names = [c.name for c in project.crops.items]
         if self.crop_name not in names:
-            self.crop_name = names[0] if names else None
+            gone = self.crop_name
+            self.crop_name = self._neighbour(gone, listed, names)
+            if gone is not None:
+                self._moved_note = (f"crop {gone} was removed elsewhere; now on "
+                                    f"{self.crop_name}" if self.crop_name else
+                                    f"crop {gone} was removed elsewhere; no crops left")
+                self.notify(self._moved_note, severity="warning", timeout=8)
         if self.crop_name is not None:
             with crops.prevent(OptionList.OptionHighlighted):
                 crops.highlighted = names.index(self.crop_name)
         self._refresh()
+
+    @staticmethod
+    def _neighbour(gone: str | None, listed: list[str], names: list[str]) -> str | None:
+        """The crop to select when ``gone`` left the list: the one that followed it (the
+        one at its place), else the one before it, else the first."""
+        if not names:
+            return None
+        if gone not in listed:
+            return names[0]
+        at = listed.index(gone)
+        after = [n for n in listed[at + 1:] if n in names]
+        before = [n for n in listed[:at] if n in names]
+        if at < len(names) and names[at] not in listed:  # renamed in place
+            return names[at]
+        return after[0] if after else before[-1] if before else names[min(at, len(names) - 1)]
 
     @staticmethod
     def _crop_label(crop: pj.Crop) -> Text:
@@ -193,7 +234,11 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
 
     def _refresh(self) -> None:
         crop = self.crop()
-        self.query_one(TagChecklist).show_crop(crop)
+        checklist = self.query_one(TagChecklist)
+        checklist.show_crop(crop)
+        checklist.border_title = f"tags of {crop.name}" if crop is not None else "tags"
+        self.query_one("#crop-list", OptionList).border_title = \
+            f"crops ({len(self.project.crops.items)})"
         if self.has_class("-frequency"):
             self.query_one(FrequencyList).show_project(self.project)
         crops = self.query_one("#crop-list", OptionList)
@@ -233,9 +278,35 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
 
     @on(OptionList.OptionHighlighted, "#crop-list")
     def _crop_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        # programmatic highlights are posted under prevent(): this is the user's pick
+        self._moved_note = ""
         if event.option.id != self.crop_name:
             self.crop_name = event.option.id
             self._refresh()
+
+    def _may_act(self) -> bool:
+        """Whether a tag key may act on the crop shown now.  Not when the selection moved
+        without the user since (the crop was removed elsewhere), nor when the crop list's
+        cursor has moved on and the tag list has not caught up yet (a burst of keys): then
+        the key is refused with what the user is now looking at, and the next one acts."""
+        listed = self.query_one("#crop-list", OptionList).highlighted_option
+        shown = self.query_one(TagChecklist).crop_name
+        if listed is not None and listed.id != self.crop_name or shown != self.crop_name:
+            if listed is not None:
+                self.crop_name = listed.id
+            self._refresh()
+            self.notify(f"now on crop {self.crop_name}: nothing changed; press the key "
+                        f"again to change its tags", severity="warning")
+            return False
+        if self._moved_note:
+            note, self._moved_note = self._moved_note, ""
+            self.notify(f"{note}: nothing changed; press the key again to change its tags",
+                        severity="warning", timeout=8)
+            return False
+        return True
+
+    def action_focus_crops(self) -> None:
+        self.query_one("#crop-list", OptionList).focus()
 
     @on(OptionList.OptionSelected, "#crop-list")
     def _crop_selected(self, event: OptionList.OptionSelected) -> None:
@@ -265,10 +336,21 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         self._changed()
         focus_main(self)
 
+    def saved_name(self, field: Input) -> str:
+        """The saved value of the trigger or class field."""
+        return self.project.trigger if field.id == "trigger" else self.project.class_name
+
+    def keep_name(self, field: Input) -> bool:
+        """Save an edit of the trigger or class field as enter does (Tab out of it); False
+        when the value was refused (its reason is shown, the field keeps the focus)."""
+        if field.value != self.saved_name(field):
+            self._name_submitted(Input.Submitted(field, field.value))
+        return field.value.strip() == self.saved_name(field)
+
     @on(Input.Blurred, "#trigger, #class")
     def _name_left(self, event: Input.Blurred) -> None:
-        """Leaving the field without enter drops the edit (the saved value comes back)."""
-        value = self.project.trigger if event.input.id == "trigger" else self.project.class_name
+        """Leaving the field with escape drops the edit (the saved value comes back)."""
+        value = self.saved_name(event.input)
         if event.input.value != value:
             with event.input.prevent(Input.Changed):
                 event.input.value = value
@@ -305,16 +387,40 @@ class TagsScreen(TabFocus, TuiTerms, Screen):
         return None
 
     def _highlighted(self) -> str | None:
-        widget = FrequencyList if self.has_class("-frequency") else TagChecklist
-        return self.query_one(widget).highlighted_tag()
+        """The highlighted tag a key acts on (None, with a note saying what is needed)."""
+        frequency = self.has_class("-frequency")
+        if self.focused is self.query_one("#crop-list"):
+            # x removes a crop on the crops screen: here it must not take off a tag the user
+            # is not looking at (the tag list's cursor is dim while the crop list has focus)
+            self.notify("the crop list has the focus: enter goes into the tags, then x and g "
+                        "act on the highlighted tag", severity="warning")
+            return None
+        if not frequency and not self._may_act():
+            return None
+        return self._tag_of(FrequencyList if frequency else TagChecklist)
+
+    def _tag_of(self, widget: type[TagChecklist] | type[FrequencyList]) -> str | None:
+        tag = self.query_one(widget).highlighted_tag()
+        crop = self.crop()
+        if tag:
+            return tag
+        if not any(c.tags for c in self.project.crops.items):
+            self.notify("no tags yet: C captions every crop, a adds a tag", severity="warning")
+        elif widget is TagChecklist and crop is not None and not crop.tags:
+            self.notify(f"{crop.name} has no tags: a adds one", severity="warning")
+        else:
+            self.notify("no tag highlighted: ↑/↓ picks one", severity="warning")
+        return None
 
     def action_toggle_tag(self) -> None:
-        tag = self.query_one(TagChecklist).highlighted_tag()
+        if not self._may_act():
+            return
+        tag = self._tag_of(TagChecklist)
         if tag:
             self._edit("toggle", tag)
 
     def action_toggle_everywhere(self) -> None:
-        tag = self.query_one(FrequencyList).highlighted_tag()
+        tag = self._tag_of(FrequencyList)
         if not tag:
             return
         kept_somewhere = tg.frequency(self.project, kept_only=True).get(tag, 0) > 0

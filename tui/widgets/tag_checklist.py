@@ -42,16 +42,36 @@ class SafePaging(OptionList):
                 self.highlighted = 0 if direction < 0 else self.option_count - 1
 
 
-class TagChecklist(SafePaging):
-    """A crop's tags: ``[x]`` kept, ``[ ]`` pruned; space toggles (handled by the screen)."""
+BACK_TO_CROPS = Binding("left", "screen.focus_crops", "Crop list", show=False,
+                        id="tags-to-crops")
+"""← in a tag list goes back to the crop list (→ / enter there comes back)."""
 
-    BINDINGS = [Binding("space", "screen.toggle_tag", "Keep/prune", show=False,
-                        id="tags-toggle")]
+
+class CropList(SafePaging):
+    """The crops, one per line; the highlighted one is the crop whose tags are shown.  Enter or
+    → goes into its tags (the screen focuses the tag list on OptionSelected)."""
+
+    BINDINGS = [Binding("enter", "select", "Edit tags", tooltip="go into this crop's tags",
+                        id="tags-crop-enter"),
+                Binding("right", "select", "Edit tags", show=False, id="tags-crop-right")]
+
+
+class TagChecklist(SafePaging):
+    """A crop's tags: ``[x]`` kept, ``[ ]`` pruned; space toggles (handled by the screen).
+
+    ``crop_name`` is the crop whose tags it shows (what a tag key acts on)."""
+
+    # "space Toggle", not "Keep/prune": at 80 columns the footer holds the five screen keys,
+    # Help, the palette key, C Caption and 13 more columns (tests/test_tui_tags_navigation.py)
+    BINDINGS = [Binding("space", "screen.toggle_tag", "Toggle", tooltip="keep the tag in the "
+                        "caption or prune it", id="tags-toggle"), BACK_TO_CROPS]
+    crop_name: str | None = None
 
     def show_crop(self, crop: pj.Crop | None) -> None:
         """Rebuild the options, keeping the highlighted tag where it was."""
         current = self.highlighted_tag()
         old_index = self.highlighted
+        self.crop_name = crop.name if crop is not None else None
         self.clear_options()
         if crop is None or not crop.tags:
             self.add_option(Option("no tags yet — C captions every crop, a adds a tag",
@@ -90,11 +110,15 @@ class TagChecklist(SafePaging):
 class FrequencyList(SafePaging):
     """Every tag of the project with how many crops carry it and keep it."""
 
-    BINDINGS = [Binding("space", "screen.toggle_everywhere", "Keep/prune",
-                        tooltip="keep or prune the tag on all crops", id="tags-freq-toggle")]
+    BINDINGS = [Binding("space", "screen.toggle_everywhere", "Toggle",
+                        tooltip="keep or prune the tag on all crops", id="tags-freq-toggle"),
+                BACK_TO_CROPS]
 
     def show_project(self, project: pj.Project) -> None:
+        """Rebuild the rows, keeping the highlighted tag (else the row where it was); a tag row
+        is always highlighted when there is one (the header row is not a tag)."""
         current = self.highlighted_tag()
+        old_index = self.highlighted
         self.clear_options()
         total = tg.frequency(project, kept_only=False)
         kept = tg.frequency(project, kept_only=True)
@@ -108,7 +132,10 @@ class FrequencyList(SafePaging):
             options.append(Option(line, id=tag))
         self.add_options(options)
         ids = [o.id for o in options]
-        self.highlighted = ids.index(current) if current in ids else (1 if len(ids) > 1 else 0)
+        if current is not None and current in ids:
+            self.highlighted = ids.index(current)
+        elif len(ids) > 1:  # row 0 is the header (id None, disabled)
+            self.highlighted = min(max(old_index or 1, 1), len(ids) - 1)
 
     def highlighted_tag(self) -> str | None:
         if self.highlighted is None or self.option_count == 0:
