@@ -502,7 +502,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
                 return
             save(name)
 
-        self.app.push_screen(PresetNameScreen(), named)
+        self.app.push_screen(PresetNameScreen(preset_names(self.app.project)), named)
 
     def action_load_preset(self) -> None:
         names = preset_names(self.app.project)
