@@ -77,3 +77,39 @@ async def test_an_older_run_picked_with_r_is_not_left_for_the_newest(project, mo
         screen.attach(older)  # what r, down, enter does
         await pilot.pause(0.5)
         assert screen.run_dir == older
+
+
+async def test_the_first_run_of_a_project_started_from_the_cli_is_followed(project,
+                                                                           monkeypatch):
+    monkeypatch.setattr(train_screen, "NEWER_RUN_EVERY", 0.1, raising=False)
+    app = Host(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.pause(0.3)
+        assert screen.run_dir is None  # "no run yet"
+        first = live_run(project, "20250101-000000-train")
+        await wait_for(pilot, lambda: screen.run_dir == first)
+        await wait_for(pilot, lambda: screen.snapshot.get("status") == "running")
+        assert any("following the new run 20250101-000000-train" in n for n in notes(app))
+
+
+async def test_a_run_started_while_another_screen_is_shown_is_announced_on_coming_back(
+        project, monkeypatch):
+    from tui.app import OneloraApp
+    from tui_journey import SIZE
+
+    monkeypatch.setattr(train_screen, "NEWER_RUN_EVERY", 0.1, raising=False)
+    finished_run(project, "20250101-000000-train")
+    app = OneloraApp(project.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await pilot.pause(0.5)
+        train = app.screen
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        new = live_run(project, "20250101-000200-train")
+        await wait_for(pilot, lambda: train.run_dir == new)  # followed meanwhile
+        assert not any("following the new run" in n for n in notes(app))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: any("following the new run 20250101-000200-train" in n
+                                          for n in notes(app)))
