@@ -67,3 +67,29 @@ async def test_saving_a_preset_under_an_existing_name_asks_first(project):
         await pilot.pause()
         await pilot.press("q")
     assert tomllib.loads(preset.read_text())["train"]["epochs"] == 4
+
+
+async def test_saving_a_preset_shows_the_names_already_in_use_at_80_columns(project):
+    from screen_text import joined
+    from tui.widgets.train_dialogs import PresetNameScreen
+
+    presets = project.root / "presets"
+    presets.mkdir()
+    names = ["fast", "slow and careful", "style (v2)", "lr-1e-4", "many epochs", "bf16 batch 2"]
+    for name in names:
+        (presets / f"{name}.toml").write_text("[train]\nepochs = 3\n")
+    app = OneloraApp(project.root, start_mode="train", engine=Engine())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, PresetNameScreen)
+        shown = joined(app)
+        for name in names:  # every name whole on the 80×24 screen (wrapped, not cut)
+            assert name in shown, (name, shown)
+        assert "single image (seed)" not in shown  # not a name a user can save under
+        await pilot.press(*"fast", "enter")  # a name in use: it still asks first
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+    assert (presets / "fast.toml").read_text() == "[train]\nepochs = 3\n"

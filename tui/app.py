@@ -10,10 +10,14 @@ key   mode       screen
 3 F3  reg        regularization images
 4 F4  train      training settings and live run
 5 F5  samples    samples per epoch, pick the LoRA
+6 F6  grow       round two: grow the data set
 ====  =========  ============================
 
 Digits are ordinary bindings (a focused text field still gets them); F-keys are priority
-bindings that work everywhere.  Both reach the app over SSH and inside tmux.
+bindings that work everywhere.  Both reach the app over SSH and inside tmux.  The footer shows
+the keys of the other modes (the one on screen is named by its title), so all six fit in 80
+columns.  A mode key pressed over the help or the project picker closes it and switches
+(screens with ``CLOSES_ON_MODE_KEY``); it never leaves them stacked under another mode.
 
 The App is given an :class:`engine.api.Engine` (tests inject a fake one) and never imports
 torch, diffusers, peft or transformers — screens are imported lazily when first shown, so
@@ -37,7 +41,7 @@ from typing import Callable, Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 import themes
@@ -58,9 +62,8 @@ MODE_TABLE: tuple[tuple[str, str, str, str, str, str, str], ...] = (
     ("samples", "tui.screens.samples", "SamplesScreen", "Samples", "Samples", "5", "f5"),
     ("grow", "tui.screens.grow", "GrowScreen", "Grow (round two)", "Grow", "6", "f6"),
 )
-FOOTER_MODES = MODE_TABLE[:5]
-"""The modes the footer shows (80 columns hold five); Grow, the later round-two step, is on
-6/F6, in the help and in the palette."""
+FOOTER_MODES = MODE_TABLE
+"""The modes the footer shows: all of them, less the one on screen (80 columns hold five)."""
 MODE_NAMES = tuple(m[0] for m in MODE_TABLE)
 
 SAVE_EVERY = 0.25
@@ -131,6 +134,9 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         self.store: ProjectStore | None = None
         """The store of the open project (engine.store): saves merge outside changes."""
         self._mode_screens: dict[str, Screen] = {}
+        self.listing_keys = False
+        """True while the help lists a screen's keys: every mode key then counts, the one on
+        screen too (the footer leaves that one out, see check_action)."""
         self._load_error = ""
         self._save_timer = None
         self._save_pending = False
@@ -186,13 +192,25 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
             self.switch_mode(self.start_mode)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "mode" and self.project is None:
-            return False
+        if action == "mode":
+            if self.project is None:
+                return False
+            # The mode on screen is left out of the footer (its title names it; the picker
+            # over it has "esc Back"): hidden and inert there.  Over the help (a dialog,
+            # no footer) its key closes the help like any other mode key.
+            if parameters and parameters[0] == self.current_mode and not self.listing_keys \
+                    and not isinstance(self.screen, ModalScreen):
+                return False
         return True
 
     async def action_mode(self, mode: str) -> None:
-        """Show a workflow screen."""
-        if self.project is None or mode == self.current_mode:
+        """Show a workflow screen; the help or the picker open over the current one is closed
+        first (leaving it there would show it again on coming back)."""
+        if self.project is None:
+            return
+        while len(self.screen_stack) > 1 and getattr(self.screen, "CLOSES_ON_MODE_KEY", False):
+            await self.screen.dismiss(None)
+        if mode == self.current_mode:
             return
         self.flush_project()
         await self.switch_mode(mode)

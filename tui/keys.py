@@ -13,7 +13,7 @@
   ``select_on_focus``; :func:`select_all` for TextArea).  Every change is saved at once, so
   ctrl+z in a field puts back the value it had when it was entered (a key typed by mistake
   would otherwise have replaced a long prompt for good); in a TextArea it is its own undo.
-- F1–F5 switch screens from anywhere (priority bindings of the app, tui/app.py).
+- F1–F6 switch screens from anywhere (priority bindings of the app, tui/app.py).
 - In a dialog (a ModalScreen), ``q`` closes it as Escape does: it cancels, it never quits the
   app from under the dialog nor answers it with its default (:data:`DIALOG_CLOSE_KEYS`).  It
   is a non-priority binding, so a text field in the dialog still takes a typed ``q``.

@@ -30,6 +30,7 @@ from textual.message import Message
 
 from engine import events as ev
 from engine import runs
+from engine.errors import UserError
 from tui.wording import in_tui_terms
 
 RECENT_EVENTS = 200
@@ -205,6 +206,36 @@ class RunModel:
             return None
         rate = (self.step - self.first_step) / max(self.last_step_t - self.first_step_t, 1e-6)
         return left / rate if rate > 0 else None
+
+
+def train_runs_after(project_root: str | os.PathLike, after: str = "",
+                     other_kinds: set[str] | None = None) -> list[Path]:
+    """The project's training-run folders whose names sort after ``after``, oldest first.
+
+    A run folder is named by its start time (engine.runs.new_run_dir), so a later name is a
+    later run.  Only names past ``after`` are looked into, so a look costs one directory
+    listing while nothing new starts.  A folder whose config.toml is not written yet is left
+    for a later look; one of another kind (samples, reg, upscale) is added to ``other_kinds``
+    and not read again."""
+    root = runs.runs_root(project_root)
+    try:
+        names = sorted(p.name for p in root.iterdir() if p.name > after)
+    except OSError:
+        return []
+    skip = other_kinds if other_kinds is not None else set()
+    found = []
+    for name in names:
+        if name in skip or not (root / name / "config.toml").is_file():
+            continue
+        try:
+            kind = runs.read_config(root / name).get("run", {}).get("kind", "train")
+        except (UserError, ValueError, OSError):
+            continue
+        if kind == "train":
+            found.append(root / name)
+        else:
+            skip.add(name)
+    return found
 
 
 def status_of(model: RunModel, alive: bool) -> tuple[str, str, str]:

@@ -28,7 +28,7 @@ from textual.widgets.option_list import Option
 from engine import crops as ec
 from engine.errors import UserError
 from engine.settings import to_dict
-from tui import crop_history as ch
+from tui import busy_keys, crop_history as ch
 from tui import prep_steps
 from tui.messages import ProjectChanged, TaskFailed, TaskFinished, TaskProgress
 from tui.widgets.preset_picker import PRESET_KEYS, PresetPicker
@@ -56,6 +56,11 @@ def _hex(color: str, fallback: tuple[int, int, int]) -> tuple[int, int, int]:
         return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
     except (ValueError, IndexError, AttributeError):
         return fallback
+
+
+EDITING = frozenset({"move", "resize", "preset", "undo", "redo", "new_crop", "remove_crop",
+                     "auto", "prep"})
+"""Actions off while a prep step runs: its end replaces the crops (tui/busy_keys.py)."""
 
 
 class CropsScreen(RenameCrop, Screen):
@@ -369,11 +374,15 @@ class CropsScreen(RenameCrop, Screen):
             self._engine_set_crop(name, box)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        editing = {"move", "resize", "preset", "undo", "redo", "new_crop", "remove_crop", "auto",
-                   "prep"}
-        if action in editing and self.busy:
-            return None
+        if action in EDITING and self.busy:
+            return None  # greyed in the footer; a press says why (on_key)
         return True
+
+    def on_key(self, event) -> None:
+        """While a prep step runs, an editing key says so instead of doing nothing."""
+        if self.busy and busy_keys.refuse(self, event.key, self.busy, EDITING):
+            event.stop()
+            event.prevent_default()
 
     def action_select(self, delta: int) -> None:
         if self.items():

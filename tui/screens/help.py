@@ -39,7 +39,15 @@ def describe_bindings(screen: Screen) -> list[tuple[str, str, str]]:
     app = screen.app
     ours: dict[int, set[str]] = {}
     rows: dict[tuple[int, str], list] = {}
-    for key, active in screen.active_bindings.items():
+    listing = getattr(app, "listing_keys", None)
+    if listing is not None:
+        app.listing_keys = True  # the mode on screen too (the footer leaves it out)
+    try:
+        active_bindings = screen.active_bindings
+    finally:
+        if listing is not None:
+            app.listing_keys = listing
+    for key, active in active_bindings.items():
         binding: Binding = active.binding
         node_ours = ours.setdefault(id(active.node), own_actions(active.node))
         if not binding.description or binding.system or binding.action not in node_ours:
@@ -82,11 +90,24 @@ class HelpScroll(VerticalScroll):
             self.scroll_end(animate=False, immediate=True)
 
 
-class HelpScreen(Dialog[None]):
-    """Lists the keys of the screen it was opened on. Any of esc, q, ? closes it."""
+def _mode_keys() -> list[Binding]:
+    """The digit keys of the modes, here too: a dialog stops the app's own (non-priority)
+    bindings, so without these a mode key did nothing until escape closed the help.  Same ids
+    as the app's, so a keymap that moves a mode key moves it here as well."""
+    from tui.app import MODE_TABLE
 
+    return [Binding(digit, f"app.mode('{mode}')", "", show=False, id=f"mode-{mode}")
+            for mode, _, _, _, _, digit, _ in MODE_TABLE]
+
+
+class HelpScreen(Dialog[None]):
+    """Lists the keys of the screen it was opened on. Any of esc, q, ? closes it; a mode key
+    (1–6, F1–F6) closes it and shows that mode."""
+
+    CLOSES_ON_MODE_KEY = True
     BINDINGS = [
         Binding("escape,q,question_mark,f1", "dismiss_help", "Close help", id="help-close"),
+        *_mode_keys(),
     ]
 
     def __init__(self, screen: Screen) -> None:

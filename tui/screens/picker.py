@@ -4,7 +4,8 @@ Pick a project folder, type its path, or make a new project from an image (``n``
 project folder, trigger, class → engine.project.create, in a thread).  Escape leaves a field
 or closes the picker when there is a project to go back to; it never quits (q does).  The
 footer shows only what works: "esc Back" while there is a project to go back to, "q Quit"
-while there is none (escape then says what to do instead).
+while there is none (escape then says what to do instead).  Over an open project the keys of
+the other modes close the picker and show that mode (tui/app.py).
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ class PickerScreen(TabFocus, Screen[Path | None]):
     """Pick a project folder from the list, or type a path. Dismisses with the folder."""
 
     HELP_TITLE = "Open a project"
+    CLOSES_ON_MODE_KEY = True
+    """Over an open project, a mode key closes the picker and switches (tui/app.py)."""
     HELP_TEXT = ("Pick a project folder (one holding project.toml), or type its path and press "
                  "enter. n makes a new project from an image.")
     MAIN_WIDGET = "#picker-list"
@@ -168,7 +171,7 @@ class PickerScreen(TabFocus, Screen[Path | None]):
                              id="picker-list")
             yield Input(placeholder="or type the path to a project folder", id="picker-path")
             yield Static("", id="picker-error")
-        yield KeyFooter()
+        yield KeyFooter(compact=True)  # its keys and the other mode keys fit 80 columns
 
     def _label(self, path: Path) -> str:
         try:

@@ -2,7 +2,10 @@
 
 The dashboard attaches to a run directory (one this TUI started, one started from the CLI, or
 one from an earlier session), reads its whole ``events.jsonl`` history, then follows it in a
-thread worker (tui/run_watch.py) that posts coalesced updates.  Runs are separate processes
+thread worker (tui/run_watch.py) that posts coalesced updates.  Once a second it looks for a
+newer training run of the project (``onelora train DIR --detach`` while the TUI is open): one
+that starts while the dashboard shows an ended run (or none) is followed at once, with a note
+saying so; a run the user is watching live is never left — the note names the new one and r.  Runs are separate processes
 started detached by the engine, so quitting the TUI never stops a run; the keys here only
 write commands into the run's ``control`` file.
 """
@@ -23,12 +26,11 @@ from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
 from engine import project as pj
-from engine import runs
 from engine.errors import UserError
 from tui.keys import SCREEN_TAB_BINDINGS, TabFocus
 from tui.messages import ProjectChanged
 from tui.wording import TuiTerms, in_tui_terms
-from tui.run_watch import RunFollower, RunUpdated
+from tui.run_watch import RunFollower, RunUpdated, train_runs_after
 from tui.widgets.event_log import EventLog
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.nan_panel import NanPanel
@@ -39,6 +41,8 @@ from tui.widgets.train_dialogs import (
     preset_names, save_preset)
 
 LIVE = ("running", "paused", "starting")
+NEWER_RUN_EVERY = 1.0
+"""Seconds between two looks for a training run started elsewhere (one directory listing)."""
 START_KEY = "ctrl+g"
 """Starts a run — the same key as "generate" on the reg screen; never Redo (ctrl+r on Crops)."""
 LR_SHORT = {"text_encoder": "te", "unet": "unet"}
@@ -139,6 +143,11 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         self.snapshot: dict[str, Any] = {}
         self.updates = 0
         self._form_lock = asyncio.Lock()
+        self._newest_seen = ""
+        """The newest training-run folder name this screen knows of: a later one is new."""
+        self._other_runs: set[str] = set()
+        self._note = ""
+        """A "following the new run" note made while another screen was shown."""
 
     # --- layout --------------------------------------------------------------------------
 
@@ -156,20 +165,48 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         # Build the (large) settings form once the dashboard is up, so the tab opens at once.
         self.set_timer(1.0, self._ensure_form)
         self.set_interval(1.0, self._tick_eta)
+        self.set_interval(NEWER_RUN_EVERY, self._look_for_newer_run)
 
     def _attach_newest(self) -> None:
         """Follow the project's newest training run (found without reading any events)."""
-        root = runs.runs_root(self.app.project.root)
-        dirs = sorted((p for p in root.iterdir() if (p / "config.toml").exists()),
-                      reverse=True) if root.is_dir() else []
-        for run_dir in dirs:
-            try:
-                kind = runs.read_config(run_dir).get("run", {}).get("kind", "train")
-            except (UserError, ValueError, OSError):
-                continue
-            if kind == "train":
-                self.attach(run_dir)
-                return
+        self._newest_seen, self._other_runs = "", set()
+        found = train_runs_after(self.app.project.root, other_kinds=self._other_runs)
+        if found:
+            self._newest_seen = found[-1].name
+            self.attach(found[-1])
+
+    def _look_for_newer_run(self) -> None:
+        """A training run started elsewhere since the last look (the CLI's ``onelora train
+        DIR --detach``): follow it unless the run shown is live; say so either way."""
+        if self.app.project is None:
+            return
+        found = train_runs_after(self.app.project.root, self._newest_seen, self._other_runs)
+        if not found:
+            return
+        newest = found[-1]
+        self._newest_seen = newest.name
+        if self.run_dir == newest:
+            return
+        if self.follower is not None and self._status() in LIVE:
+            self._tell(f"run {newest.name} started too; you stay on {self.run_dir.name}, "
+                       "which is still training — r switches", "warning")
+            return
+        before = self.run_dir.name if self.run_dir else ""
+        was = f" ({before} {self._status() or 'shown'} before)" if before else ""
+        self.attach(newest)
+        self._tell(f"following the new run {newest.name}{was}; r shows the others")
+
+    def _tell(self, text: str, severity: str = "information") -> None:
+        """A note now if this screen is shown, else when it is shown next."""
+        if self.app.screen is self:
+            self.notify(text, severity=severity, timeout=8)
+        else:
+            self._note = text
+
+    def on_screen_resume(self) -> None:
+        if self._note:
+            note, self._note = self._note, ""
+            self.notify(note, timeout=8)
 
     def _form(self) -> SettingsForm | None:
         found = self.query(SettingsForm)
@@ -224,6 +261,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
         """Show ``run_dir``: its whole history, then live updates."""
         if self.follower:
             self.follower.stop()
+        self._newest_seen = max(self._newest_seen, Path(run_dir).name)
         self.snapshot = {}
         self.follower = RunFollower(run_dir, self)
         self.run_worker(self.follower.run, thread=True, group="run-follow",
@@ -502,7 +540,7 @@ class TrainScreen(TabFocus, TuiTerms, Screen):
                 return
             save(name)
 
-        self.app.push_screen(PresetNameScreen(), named)
+        self.app.push_screen(PresetNameScreen(preset_names(self.app.project)), named)
 
     def action_load_preset(self) -> None:
         names = preset_names(self.app.project)

@@ -5,6 +5,11 @@ screen out again) every time the screen's active bindings are recomputed, which 
 every focus change. On a settings form that made each Tab cost two full layouts (~150 ms on a
 2-core server). The keys a footer shows rarely change with focus, so this footer compares what
 it would show with what it shows and recomposes only on a difference.
+
+Room at 80 columns: a screen's own keys, the other five mode keys (tui/app.py leaves out the
+one on screen), "? Help" and the palette key docked right.  The palette key sits flush with
+the right edge (Textual's compact footer leaves one empty column after it), which is the
+column the Regularization footer needs for "? Help".
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ def shown_keys(screen: Screen) -> tuple:
 
 class KeyFooter(Footer):
     """A Footer that skips the rebuild when the shown keys are the same as last time."""
+
+    DEFAULT_CSS = """
+    KeyFooter.-compact FooterKey.-command-palette { margin-right: 0; }
+    """
 
     _shown: tuple | None = None
 

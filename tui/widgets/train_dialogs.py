@@ -18,7 +18,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine import project as pj
@@ -89,24 +89,40 @@ def load_preset(project: pj.Project, name: str) -> list[str]:
 
 class PresetNameScreen(Dialog[str | None]):
     """Ask for a name to save the current settings under (escape cancels; q too when the
-    focus is off the name field)."""
+    focus is off the name field).  The names already in use are listed under the question
+    (wrapped; a long list scrolls), so a user can pick a new one or knowingly reuse one."""
 
     BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", id="preset-name-cancel")]
     DEFAULT_CSS = """
     PresetNameScreen { align: center middle; }
-    PresetNameScreen > Vertical { width: 60; height: auto; border: thick $accent;
-                                  background: $surface; padding: 0 1; }
+    PresetNameScreen > Vertical { width: 60; max-width: 100%; height: auto;
+                                  border: thick $accent; background: $surface; padding: 0 1; }
     PresetNameScreen Label { width: 1fr; }  /* wrap the question, never cut "esc to cancel" */
+    PresetNameScreen #preset-names { width: 1fr; height: auto; max-height: 6;
+                                     overflow-y: auto; color: $text-muted; }
     """
+
+    def __init__(self, in_use: list[str] | None = None) -> None:
+        super().__init__()
+        self.in_use = [n for n in (in_use or []) if n != SEED_PRESET]
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Save the training settings as preset (enter to save, esc to cancel):")
+            yield Static(names_text(self.in_use), id="preset-names")
             yield Input(placeholder="preset name", id="preset-name")
 
     @on(Input.Submitted)
     def _done(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
+
+
+def names_text(in_use: list[str]) -> str:
+    """The line under the preset-name question: the user's presets, or that there are none."""
+    if not in_use:
+        return "No presets saved yet."
+    return ("In use (saving over one asks first): " + ", ".join(in_use)
+            + f"; {PREVIOUS_PRESET!r} is what the last ctrl+l replaced" * (PREVIOUS_PRESET in in_use))
 
 
 class PickScreen(Dialog[str | None]):
