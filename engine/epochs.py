@@ -330,8 +330,32 @@ def copy_with_metadata(src: str | os.PathLike, dest: str | os.PathLike,
 # ---------------------------------------------------------------------------------------
 
 def output_path(project: pj.Project) -> Path:
+    """Where a pick made now writes: ``output/<output_name or trigger>.safetensors``."""
     name = project.train.output_name or project.trigger
     return Path(project.root) / OUTPUT_DIR / f"{name}.safetensors"
+
+
+def picked_path(project: pj.Project) -> Path:
+    """The LoRA the last pick wrote: the file recorded at pick time (``samples.picked_file``),
+    never a name recomputed from today's trigger; projects picked before it was recorded
+    fall back to :func:`output_path`."""
+    recorded = (project.samples.picked_file or "").strip()
+    if not recorded:
+        return output_path(project)
+    path = Path(recorded)
+    return path if path.is_absolute() else Path(project.root) / path
+
+
+def picked_missing(project: pj.Project) -> str:
+    """Why there is no picked LoRA to use, in one line ("" when :func:`picked_path` exists)."""
+    path = picked_path(project)
+    if path.is_file():
+        return ""
+    s = project.samples
+    if s.picked_file and s.picked_epoch:
+        return (f"the picked LoRA {path} (epoch {s.picked_epoch} of run {s.picked_run}) is gone: "
+                f"pick it again ('onelora pick {project.root} {s.picked_run} {s.picked_epoch}')")
+    return f"no picked LoRA ({path} not found): pick an epoch first"
 
 
 def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Path:
@@ -378,5 +402,9 @@ def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
     copy_with_metadata(files[epoch], dest, extra)
     project.samples.picked_run = run_dir.name
     project.samples.picked_epoch = int(epoch)
+    try:
+        project.samples.picked_file = dest.relative_to(project.root).as_posix()
+    except ValueError:  # an output_name that leaves the project folder
+        project.samples.picked_file = str(dest)
     pj.save(project)
     return dest
