@@ -479,13 +479,25 @@ def sample_job(run_dir, writer: EventWriter, control, resume: bool = False) -> N
         writer.emit("started", job="sample", total_steps=len(wanted), unit="epoch",
                     device=str(device), model=str(model), source_run=source.name, weights=weights)
         network = None
+        written = 0
+        should_stop = lambda: control.peek() == "stop"  # noqa: E731 — after each denoising step
         try:
             for i, epoch in enumerate(wanted):
                 if control.poll() == "stop":
-                    writer.emit("stopped", reason="stopped by the user", step=i)
+                    writer.emit("stopped", reason=f"stopped by the user after {i} of "
+                                f"{len(wanted)} epochs ({written} images written)",
+                                step=i, images=written)
                     return
                 network = load_network(base, files[epoch], network)
-                sample_epoch(base, network, project, source, epoch, writer, weights=weights)
+                try:
+                    written += len(sample_epoch(base, network, project, source, epoch, writer,
+                                                weights=weights, should_stop=should_stop))
+                except SamplingStopped as e:
+                    control.poll()  # the stop is handled here
+                    writer.emit("stopped", reason=f"stopped by the user: {e}; {written} images "
+                                f"written by the epochs before it", step=i, epoch=epoch,
+                                images=written)
+                    return
                 writer.emit("progress", step=i + 1, total_steps=len(wanted), epoch=epoch)
         finally:
             if network is not None:
@@ -555,8 +567,18 @@ def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None
             jobs = [Job(SamplePrompt(prompts[i], reg.negative, reg.width, reg.height,
                                      [reg.seed + i], reg.steps, reg.cfg, REG_SAMPLER, i),
                         reg.seed + i) for i in idxs]
-            images = generate_images(base, jobs, clip_skip=project.train.clip_skip,
-                                     batch_size=batch, precision=project.train.mixed_precision)
+            def stop_check(done=done) -> None:  # after each denoising step
+                if control.peek() == "stop":
+                    raise SamplingStopped(f"stopped by the user after {done} of {reg.count} "
+                                          "images (the batch being drawn was dropped)")
+            try:
+                images = generate_images(base, jobs, clip_skip=project.train.clip_skip,
+                                         batch_size=batch, precision=project.train.mixed_precision,
+                                         on_step=stop_check)
+            except SamplingStopped as e:
+                control.poll()
+                writer.emit("stopped", reason=str(e), step=done, images=done)
+                return
             for i, img in zip(idxs, images):
                 path = folder / f"{i:04d}.png"
                 caption = wc.caption_from_prompt(prompts[i], project.tags.underscores)
