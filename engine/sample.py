@@ -286,8 +286,8 @@ def make_grid(images: list[list[Image.Image]], col_labels: list[str], row_labels
 
 
 def write_grid(run_dir: Path, epoch: int) -> Path:
-    """The epoch's grid from its index: a row per prompt × seed, a column per weight (every
-    weight sampled so far, also by an earlier `onelora sample` of other weights)."""
+    """The epoch's grid, in its newest pass's folder: a row per prompt × seed, a column per
+    weight (every weight sampled so far of these prompts, also by an earlier pass)."""
     recs = ep.read_epoch(run_dir, epoch)
     weights = sorted({r.weight for r in recs})
     rows = sorted({(r.prompt_index, r.seed) for r in recs})
@@ -304,7 +304,7 @@ def write_grid(run_dir: Path, epoch: int) -> Path:
                 row.append(blank)
         table.append(row)
     grid = make_grid(table, [f"w {w:g}" for w in weights], [f"p{p} s{s}" for p, s in rows])
-    return save_png(ep.epoch_dir(run_dir, epoch) / ep.GRID_FILE, grid)
+    return save_png(ep.latest_pass_dir(run_dir, epoch) / ep.GRID_FILE, grid)
 
 
 def sample_epoch(base, network, project: Project, run_dir, epoch: int,
@@ -312,7 +312,9 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                  batch_size: int = BATCH_SIZE, batch_weights: bool = True,
                  should_stop=None) -> list[ep.SampleRecord]:
     """Sample ``epoch``'s LoRA (already loaded in ``network`` and applied to ``base``) at each
-    weight into ``run_dir/samples/epoch-NNN/``; one ``sample`` event per image, a grid, the
+    weight into a new pass folder, ``run_dir/samples/epoch-NNN/`` or, when the epoch was
+    sampled before, ``epoch-NNN-2/``, ``-3``, ... (never over an earlier pass's images, which
+    may be of other prompts); one ``sample`` event per image, a grid, the
     index and the overfit meter (``run_dir/overfit.json``).  The network's multiplier and the
     models' train/eval modes are restored afterwards.
 
@@ -324,7 +326,7 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     weights = list(weights if weights is not None else project.samples.weights) or [1.0]
     prompts = resolve_prompts(project)
     jobs = [Job(p, s) for p in prompts for s in p.seeds]
-    folder = ep.epoch_dir(run_dir, epoch)
+    folder = ep.next_pass_dir(run_dir, epoch)
     old = getattr(network, "multiplier", 1.0) if network is not None else 1.0
     if network is None and any(w != 0 for w in weights):
         raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
@@ -362,7 +364,7 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     finally:
         if network is not None:
             network.set_multiplier(old)
-    ep.write_index(run_dir, epoch, records)
+    ep.write_index(run_dir, epoch, records, folder)
     write_grid(run_dir, epoch)
     overfit.write(run_dir, overfit.crop_images(project))
     return records

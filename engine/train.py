@@ -383,7 +383,7 @@ def sample_images_per_epoch(project) -> int | None:
 
 def sample_count(run_dir: Path) -> int:
     """Sample images this run has written (every sampled epoch's index)."""
-    return sum(len(ep.read_epoch(run_dir, e)) for e in ep.sampled_epochs(run_dir))
+    return ep.samples_written(run_dir)
 
 
 def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: EventWriter,
