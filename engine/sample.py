@@ -495,10 +495,9 @@ def sample_job(run_dir, writer: EventWriter, control, resume: bool = False) -> N
                     written += len(sample_epoch(base, network, project, source, epoch, writer,
                                                 weights=weights, should_stop=should_stop))
                 except SamplingStopped as e:
-                    control.poll()  # the stop is handled here
+                    control.poll()  # handled here
                     writer.emit("stopped", reason=f"stopped by the user: {e}; {written} images "
-                                f"written by the epochs before it", step=i, epoch=epoch,
-                                images=written)
+                                "written before it", step=i, epoch=epoch, images=written)
                     return
                 writer.emit("progress", step=i + 1, total_steps=len(wanted), epoch=epoch)
         finally:
@@ -582,14 +581,20 @@ def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None
                 writer.emit("stopped", reason=str(e), step=done, images=done)
                 return
             for i, img in zip(idxs, images):
-                path = folder / f"{i:04d}.png"
                 caption = wc.caption_from_prompt(prompts[i], project.tags.underscores)
                 if tagger is not None:
                     caption = wc.merge_tags(caption, tagger(img), project.tags.underscores)
-                # caption first: an image on disk always has its caption (resume skips it)
-                atomic_write_text(path.with_suffix(".txt"), caption + "\n")
-                save_png(path, img, {"prompt": prompts[i], "negative": reg.negative,
-                                     "seed": reg.seed + i})
+                with rg.folder_lock(project.root):  # the set may have been renamed meanwhile
+                    now = rg.live_folder(project.root, folder)
+                    if now != folder:
+                        writer.emit("log", message=f"the reg set moved to {now} (reg repeats or "
+                                    f"class changed): the images go on there")
+                        folder = now
+                    path = folder / f"{i:04d}.png"
+                    # caption first: an image on disk always has its caption (resume skips it)
+                    atomic_write_text(path.with_suffix(".txt"), caption + "\n")
+                    save_png(path, img, {"prompt": prompts[i], "negative": reg.negative,
+                                         "seed": reg.seed + i})
                 done += 1
                 writer.emit("progress", step=done, total_steps=reg.count, path=str(path),
                             prompt=prompts[i])

@@ -448,9 +448,12 @@ class ProjectStore:
             # Only the layout comes from the old text (the user's comments, key order):
             # the content written is exactly ``data`` (engine/toml_edit.py).
             raw = self._editor.dumps(text, data).encode("utf-8")
-            atomic_write_bytes(self.path, raw)
-            if move is not None:
-                reg.do_move(self.root, move)
+            if move is None:
+                atomic_write_bytes(self.path, raw)
+            else:  # a reg generation running now sees the new name and the moved set together
+                with reg.folder_lock(self.root):
+                    atomic_write_bytes(self.path, raw)
+                    reg.do_move(self.root, move)
             self._stamp = _stamp_of(raw, os.stat(self.path))
             self._base, self._text = data, raw.decode("utf-8")
             self.writes += 1
