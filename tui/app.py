@@ -43,7 +43,7 @@ from textual.widgets import Static
 import themes
 from engine import clip_tokens
 from engine.errors import UserError
-from engine.store import ProjectStore, store_of
+from engine.store import ProjectGone, ProjectStore, store_of
 from tui.commands import ScreenCommands
 from tui.messages import ProjectChanged, ProjectSaved
 from tui.wording import TuiTerms
@@ -237,6 +237,7 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
                 self.exit()
 
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        self.clear_notifications()  # the question says why; a toast must not cover it
         self.push_screen(ConfirmScreen(
             f"Not in project.toml: {problems[0]}{more}\n"
             "Quit anyway and lose it? (n: stay and fix it)"), answered)
@@ -318,7 +319,11 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         except (UserError, OSError) as e:
             reason = str(e) if isinstance(e, UserError) else \
                 f"could not write {self.project.path}: {e.strerror or e}"
-            self.notify(reason, title="not saved", severity="error", timeout=10)
+            if not isinstance(e, ProjectGone):
+                self.notify(reason, title="not saved", severity="error", timeout=10)
+            elif reason != self._gone:  # said once, not at every edit while it is gone
+                self._gone = reason
+                self.notify(reason, title="project folder gone", severity="error", timeout=30)
             self._save_pending = True  # still unsaved: the next flush (switch, quit) tries again
             self._unsaved_reason = reason
             return False
