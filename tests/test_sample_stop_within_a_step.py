@@ -7,6 +7,7 @@ before the stop stay valid; the run ends `stopped` and says how many images it w
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from engine import epochs as ep
@@ -117,3 +118,41 @@ def test_stop_while_the_last_epoch_is_sampled_ends_the_training_run_stopped(tmp_
     assert last["kind"] == "stopped" and last["images"] == 0
     assert "stopped after 0/" in last["reason"] and "training was complete" in last["reason"]
     assert (run_dir / "zq_tester.safetensors").is_file()  # the trained LoRA is kept
+
+
+def _wait(run_dir, until, limit=300.0):
+    import time
+
+    end = time.time() + limit
+    while time.time() < end:
+        evs = events.read_events(run_dir)
+        if until(evs):
+            return evs
+        time.sleep(0.2)
+    raise AssertionError(f"timed out: {[e['kind'] for e in events.read_events(run_dir)][-5:]}")
+
+
+@pytest.mark.slow
+def test_onelora_stop_during_a_detached_onelora_sample_ends_it_stopped(tmp_path):
+    """The walk's reproduction end to end: a detached `onelora sample` of a trained run, and
+    `onelora stop DIR` once it draws; the worker ends `stopped` before the epoch's images are
+    written (it used to draw them all and end `finished`)."""
+    from engine import project as pj
+    from engine.cli import main
+    from train_helpers import tiny_project
+
+    project = tiny_project(tmp_path, epochs=1, repeats=1, sample_every_n_epochs=0)
+    s = project.samples
+    s.width = s.height = 512  # slow enough on builtin:tiny that the stop lands mid-epoch
+    s.steps, s.seeds, s.weights = 30, [1, 2, 3], [0.6, 0.8, 1.0]
+    pj.save(project)
+    train_dir = runs.start_run(project, "train")
+    _wait(train_dir, lambda evs: evs and evs[-1]["kind"] in events.END_KINDS)
+    assert events.read_events(train_dir)[-1]["kind"] == "finished"
+    run_dir = runs.start_run(project, "sample", source_run=train_dir.name)
+    _wait(run_dir, lambda evs: any(e["kind"] == "sampling" for e in evs))
+    assert main(["stop", str(project.root), run_dir.name]) == 0
+    evs = _wait(run_dir, lambda evs: evs and evs[-1]["kind"] in events.END_KINDS)
+    assert evs[-1]["kind"] == "stopped", evs[-1]
+    assert evs[-1]["images"] == 0 and not [e for e in evs if e["kind"] == "sample"]
+    assert not ep.sample_passes(train_dir, 1)  # no pass with half its images indexed
