@@ -171,8 +171,12 @@ def folder_lock(root: str | os.PathLike):
     from engine import runs
 
     lock_dir = runs.runs_root(root)
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / FOLDER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_dir.mkdir(exist_ok=True)  # never the project folder itself (moved away: no lock)
+        fd = os.open(lock_dir / FOLDER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
