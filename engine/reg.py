@@ -200,6 +200,19 @@ def live_folder(root: str | os.PathLike, folder: Path) -> Path:
     return Path(root) / REG_DIR / name if name else folder
 
 
+def removed_in(project: pj.Project, folder: Path) -> set[str]:
+    """Names of the images the user removed from ``folder`` (project.toml as it is on disk
+    now, which knows removals made under a later name; the frozen ``project`` otherwise)."""
+    removed = list(project.reg.removed)
+    try:
+        data = tomllib.loads((Path(project.root) / pj.PROJECT_FILE).read_text(encoding="utf-8"))
+        removed += [str(r) for r in data.get("reg", {}).get("removed", [])]
+    except (OSError, ValueError, AttributeError):
+        pass
+    prefix = f"{REG_DIR}/{Path(folder).name}/"
+    return {r[len(prefix):] for r in removed if r.startswith(prefix)}
+
+
 def do_move(root: str | os.PathLike, move: FolderMove) -> None:
     """Rename ``reg/<old>`` (and ``reg_removed/<old>``) to the new name."""
     base = Path(root)

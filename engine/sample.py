@@ -538,8 +538,11 @@ def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None
         wc.ensure_wildcards(project)
         prompts = wc.expand(reg.prompt, reg.count, reg.seed, wc.wildcards_dir(project))
         folder = rg.reg_folder(project)
+        with rg.folder_lock(project.root):  # a resume after a rename: the set's folder now
+            folder = rg.live_folder(project.root, folder)
+            gone = rg.removed_in(project, folder)
         todo = [i for i in range(reg.count)
-                if not (folder / f"{i:04d}.png").exists() and not rg.is_removed(project, i)]
+                if not (folder / f"{i:04d}.png").exists() and f"{i:04d}.png" not in gone]
         done = reg.count - len(todo)
         if not todo:
             writer.emit("started", job="reg", total_steps=reg.count, unit="image",

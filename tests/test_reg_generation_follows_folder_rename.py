@@ -57,3 +57,35 @@ def test_reg_images_drawn_after_a_folder_rename_land_in_the_renamed_folder(base,
     evs = events.read_events(run_dir)
     assert evs[-1]["kind"] == "finished" and evs[-1]["path"] == str(new)
     assert any("moved to" in e.get("message", "") for e in evs if e["kind"] == "log")
+
+
+def test_reg_generation_resumed_after_a_rename_draws_only_the_missing_images_there(base, project):
+    """The run's settings were frozen under the old name (a `--resume` of a stopped run):
+    it must find the set, its drawn images and its removals under the new name."""
+    from PIL import Image
+
+    project.train.model = "builtin:tiny"
+    project.reg.count, project.reg.steps, project.reg.repeats = 3, 2, 1
+    project.reg.width = project.reg.height = 64
+    pj.save(project)
+    run_dir = runs.start_run(project, "reg", detach=False, batch_size=1)  # frozen: 1_girl
+    old = rg.reg_folder(project)
+    old.mkdir(parents=True)
+    for i in (0, 1):
+        Image.new("RGB", (64, 64), (i * 90, 40, 40)).save(old / f"{i:04d}.png")
+        (old / f"{i:04d}.txt").write_text("1girl, solo\n")
+    planted = (old / "0000.png").read_bytes()
+    rg.remove(project, ["0001.png"])  # pruned by the user
+    project.reg.repeats = 3
+    pj.save(project)  # the set moves to reg/3_girl
+    new = rg.reg_folder(project)
+    try:
+        with events.EventWriter(run_dir) as writer:
+            sample.reg_job(run_dir, writer, RenameDuringImage(project.root, 0), resume=True)
+    finally:
+        runs.release(run_dir)
+    assert not old.exists()
+    assert sorted(p.name for p in new.glob("*.png")) == ["0000.png", "0002.png"]
+    assert (new / "0000.png").read_bytes() == planted  # not drawn again
+    started = next(e for e in events.read_events(run_dir) if e["kind"] == "started")
+    assert started["todo"] == 1 and started["folder"] == str(new)
