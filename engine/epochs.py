@@ -6,7 +6,9 @@ the safetensors file by rewriting its JSON header (metadata added, tensors untou
 
 Samples live in ``runs/<id>/samples/epoch-NNN/`` with an ``index.json`` listing each image
 (file, prompt index, prompt, seed, weight) and a ``grid.png`` (rows: prompt × seed,
-columns: LoRA weight).
+columns: LoRA weight).  A later pass of the same epoch (``onelora sample``, ``sample-now``,
+changed prompts) writes ``samples/epoch-NNN-2/``, ``-3``, ... and never replaces an earlier
+pass's images; :func:`read_epoch` shows the newest pass (see there).
 
 A **diverged** epoch (most of its steps non-finite, its LoRA weights exploded, or its samples
 blank; engine/train.py and engine/overfit.py decide) is recorded in ``runs/<id>/diverged.json``
@@ -140,28 +142,66 @@ def diverged_epochs(run_dir: str | os.PathLike) -> dict[int, str]:
 # Samples per epoch
 # ---------------------------------------------------------------------------------------
 
-def epoch_dir(run_dir: str | os.PathLike, epoch: int) -> Path:
-    return Path(run_dir) / SAMPLES_DIR / f"epoch-{epoch:03d}"
+def epoch_dir(run_dir: str | os.PathLike, epoch: int, pass_no: int = 1) -> Path:
+    """The folder of ``epoch``'s sampling pass ``pass_no``: ``samples/epoch-NNN`` for the
+    first pass, ``samples/epoch-NNN-2``, ``-3``, ... for later ones."""
+    name = f"epoch-{epoch:03d}" + (f"-{pass_no}" if pass_no > 1 else "")
+    return Path(run_dir) / SAMPLES_DIR / name
+
+
+_PASS_RE = re.compile(r"epoch-(\d+)(?:-(\d+))?")
+
+
+def sample_passes(run_dir: str | os.PathLike, epoch: int) -> list[Path]:
+    """The finished sampling passes of ``epoch`` (folders with an index), oldest first."""
+    root = Path(run_dir) / SAMPLES_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for d in root.iterdir():
+        m = _PASS_RE.fullmatch(d.name)
+        if m and int(m.group(1)) == epoch and (d / INDEX_FILE).exists():
+            found.append((int(m.group(2) or 1), d))
+    return [d for _, d in sorted(found)]
+
+
+def latest_pass_dir(run_dir: str | os.PathLike, epoch: int) -> Path:
+    """The newest finished pass of ``epoch`` (the first pass's folder when there is none)."""
+    passes = sample_passes(run_dir, epoch)
+    return passes[-1] if passes else epoch_dir(run_dir, epoch)
+
+
+def next_pass_dir(run_dir: str | os.PathLike, epoch: int) -> Path:
+    """Where a new sampling pass of ``epoch`` writes: the first pass folder with no index
+    (a pass that was stopped or killed before its index never counted), so a later pass
+    (``onelora sample``, ``sample-now``, other prompts) never replaces earlier images."""
+    n = 1
+    while (epoch_dir(run_dir, epoch, n) / INDEX_FILE).exists():
+        n += 1
+    return epoch_dir(run_dir, epoch, n)
 
 
 def sample_file_name(prompt_index: int, seed: int, weight: float) -> str:
     return f"p{prompt_index:02d}-s{seed}-w{weight:.2f}.png"
 
 
-def write_index(run_dir: str | os.PathLike, epoch: int, records: list[SampleRecord]) -> Path:
-    """Write (replace) the epoch's ``index.json``; records of other weights kept."""
-    path = epoch_dir(run_dir, epoch) / INDEX_FILE
-    old = [r for r in read_epoch(run_dir, epoch) if r.file not in {n.file for n in records}]
-    merged = sorted(old + records, key=lambda r: (r.prompt_index, r.seed, r.weight))
-    pj.atomic_write_text(path, json.dumps([asdict(r) for r in merged], indent=1))
+def write_index(run_dir: str | os.PathLike, epoch: int, records: list[SampleRecord],
+                folder: str | os.PathLike | None = None) -> Path:
+    """Write the ``index.json`` of one pass (``folder``, default the epoch's first pass),
+    listing that pass's images only; :func:`read_epoch` joins the passes."""
+    folder = Path(folder) if folder is not None else epoch_dir(run_dir, epoch)
+    path = folder / INDEX_FILE
+    ordered = sorted(records, key=lambda r: (r.prompt_index, r.seed, r.weight))
+    pj.atomic_write_text(path, json.dumps([asdict(r) for r in ordered], indent=1))
     return path
 
 
-def read_epoch(run_dir: str | os.PathLike, epoch: int) -> list[SampleRecord]:
-    path = epoch_dir(run_dir, epoch) / INDEX_FILE
+def read_pass(folder: str | os.PathLike) -> list[SampleRecord]:
+    """The records of one pass folder's index (none when it is missing or unreadable)."""
+    path = Path(folder) / INDEX_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return []
     out = []
     for item in data if isinstance(data, list) else []:
@@ -172,16 +212,47 @@ def read_epoch(run_dir: str | os.PathLike, epoch: int) -> list[SampleRecord]:
     return out
 
 
+def read_epoch(run_dir: str | os.PathLike, epoch: int) -> list[SampleRecord]:
+    """``epoch``'s samples as the screen shows them: the newest pass, plus images of an
+    earlier pass with the same prompt text and seed at a weight the newest pass did not draw
+    (so a pass of other weights adds columns).  Images of prompts the newest pass does not
+    have stay on disk in their own pass folder, out of the grid."""
+    passes = sample_passes(run_dir, epoch)
+    if not passes:
+        return []
+    out = read_pass(passes[-1])
+    index_of = {r.prompt: r.prompt_index for r in out}
+    have = {(r.prompt, r.seed, round(r.weight, 6)) for r in out}
+    for folder in reversed(passes[:-1]):
+        for r in read_pass(folder):
+            key = (r.prompt, r.seed, round(r.weight, 6))
+            if r.prompt in index_of and key not in have:
+                have.add(key)
+                out.append(SampleRecord(**{**asdict(r), "prompt_index": index_of[r.prompt]}))
+    return sorted(out, key=lambda r: (r.prompt_index, r.seed, r.weight))
+
+
 def sampled_epochs(run_dir: str | os.PathLike) -> list[int]:
     root = Path(run_dir) / SAMPLES_DIR
     if not root.is_dir():
         return []
-    out = []
+    out = set()
     for d in root.iterdir():
-        m = re.fullmatch(r"epoch-(\d+)", d.name)
+        m = _PASS_RE.fullmatch(d.name)
         if m and (d / INDEX_FILE).exists():
-            out.append(int(m.group(1)))
+            out.add(int(m.group(1)))
     return sorted(out)
+
+
+def pass_number(record: SampleRecord) -> int:
+    """Which sampling pass of its epoch drew ``record`` (1 = the first)."""
+    m = _PASS_RE.fullmatch(Path(record.file).parent.name)
+    return int(m.group(2) or 1) if m else 1
+
+
+def samples_written(run_dir: str | os.PathLike) -> int:
+    """Sample images every finished pass of the run lists (older passes included)."""
+    return sum(len(read_pass(d)) for e in sampled_epochs(run_dir) for d in sample_passes(run_dir, e))
 
 
 def read_samples(run_dir: str | os.PathLike) -> list[SampleRecord]:
@@ -330,8 +401,32 @@ def copy_with_metadata(src: str | os.PathLike, dest: str | os.PathLike,
 # ---------------------------------------------------------------------------------------
 
 def output_path(project: pj.Project) -> Path:
+    """Where a pick made now writes: ``output/<output_name or trigger>.safetensors``."""
     name = project.train.output_name or project.trigger
     return Path(project.root) / OUTPUT_DIR / f"{name}.safetensors"
+
+
+def picked_path(project: pj.Project) -> Path:
+    """The LoRA the last pick wrote: the file recorded at pick time (``samples.picked_file``),
+    never a name recomputed from today's trigger; projects picked before it was recorded
+    fall back to :func:`output_path`."""
+    recorded = (project.samples.picked_file or "").strip()
+    if not recorded:
+        return output_path(project)
+    path = Path(recorded)
+    return path if path.is_absolute() else Path(project.root) / path
+
+
+def picked_missing(project: pj.Project) -> str:
+    """Why there is no picked LoRA to use, in one line ("" when :func:`picked_path` exists)."""
+    path = picked_path(project)
+    if path.is_file():
+        return ""
+    s = project.samples
+    if s.picked_file and s.picked_epoch:
+        return (f"the picked LoRA {path} (epoch {s.picked_epoch} of run {s.picked_run}) is gone: "
+                f"pick it again ('onelora pick {project.root} {s.picked_run} {s.picked_epoch}')")
+    return f"no picked LoRA ({path} not found): pick an epoch first"
 
 
 def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Path:
@@ -378,5 +473,9 @@ def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
     copy_with_metadata(files[epoch], dest, extra)
     project.samples.picked_run = run_dir.name
     project.samples.picked_epoch = int(epoch)
+    try:
+        project.samples.picked_file = dest.relative_to(project.root).as_posix()
+    except ValueError:  # an output_name that leaves the project folder
+        project.samples.picked_file = str(dest)
     pj.save(project)
     return dest

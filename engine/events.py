@@ -224,6 +224,7 @@ class Stopped(Event):
     reason: str = ""
     step: int | None = None
     epoch: int | None = None
+    images: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,7 @@ def init_lora_path(project) -> Path | None:
     if not spec:
         return None
     if spec.lower() == PICKED:
-        return epochs.output_path(project)
+        return epochs.picked_path(project)
     path = Path(spec).expanduser()
     return path if path.is_absolute() else Path(project.root) / path
 
@@ -40,9 +40,9 @@ def file_shapes(project) -> tuple[Path, dict[str, tuple[int, ...]]] | None:
     if path is None:
         return None
     if not path.is_file():
-        hint = " (pick an epoch first: onelora pick DIR EPOCH)" if \
-            project.train.init_lora.strip().lower() == PICKED else ""
-        raise UserError(f"train.init_lora: {path} not found{hint}")
+        if project.train.init_lora.strip().lower() == PICKED:
+            raise UserError(f"train.init_lora = picked: {epochs.picked_missing(project)}")
+        raise UserError(f"train.init_lora: {path} not found")
     header, _ = epochs.read_header(path)
     shapes = {k: tuple(v.get("shape", ())) for k, v in header.items()
               if k != "__metadata__" and isinstance(v, dict)}

@@ -306,6 +306,9 @@ class SampleSettings:
     """Run the picked LoRA came from."""
     picked_epoch: int = opt(0, min=0)
     """Epoch picked for output/<trigger>.safetensors (0 = none yet)."""
+    picked_file: str = ""
+    """The file the pick wrote (relative to the project folder); round two and init_lora=picked
+    use it, so renaming the trigger later does not lose it (empty = output/<trigger>.safetensors)."""
 
 
 @dataclass

@@ -5,12 +5,16 @@ them for the CLI and the TUI gallery.  A removed image is moved (with its captio
 ``DIR/reg_removed/<folder>/`` — outside ``reg/``, so the kohya export no longer sees it —
 and recorded in ``project.reg.removed`` so a resumed generation does not draw it again.
 When a save changes the folder's name (reg repeats, the reg class or the project's class), the
-project store moves both folders along (:func:`plan_move`, :func:`do_move`).
+project store moves both folders along (:func:`plan_move`, :func:`do_move`); a generation
+running meanwhile follows the set to its new folder (:func:`folder_lock`, :func:`live_folder`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +23,8 @@ from engine.errors import UserError
 
 REG_DIR = "reg"
 REMOVED_DIR = "reg_removed"
+FOLDER_LOCK = ".reg-folder.lock"
+"""In ``DIR/runs/``: held while the reg folder is renamed and while a generation writes an image."""
 
 PROMPT_TAIL = "solo, clothes, __expression__, __camera__, {indoors|outdoors}"
 """The default reg prompt after its class tag (the seed workflow's prompt)."""
@@ -195,6 +201,57 @@ def plan_move(root: str | os.PathLike, before: dict | None, after: dict) -> Fold
     removed = [f"{REG_DIR}/{new}/{r[len(prefix):]}" if r.startswith(prefix) else r
                for r in after.get("reg", {}).get("removed", [])]
     return FolderMove(old, new, removed)
+
+
+@contextmanager
+def folder_lock(root: str | os.PathLike):
+    """Held (``flock``, across processes) by the store while it writes a new folder name and
+    moves the set, and by a generation while it picks the folder of an image and writes it:
+    an image never lands in a folder that was just moved away (it would make a second set
+    under the old name that the project no longer names)."""
+    from engine import runs
+
+    lock_dir = runs.runs_root(root)
+    try:
+        lock_dir.mkdir(exist_ok=True)  # never the project folder itself (moved away: no lock)
+        fd = os.open(lock_dir / FOLDER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def live_folder(root: str | os.PathLike, folder: Path) -> Path:
+    """Where a generation that began in ``folder`` writes its next image (call it under
+    :func:`folder_lock`): ``folder`` while it is there (a rename still to come takes the new
+    image along), else the folder ``project.toml`` names now when that is another one (the
+    set was renamed, or renamed before its first image)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return folder
+    try:
+        data = tomllib.loads((Path(root) / pj.PROJECT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return folder
+    name = folder_name_of(data)
+    return Path(root) / REG_DIR / name if name else folder
+
+
+def removed_in(project: pj.Project, folder: Path) -> set[str]:
+    """Names of the images the user removed from ``folder`` (project.toml as it is on disk
+    now, which knows removals made under a later name; the frozen ``project`` otherwise)."""
+    removed = list(project.reg.removed)
+    try:
+        data = tomllib.loads((Path(project.root) / pj.PROJECT_FILE).read_text(encoding="utf-8"))
+        removed += [str(r) for r in data.get("reg", {}).get("removed", [])]
+    except (OSError, ValueError, AttributeError):
+        pass
+    prefix = f"{REG_DIR}/{Path(folder).name}/"
+    return {r[len(prefix):] for r in removed if r.startswith(prefix)}
 
 
 def do_move(root: str | os.PathLike, move: FolderMove) -> None:

@@ -286,8 +286,8 @@ def make_grid(images: list[list[Image.Image]], col_labels: list[str], row_labels
 
 
 def write_grid(run_dir: Path, epoch: int) -> Path:
-    """The epoch's grid from its index: a row per prompt × seed, a column per weight (every
-    weight sampled so far, also by an earlier `onelora sample` of other weights)."""
+    """The epoch's grid, in its newest pass's folder: a row per prompt × seed, a column per
+    weight (every weight sampled so far of these prompts, also by an earlier pass)."""
     recs = ep.read_epoch(run_dir, epoch)
     weights = sorted({r.weight for r in recs})
     rows = sorted({(r.prompt_index, r.seed) for r in recs})
@@ -304,7 +304,7 @@ def write_grid(run_dir: Path, epoch: int) -> Path:
                 row.append(blank)
         table.append(row)
     grid = make_grid(table, [f"w {w:g}" for w in weights], [f"p{p} s{s}" for p, s in rows])
-    return save_png(ep.epoch_dir(run_dir, epoch) / ep.GRID_FILE, grid)
+    return save_png(ep.latest_pass_dir(run_dir, epoch) / ep.GRID_FILE, grid)
 
 
 def sample_epoch(base, network, project: Project, run_dir, epoch: int,
@@ -312,7 +312,9 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
                  batch_size: int = BATCH_SIZE, batch_weights: bool = True,
                  should_stop=None) -> list[ep.SampleRecord]:
     """Sample ``epoch``'s LoRA (already loaded in ``network`` and applied to ``base``) at each
-    weight into ``run_dir/samples/epoch-NNN/``; one ``sample`` event per image, a grid, the
+    weight into a new pass folder, ``run_dir/samples/epoch-NNN/`` or, when the epoch was
+    sampled before, ``epoch-NNN-2/``, ``-3``, ... (never over an earlier pass's images, which
+    may be of other prompts); one ``sample`` event per image, a grid, the
     index and the overfit meter (``run_dir/overfit.json``).  The network's multiplier and the
     models' train/eval modes are restored afterwards.
 
@@ -324,7 +326,7 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     weights = list(weights if weights is not None else project.samples.weights) or [1.0]
     prompts = resolve_prompts(project)
     jobs = [Job(p, s) for p in prompts for s in p.seeds]
-    folder = ep.epoch_dir(run_dir, epoch)
+    folder = ep.next_pass_dir(run_dir, epoch)
     old = getattr(network, "multiplier", 1.0) if network is not None else 1.0
     if network is None and any(w != 0 for w in weights):
         raise UserError("sampling at a LoRA weight other than 0 needs a LoRA network")
@@ -362,7 +364,7 @@ def sample_epoch(base, network, project: Project, run_dir, epoch: int,
     finally:
         if network is not None:
             network.set_multiplier(old)
-    ep.write_index(run_dir, epoch, records)
+    ep.write_index(run_dir, epoch, records, folder)
     write_grid(run_dir, epoch)
     overfit.write(run_dir, overfit.crop_images(project))
     return records
@@ -479,13 +481,24 @@ def sample_job(run_dir, writer: EventWriter, control, resume: bool = False) -> N
         writer.emit("started", job="sample", total_steps=len(wanted), unit="epoch",
                     device=str(device), model=str(model), source_run=source.name, weights=weights)
         network = None
+        written = 0
+        should_stop = lambda: control.peek() == "stop"  # noqa: E731 — after each denoising step
         try:
             for i, epoch in enumerate(wanted):
                 if control.poll() == "stop":
-                    writer.emit("stopped", reason="stopped by the user", step=i)
+                    writer.emit("stopped", reason=f"stopped by the user after {i} of "
+                                f"{len(wanted)} epochs ({written} images written)",
+                                step=i, images=written)
                     return
                 network = load_network(base, files[epoch], network)
-                sample_epoch(base, network, project, source, epoch, writer, weights=weights)
+                try:
+                    written += len(sample_epoch(base, network, project, source, epoch, writer,
+                                                weights=weights, should_stop=should_stop))
+                except SamplingStopped as e:
+                    control.poll()  # handled here
+                    writer.emit("stopped", reason=f"stopped by the user: {e}; {written} images "
+                                "written before it", step=i, epoch=epoch, images=written)
+                    return
                 writer.emit("progress", step=i + 1, total_steps=len(wanted), epoch=epoch)
         finally:
             if network is not None:
@@ -525,8 +538,11 @@ def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None
         wc.ensure_wildcards(project)
         prompts = wc.expand(reg.prompt, reg.count, reg.seed, wc.wildcards_dir(project))
         folder = rg.reg_folder(project)
+        with rg.folder_lock(project.root):  # a resume after a rename: the set's folder now
+            folder = rg.live_folder(project.root, folder)
+            gone = rg.removed_in(project, folder)
         todo = [i for i in range(reg.count)
-                if not (folder / f"{i:04d}.png").exists() and not rg.is_removed(project, i)]
+                if not (folder / f"{i:04d}.png").exists() and f"{i:04d}.png" not in gone]
         done = reg.count - len(todo)
         if not todo:
             writer.emit("started", job="reg", total_steps=reg.count, unit="image",
@@ -555,17 +571,33 @@ def reg_job(run_dir, writer: EventWriter, control, resume: bool = False) -> None
             jobs = [Job(SamplePrompt(prompts[i], reg.negative, reg.width, reg.height,
                                      [reg.seed + i], reg.steps, reg.cfg, REG_SAMPLER, i),
                         reg.seed + i) for i in idxs]
-            images = generate_images(base, jobs, clip_skip=project.train.clip_skip,
-                                     batch_size=batch, precision=project.train.mixed_precision)
+            def stop_check(done=done) -> None:  # after each denoising step
+                if control.peek() == "stop":
+                    raise SamplingStopped(f"stopped by the user after {done} of {reg.count} "
+                                          "images (the batch being drawn was dropped)")
+            try:
+                images = generate_images(base, jobs, clip_skip=project.train.clip_skip,
+                                         batch_size=batch, precision=project.train.mixed_precision,
+                                         on_step=stop_check)
+            except SamplingStopped as e:
+                control.poll()
+                writer.emit("stopped", reason=str(e), step=done, images=done)
+                return
             for i, img in zip(idxs, images):
-                path = folder / f"{i:04d}.png"
                 caption = wc.caption_from_prompt(prompts[i], project.tags.underscores)
                 if tagger is not None:
                     caption = wc.merge_tags(caption, tagger(img), project.tags.underscores)
-                # caption first: an image on disk always has its caption (resume skips it)
-                atomic_write_text(path.with_suffix(".txt"), caption + "\n")
-                save_png(path, img, {"prompt": prompts[i], "negative": reg.negative,
-                                     "seed": reg.seed + i})
+                with rg.folder_lock(project.root):  # the set may have been renamed meanwhile
+                    now = rg.live_folder(project.root, folder)
+                    if now != folder:
+                        writer.emit("log", message=f"the reg set moved to {now} (reg repeats or "
+                                    f"class changed): the images go on there")
+                        folder = now
+                    path = folder / f"{i:04d}.png"
+                    # caption first: an image on disk always has its caption (resume skips it)
+                    atomic_write_text(path.with_suffix(".txt"), caption + "\n")
+                    save_png(path, img, {"prompt": prompts[i], "negative": reg.negative,
+                                         "seed": reg.seed + i})
                 done += 1
                 writer.emit("progress", step=done, total_steps=reg.count, path=str(path),
                             prompt=prompts[i])

@@ -8,7 +8,13 @@ from engine.events import EventWriter
 
 
 class SamplingStopped(Exception):
-    """A stop asked for while an epoch was being sampled (``sample_epoch``'s ``should_stop``)."""
+    """A stop asked for while an epoch was being sampled (``sample_epoch``'s ``should_stop``);
+    ``drawn`` images of ``total`` were drawn (none of the pass is written: its folder keeps
+    what an earlier pass wrote)."""
+
+    def __init__(self, message: str, epoch: int = 0, drawn: int = 0, total: int = 0) -> None:
+        super().__init__(message)
+        self.epoch, self.drawn, self.total = epoch, drawn, total
 
 
 class SamplingProgress:
@@ -33,7 +39,7 @@ class SamplingProgress:
         """After each denoising step: end the pass when a stop was asked for."""
         if self.should_stop is not None and self.should_stop():
             raise SamplingStopped(f"sampling epoch {self.epoch} stopped after {self.done}/"
-                                  f"{self.total} images")
+                                  f"{self.total} images", self.epoch, self.done, self.total)
 
     def __call__(self, done: int, _total: int) -> None:
         self.done = done

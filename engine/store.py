@@ -299,6 +299,19 @@ def _folder_lock(root: Path):
         os.close(fd)  # closing releases the lock
 
 
+class ProjectGone(UserError):
+    """The project folder this store read was moved or deleted: nothing is written (a save
+    would re-make a folder holding only project.toml at the old path)."""
+
+
+def _dir_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class ProjectStore:
     """Loads and saves one project folder's ``project.toml``, merging outside changes."""
 
@@ -316,6 +329,23 @@ class ProjectStore:
         self.merges = 0
         """How many times another program's changes were merged in."""
         self._notices: list[str] = []
+        self._root_id = _dir_id(self.root)
+        """The folder read or written (device, inode): a folder made anew at the same path
+        after a move is not this project."""
+
+    def gone(self) -> str:
+        """Why this project's folder is no longer there ("" while it is): moved or deleted
+        after the store read it, or replaced by another folder of the same name that has no
+        project.toml.  A project.toml deleted from its own folder is not "gone": the next save
+        writes it back there."""
+        if self._base is None:
+            return ""  # never read or written: a first save makes it
+        now = _dir_id(self.root)
+        if now is not None and (now == self._root_id or self.path.exists()):
+            return ""
+        return (f"the project folder {self.root} is gone (moved or deleted?): nothing was "
+                f"saved there and your edits are kept in memory; move the folder back to "
+                f"{self.root} to save them")
 
     # -- reading -------------------------------------------------------------------------
     def _read(self) -> tuple[dict, Stamp, str]:
@@ -351,6 +381,7 @@ class ProjectStore:
             project = self._parse(data)
             project.store = self
             self._base, self._stamp, self._text = pj.file_dict(project), stamp, text
+            self._root_id = _dir_id(self.root)
         pj.remove_stale_temps(self.path)  # left by a save that was killed halfway
         pj.announce(self.path, project.warnings)
         return project
@@ -417,6 +448,9 @@ class ProjectStore:
         docstring).  Nothing is written when nothing changed.  Raises UserError for an
         invalid project or an unreadable changed file (the in-memory project is kept)."""
         with self._lock, _folder_lock(self.root):
+            gone = self.gone()
+            if gone:
+                raise ProjectGone(gone)
             ours = pj.file_dict(project)
             report = SaveReport(self.path)
             data, text = ours, self._text
@@ -448,11 +482,15 @@ class ProjectStore:
             # Only the layout comes from the old text (the user's comments, key order):
             # the content written is exactly ``data`` (engine/toml_edit.py).
             raw = self._editor.dumps(text, data).encode("utf-8")
-            atomic_write_bytes(self.path, raw)
-            if move is not None:
-                reg.do_move(self.root, move)
+            if move is None:
+                atomic_write_bytes(self.path, raw)
+            else:  # a reg generation running now sees the new name and the moved set together
+                with reg.folder_lock(self.root):
+                    atomic_write_bytes(self.path, raw)
+                    reg.do_move(self.root, move)
             self._stamp = _stamp_of(raw, os.stat(self.path))
             self._base, self._text = data, raw.decode("utf-8")
+            self._root_id = _dir_id(self.root)
             self.writes += 1
             report.wrote = True
             return report

@@ -215,6 +215,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
     bad_streak = 0
     t_last = time.perf_counter()
     it_s = None
+    cut = ""  # a sampling pass a stop cut short (said in the stopped event)
     while s["step"] < total_steps:
         epoch = s["epoch"]
         batches = data.epoch_batches(epoch)
@@ -229,16 +230,17 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
                     if command == "stop":
                         break
                     if command == "sample-now":
-                        run_sampling(base, network, project, run_dir, epoch, writer, control)
+                        cut = run_sampling(base, network, project, run_dir, epoch, writer, control)
                 if command == "resume":
                     writer.emit("resumed", step=s["step"])
                     t_last = time.perf_counter()
             if command == "sample-now":
-                run_sampling(base, network, project, run_dir, epoch, writer, control)
+                cut = run_sampling(base, network, project, run_dir, epoch, writer, control)
             if command == "stop":
                 save_state(run_dir, s, network, optimizer, scaler)
-                writer.emit("stopped", step=s["step"], epoch=epoch,
-                            reason="stopped by the user; resume with --resume " + run_dir.name)
+                writer.emit("stopped", step=s["step"], epoch=epoch, images=sample_count(run_dir),
+                            reason="stopped by the user" + (f" ({cut})" if cut else "")
+                            + "; resume with --resume " + run_dir.name)
                 return
 
             # -- one step
@@ -309,7 +311,7 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
             save_state(run_dir, s, network, optimizer, scaler)
         if t.sample_every_n_epochs and (epoch % t.sample_every_n_epochs == 0 or last):
             rng = tu.get_rng_state()  # sampling must not shift the training's random draws
-            run_sampling(base, network, project, run_dir, epoch, writer, control)
+            cut = run_sampling(base, network, project, run_dir, epoch, writer, control)
             tu.set_rng_state(rng)
             if why is None:  # the overfit meter records an epoch with blank samples
                 why = ep.diverged_epochs(run_dir).get(epoch)
@@ -336,6 +338,10 @@ def _train(run_dir: Path, resume: bool, writer: EventWriter, control: RunControl
     final = run_dir / f"{output_name}.safetensors"
     save_lora(final, s["epoch"] - 1)
     save_state(run_dir, s, network, optimizer, scaler)
+    if cut and control.poll() == "stop":  # stopped while the last epoch was sampled
+        writer.emit("stopped", step=s["step"], epoch=s["epoch"] - 1, images=sample_count(run_dir),
+                    reason=f"stopped by the user ({cut}); training was complete: {final}")
+        return
     writer.emit("finished", path=str(final), step=s["step"], epoch=s["epoch"] - 1,
                 loss_ema=s["loss_ema"], nonfinite_steps=len(s["nonfinite"]), rollbacks=s["rollbacks"])
 
@@ -375,11 +381,17 @@ def sample_images_per_epoch(project) -> int | None:
         return None
 
 
+def sample_count(run_dir: Path) -> int:
+    """Sample images this run has written (every sampled epoch's index)."""
+    return ep.samples_written(run_dir)
+
+
 def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: EventWriter,
-                 control: RunControl | None = None) -> None:
+                 control: RunControl | None = None) -> str:
     """Samples of the current LoRA (engine.sample, when it is installed); the one place the
     loop calls sampling from.  A sampling error is reported and training goes on; a ``stop``
-    in ``control`` ends the pass after the current batch (the loop then stops the run)."""
+    in ``control`` ends the pass after the current denoising step (the loop then stops the
+    run) and the returned line says so ("" when the pass was not stopped)."""
     should_stop = (lambda: control.peek() == "stop") if control is not None else None
     try:
         from engine import sample
@@ -387,7 +399,7 @@ def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: Even
         sample = None
     if sample is None or not hasattr(sample, "sample_epoch"):
         writer.emit("log", message="sampling is not available in this build (engine.sample is missing)")
-        return
+        return ""
     modes = {m: m.training for m in (base.unet, base.text_encoder)}
     try:
         with torch.no_grad():
@@ -395,6 +407,7 @@ def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: Even
                                 should_stop=should_stop)
     except sample.SamplingStopped as e:  # the loop's next poll of the control file stops the run
         writer.emit("log", message=str(e))
+        return str(e)
     except UserError as e:
         writer.emit("log", message=f"sampling epoch {epoch} failed: {e}")
     except Exception as e:  # noqa: BLE001 — reported, and training goes on
@@ -403,6 +416,7 @@ def run_sampling(base, network, project, run_dir: Path, epoch: int, writer: Even
         network.set_multiplier(1.0)
         for m, training in modes.items():
             m.train(training)
+    return ""
 
 
 # -------------------------------------------------------------------------------------------

@@ -207,7 +207,8 @@ def test_sample_later_weights_join_the_epochs_index_and_grid(base, small_project
         net.restore()
     assert sorted(r.weight for r in ep.read_epoch(tmp_path, 1)) == [0.6, 1.0]
     one_column = sample.make_grid([[Image.new("RGB", (64, 64))]], ["w"], ["r"])
-    grid = Image.open(ep.epoch_dir(tmp_path, 1) / ep.GRID_FILE)
+    grid = Image.open(ep.latest_pass_dir(tmp_path, 1) / ep.GRID_FILE)  # the second pass's
+    assert ep.latest_pass_dir(tmp_path, 1).name == "epoch-001-2"
     assert grid.height == one_column.height and grid.width > one_column.width + 100
 
 

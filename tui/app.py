@@ -47,7 +47,7 @@ from textual.widgets import Static
 import themes
 from engine import clip_tokens
 from engine.errors import UserError
-from engine.store import ProjectStore, store_of
+from engine.store import ProjectGone, ProjectStore, store_of
 from tui.commands import ScreenCommands
 from tui.messages import ProjectChanged, ProjectSaved
 from tui.wording import TuiTerms
@@ -143,6 +143,8 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         self._unsaved_reason = ""
         """Why the last save failed ("" once one succeeds): the quit question names it."""
         self._disk_error = ""
+        self._gone = ""
+        """Why the project folder is gone ("" while it is there): said once, see _folder_gone."""
         self._watch_stop = threading.Event()
         self._watcher: threading.Thread | None = None
         if self.project_dir is not None:
@@ -253,6 +255,7 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
                 self.exit()
 
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        self.clear_notifications()  # the question says why; a toast must not cover it
         self.push_screen(ConfirmScreen(
             f"Not in project.toml: {problems[0]}{more}\n"
             "Quit anyway and lose it? (n: stay and fix it)"), answered)
@@ -334,7 +337,11 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         except (UserError, OSError) as e:
             reason = str(e) if isinstance(e, UserError) else \
                 f"could not write {self.project.path}: {e.strerror or e}"
-            self.notify(reason, title="not saved", severity="error", timeout=10)
+            if not isinstance(e, ProjectGone):
+                self.notify(reason, title="not saved", severity="error", timeout=10)
+            elif reason != self._gone:  # said once, not at every edit while it is gone
+                self._gone = reason
+                self.notify(reason, title="project folder gone", severity="error", timeout=30)
             self._save_pending = True  # still unsaved: the next flush (switch, quit) tries again
             self._unsaved_reason = reason
             return False
@@ -397,11 +404,26 @@ class OneloraApp(TuiTerms, App[int]):  # TuiTerms: notifications speak keys, not
         while not self._watch_stop.wait(WATCH_EVERY):
             store = self.store
             try:
-                if store is not None and self.project is not None and store.changed_on_disk():
+                gone = store.gone() if store is not None and self.project is not None else ""
+                if gone or self._gone:
+                    self.call_from_thread(self._folder_gone, gone)
+                elif store is not None and self.project is not None and store.changed_on_disk():
                     self.call_from_thread(self.absorb_disk_changes)
             except Exception:  # the app is closing, or the folder went away meanwhile
                 if self._watch_stop.is_set() or not self.is_running:
                     return
+
+    def _folder_gone(self, text: str) -> None:
+        """Say once that the project folder went away (moved or deleted), and once that it is
+        back; edits made meanwhile stay in memory, unsaved, and quitting asks about them."""
+        if text == self._gone:
+            return
+        self._gone = text
+        if text:
+            self.notify(text, title="project folder gone", severity="error", timeout=30)
+        elif self._save_pending:
+            self.notify("the project folder is back: saving your edits", title="project.toml")
+            self.save_project()
 
     def absorb_disk_changes(self) -> bool:
         """Merge another program's changes to project.toml into the open project (unsaved

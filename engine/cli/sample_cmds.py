@@ -109,7 +109,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     result = _finish(args, run_dir, "sample")
     meter = overfit.read(source)
-    grids = [str(ep.epoch_dir(source, e) / ep.GRID_FILE) for e in ep.sampled_epochs(source)]
+    grids = [str(ep.latest_pass_dir(source, e) / ep.GRID_FILE) for e in ep.sampled_epochs(source)]
     payload = {**result, "source_run": source.name, "grids": grids,
                "overfit": meter.get("epochs", []), "suggested_epoch": meter.get("suggested_epoch")}
 

@@ -6,7 +6,8 @@ too (cells "–"), so ``enter`` picks it all the same.
 Rows are epochs, columns LoRA weights, the last column the overfit score (a bar; ★ marks the
 suggested epoch).  Arrows move the cursor and the image follows it; ``enter`` copies that
 epoch's LoRA to ``output/<trigger>.safetensors`` (engine.epochs.pick_epoch — no torch).
-Everything is read from the run directory (``samples/epoch-NNN/index.json`` and
+Everything is read from the run directory (``samples/epoch-NNN/index.json``, or the newest
+pass ``epoch-NNN-2/`` ... when the epoch was sampled again, and
 ``overfit.json``, written by the sampling process), re-read every few seconds while a run
 adds epochs.  At 80×24 the table and the image share the screen; ``z`` shows the image alone.
 
@@ -161,7 +162,7 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
     def _current_stamp(self) -> tuple:
         if self.run_dir is None:
             return ()
-        files = [ep.epoch_dir(self.run_dir, e) / ep.INDEX_FILE for e in ep.sampled_epochs(self.run_dir)]
+        files = [ep.latest_pass_dir(self.run_dir, e) / ep.INDEX_FILE for e in ep.sampled_epochs(self.run_dir)]
         files.append(self.run_dir / overfit.OVERFIT_FILE)
         files += sorted(self.run_dir.glob("*.safetensors"))  # a newly saved epoch
         return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
@@ -341,7 +342,9 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         except OSError as e:
             view.set_image(None, f"cannot read {rec.file}: {e}")
         where = f"◆ run {earlier.run_dir.name} " if earlier is not None else ""
-        caption.update(f"{where}epoch {rec.epoch} · weight {rec.weight:g} · seed {rec.seed}")
+        again = ep.pass_number(rec)  # a later `onelora sample` of the epoch: its newest pass
+        caption.update(f"{where}epoch {rec.epoch} · weight {rec.weight:g} · seed {rec.seed}"
+                       + (f" · pass {again}" if again > 1 else ""))
 
     @on(DataTable.CellHighlighted)
     def _highlighted(self, event: DataTable.CellHighlighted) -> None:
