@@ -329,9 +329,46 @@ def copy_with_metadata(src: str | os.PathLike, dest: str | os.PathLike,
 # Picking an epoch
 # ---------------------------------------------------------------------------------------
 
-def output_path(project: pj.Project) -> Path:
-    name = project.train.output_name or project.trigger
+def output_path(project: pj.Project, run_dir: str | os.PathLike | None = None) -> Path:
+    """``DIR/output/<name>.safetensors``: the name the run was trained under (its frozen
+    ``output_name``, else its trigger) when ``run_dir`` is given, so a trigger or output name
+    changed since never labels an older run's LoRA with a word it did not learn; otherwise
+    the project's current name."""
+    name = _run_output_name(run_dir) if run_dir is not None else None
+    name = name or project.train.output_name or project.trigger
     return Path(project.root) / OUTPUT_DIR / f"{name}.safetensors"
+
+
+def _run_output_name(run_dir: str | os.PathLike) -> str | None:
+    from engine.names import name_problem
+
+    try:
+        cfg = runs.read_config(run_dir)
+    except UserError:
+        return None
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    name = train.get("output_name") or cfg.get("trigger")
+    return name if isinstance(name, str) and name_problem(name) is None else None
+
+
+def picked_path(project: pj.Project) -> Path:
+    """Where the last pick (``samples.picked_run``) wrote its LoRA: named after that run; if the
+    run folder is gone, the output file whose metadata names that run and epoch; with no pick
+    recorded, the project's current output name."""
+    s = project.samples
+    if s.picked_run:
+        run_dir = Path(project.root) / runs.RUNS_DIR / s.picked_run
+        if (run_dir / "config.toml").is_file():
+            return output_path(project, run_dir)
+        for path in sorted((Path(project.root) / OUTPUT_DIR).glob("*.safetensors")):
+            try:
+                meta = read_metadata(path)
+            except UserError:
+                continue
+            if (meta.get("onelora_run") == s.picked_run and
+                    meta.get("onelora_picked_epoch") == str(s.picked_epoch)):
+                return path
+    return output_path(project)
 
 
 def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Path:
@@ -351,7 +388,8 @@ def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Pat
 
 def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
                force: bool = False) -> Path:
-    """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<trigger>.safetensors`` with metadata
+    """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<name>.safetensors`` (the run's output
+    name or trigger, see :func:`output_path`) with metadata
     recording the choice, and remember it in ``project.samples`` (project.toml saved).
     A diverged epoch is refused unless ``force`` (the copy then records why it diverged)."""
     run_dir = find_training_run(project, run)
@@ -374,7 +412,7 @@ def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
     }
     if epoch in diverged:
         extra["onelora_diverged"] = diverged[epoch]
-    dest = output_path(project)
+    dest = output_path(project, run_dir)
     copy_with_metadata(files[epoch], dest, extra)
     project.samples.picked_run = run_dir.name
     project.samples.picked_epoch = int(epoch)

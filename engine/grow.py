@@ -161,7 +161,7 @@ def resolve_lora(project: Project) -> Path:
             raise UserError(f"grow.lora = {g.lora!r}: {path} not found; give a .safetensors LoRA "
                             "or leave it empty for the picked one")
         return path
-    path = ep.output_path(project)
+    path = ep.picked_path(project)
     if not path.is_file():
         raise UserError(f"no picked LoRA ({path} not found): pick an epoch first "
                         f"('onelora pick {project.root} RUN EPOCH') or set grow.lora / grow.epoch")

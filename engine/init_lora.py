@@ -24,7 +24,7 @@ def init_lora_path(project) -> Path | None:
     if not spec:
         return None
     if spec.lower() == PICKED:
-        return epochs.output_path(project)
+        return epochs.picked_path(project)
     path = Path(spec).expanduser()
     return path if path.is_absolute() else Path(project.root) / path
 

@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("pick", help="copy one epoch's LoRA to DIR/output/<trigger>.safetensors")
+    p = sub.add_parser("pick", help="copy one epoch's LoRA to DIR/output/<run output name or trigger>.safetensors")
     p.add_argument("dir")
     p.add_argument("run", help="training run id (or 'latest')")
     p.add_argument("epoch", type=int)
