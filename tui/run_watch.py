@@ -30,6 +30,7 @@ from textual.message import Message
 
 from engine import events as ev
 from engine import runs
+from engine.errors import UserError
 from tui.wording import in_tui_terms
 
 RECENT_EVENTS = 200
@@ -210,9 +211,18 @@ class RunModel:
 def status_of(model: RunModel, alive: bool) -> tuple[str, str, str]:
     """(status, reason, hint) for a run: engine.runs.status_of, with the TUI's resume key."""
     status, reason, hint = runs.status_of(model.status, alive, model.run_dir)
-    if status == "crashed":
+    if status == "crashed" and _train_without_state(model.run_dir):
+        hint = "no saved state to resume (it ended before its first epoch did): ctrl+g starts a new run"
+    elif status == "crashed":
         hint = "press u to resume it from its last saved state, or read worker.log"
     return status, reason, hint
+
+
+def _train_without_state(run_dir) -> bool:
+    try:
+        return runs.run_kind(run_dir) == "train" and not runs.has_saved_state(run_dir)
+    except UserError:
+        return False
 
 
 def _parse_lines(lines: list[bytes]) -> list[dict]:
