@@ -386,12 +386,57 @@ def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Pat
     return runs.find_run(project.root, str(run))
 
 
+def _only_copy(project: pj.Project, dest: Path) -> bool:
+    """Whether ``dest`` (an existing output LoRA) would be lost if replaced: it is not a pick
+    whose epoch file is still in its run folder (that run was deleted, or the file is one the
+    user put there or edited)."""
+    try:
+        meta = read_metadata(dest)
+    except UserError:
+        return True
+    run_id, source = meta.get("onelora_run", ""), meta.get("onelora_picked_from", "")
+    if not run_id or not source or "/" in run_id + source or "\\" in run_id + source:
+        return True
+    src = Path(project.root) / runs.RUNS_DIR / run_id / source
+    try:
+        if not src.is_file():
+            return True
+        _, start = read_header(dest)
+        _, src_start = read_header(src)
+        return dest.stat().st_size - start != src.stat().st_size - src_start
+    except (OSError, UserError):
+        return True
+
+
+def _keep_aside(project: pj.Project, dest: Path) -> Path | None:
+    """Rename an output LoRA that a new pick would replace and that exists nowhere else to
+    ``<name>-kept-<run>-e<epoch>[-n].safetensors``; returns the new path (None: nothing kept)."""
+    if not dest.exists() or not _only_copy(project, dest):
+        return None
+    try:
+        meta = read_metadata(dest)
+    except UserError:
+        meta = {}
+    tag = "-".join(x for x in (meta.get("onelora_run", ""), f"e{meta['onelora_picked_epoch']}"
+                               if meta.get("onelora_picked_epoch") else "") if x) or "earlier"
+    tag = re.sub(r"[^\w.-]", "_", tag)[:80]
+    for n in range(1, 1000):
+        kept = dest.with_name(f"{dest.stem}-kept-{tag}{'' if n == 1 else f'-{n}'}{dest.suffix}")
+        if not kept.exists():
+            os.replace(dest, kept)
+            return kept
+    raise UserError(f"{dest} would be replaced and it is the only copy of that LoRA; move it "
+                    "away first")
+
+
 def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
-               force: bool = False) -> Path:
+               force: bool = False, kept: list[Path] | None = None) -> Path:
     """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<name>.safetensors`` (the run's output
     name or trigger, see :func:`output_path`) with metadata
     recording the choice, and remember it in ``project.samples`` (project.toml saved).
-    A diverged epoch is refused unless ``force`` (the copy then records why it diverged)."""
+    A diverged epoch is refused unless ``force`` (the copy then records why it diverged).
+    An output file it would replace that exists nowhere else (its run folder was deleted, or
+    it is not a pick) is renamed first, never overwritten; its new path is added to ``kept``."""
     run_dir = find_training_run(project, run)
     files = epoch_files(run_dir)
     if epoch not in files:
@@ -413,6 +458,9 @@ def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
     if epoch in diverged:
         extra["onelora_diverged"] = diverged[epoch]
     dest = output_path(project, run_dir)
+    aside = _keep_aside(project, dest)
+    if aside is not None and kept is not None:
+        kept.append(aside)
     copy_with_metadata(files[epoch], dest, extra)
     project.samples.picked_run = run_dir.name
     project.samples.picked_epoch = int(epoch)

@@ -43,3 +43,25 @@ def test_picked_file_is_found_when_its_run_folder_was_deleted(project):
     project.trigger = "zq_renamed"
     shutil.rmtree(run)
     assert ep.picked_path(project) == dest
+
+
+def test_a_new_pick_never_overwrites_the_only_copy_of_the_picked_lora(project, capsys):
+    """Runs deleted to free disk, output/<name>.safetensors kept as the result; a new run's
+    pick (enter on the Samples screen, or onelora pick) replaced it silently."""
+    import shutil
+
+    from engine.cli import main
+
+    first = fake_training_run(project)
+    second = fake_training_run(project)
+    dest = ep.pick_epoch(project, first.name, 2)
+    shutil.rmtree(first)                                   # the only copy is output/ now
+    assert main(["pick", str(project.root), second.name, "3"]) == 0
+    assert "kept as" in capsys.readouterr().out
+    assert ep.read_metadata(dest)["onelora_run"] == second.name
+    kept = [p for p in dest.parent.glob("*.safetensors") if p != dest]
+    assert len(kept) == 1 and ep.read_metadata(kept[0])["onelora_run"] == first.name
+    assert ep.read_metadata(kept[0])["onelora_picked_epoch"] == "2"
+    # a pick whose epoch file is still in its run folder is simply replaced (no pile of copies)
+    ep.pick_epoch(pj.load(project.root), second.name, 1)
+    assert sorted(dest.parent.glob("*.safetensors")) == sorted([dest, kept[0]])

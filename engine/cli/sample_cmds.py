@@ -137,12 +137,14 @@ def cmd_pick(args: argparse.Namespace) -> int:
     from engine.project import load
 
     project = load(args.dir)
-    dest = ep.pick_epoch(project, args.run, args.epoch, force=args.force)
+    kept: list = []
+    dest = ep.pick_epoch(project, args.run, args.epoch, force=args.force, kept=kept)
     diverged = ep.read_metadata(dest).get("onelora_diverged")
     emit(args, {"path": str(dest), "run": project.samples.picked_run, "epoch": args.epoch,
-                "diverged": diverged},
+                "diverged": diverged, "kept": [str(k) for k in kept]},
          f"picked epoch {args.epoch} of run {project.samples.picked_run}: {dest}"
-         + (f" (forced: it diverged, {diverged})" if diverged else ""))
+         + (f" (forced: it diverged, {diverged})" if diverged else "")
+         + "".join(f"\nthe LoRA it replaced exists nowhere else: kept as {k}" for k in kept))
     return 0
 
 
