@@ -400,21 +400,51 @@ def copy_with_metadata(src: str | os.PathLike, dest: str | os.PathLike,
 # Picking an epoch
 # ---------------------------------------------------------------------------------------
 
-def output_path(project: pj.Project) -> Path:
-    """Where a pick made now writes: ``output/<output_name or trigger>.safetensors``."""
-    name = project.train.output_name or project.trigger
+def output_path(project: pj.Project, run_dir: str | os.PathLike | None = None) -> Path:
+    """``DIR/output/<name>.safetensors``: the name the run was trained under (its frozen
+    ``output_name``, else its trigger) when ``run_dir`` is given, so a trigger or output name
+    changed since never labels an older run's LoRA with a word it did not learn; otherwise
+    the project's current name."""
+    name = _run_output_name(run_dir) if run_dir is not None else None
+    name = name or project.train.output_name or project.trigger
     return Path(project.root) / OUTPUT_DIR / f"{name}.safetensors"
+
+
+def _run_output_name(run_dir: str | os.PathLike) -> str | None:
+    from engine.names import name_problem
+
+    try:
+        cfg = runs.read_config(run_dir)
+    except UserError:
+        return None
+    train = cfg.get("train") if isinstance(cfg.get("train"), dict) else {}
+    name = train.get("output_name") or cfg.get("trigger")
+    return name if isinstance(name, str) and name_problem(name) is None else None
 
 
 def picked_path(project: pj.Project) -> Path:
     """The LoRA the last pick wrote: the file recorded at pick time (``samples.picked_file``),
-    never a name recomputed from today's trigger; projects picked before it was recorded
-    fall back to :func:`output_path`."""
+    never a name recomputed from today's trigger.  Projects picked before it was recorded:
+    named after the picked run (``samples.picked_run``); if that run folder is gone, the output
+    file whose metadata names that run and epoch; with no pick at all, the current name."""
     recorded = (project.samples.picked_file or "").strip()
-    if not recorded:
-        return output_path(project)
-    path = Path(recorded)
-    return path if path.is_absolute() else Path(project.root) / path
+    if recorded:
+        path = Path(recorded)
+        return path if path.is_absolute() else Path(project.root) / path
+    s = project.samples
+    if s.picked_run:
+        run_dir = Path(project.root) / runs.RUNS_DIR / s.picked_run
+        if (run_dir / "config.toml").is_file():
+            return output_path(project, run_dir)
+        for path in sorted((Path(project.root) / OUTPUT_DIR).glob("*.safetensors")):
+            try:
+                meta = read_metadata(path)
+            except UserError:
+                continue
+            if (meta.get("onelora_run") == s.picked_run and
+                    meta.get("onelora_picked_epoch") == str(s.picked_epoch)):
+                return path
+    return output_path(project)
 
 
 def picked_missing(project: pj.Project) -> str:
@@ -444,11 +474,57 @@ def find_training_run(project: pj.Project, run: str | os.PathLike | None) -> Pat
     return runs.find_run(project.root, str(run))
 
 
+def _only_copy(project: pj.Project, dest: Path) -> bool:
+    """Whether ``dest`` (an existing output LoRA) would be lost if replaced: it is not a pick
+    whose epoch file is still in its run folder (that run was deleted, or the file is one the
+    user put there or edited)."""
+    try:
+        meta = read_metadata(dest)
+    except UserError:
+        return True
+    run_id, source = meta.get("onelora_run", ""), meta.get("onelora_picked_from", "")
+    if not run_id or not source or "/" in run_id + source or "\\" in run_id + source:
+        return True
+    src = Path(project.root) / runs.RUNS_DIR / run_id / source
+    try:
+        if not src.is_file():
+            return True
+        _, start = read_header(dest)
+        _, src_start = read_header(src)
+        return dest.stat().st_size - start != src.stat().st_size - src_start
+    except (OSError, UserError):
+        return True
+
+
+def _keep_aside(project: pj.Project, dest: Path) -> Path | None:
+    """Rename an output LoRA that a new pick would replace and that exists nowhere else to
+    ``<name>-kept-<run>-e<epoch>[-n].safetensors``; returns the new path (None: nothing kept)."""
+    if not dest.exists() or not _only_copy(project, dest):
+        return None
+    try:
+        meta = read_metadata(dest)
+    except UserError:
+        meta = {}
+    tag = "-".join(x for x in (meta.get("onelora_run", ""), f"e{meta['onelora_picked_epoch']}"
+                               if meta.get("onelora_picked_epoch") else "") if x) or "earlier"
+    tag = re.sub(r"[^\w.-]", "_", tag)[:80]
+    for n in range(1, 1000):
+        kept = dest.with_name(f"{dest.stem}-kept-{tag}{'' if n == 1 else f'-{n}'}{dest.suffix}")
+        if not kept.exists():
+            os.replace(dest, kept)
+            return kept
+    raise UserError(f"{dest} would be replaced and it is the only copy of that LoRA; move it "
+                    "away first")
+
+
 def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
-               force: bool = False) -> Path:
-    """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<trigger>.safetensors`` with metadata
+               force: bool = False, kept: list[Path] | None = None) -> Path:
+    """Copy ``epoch``'s LoRA of ``run`` to ``DIR/output/<name>.safetensors`` (the run's output
+    name or trigger, see :func:`output_path`) with metadata
     recording the choice, and remember it in ``project.samples`` (project.toml saved).
-    A diverged epoch is refused unless ``force`` (the copy then records why it diverged)."""
+    A diverged epoch is refused unless ``force`` (the copy then records why it diverged).
+    An output file it would replace that exists nowhere else (its run folder was deleted, or
+    it is not a pick) is renamed first, never overwritten; its new path is added to ``kept``."""
     run_dir = find_training_run(project, run)
     files = epoch_files(run_dir)
     if epoch not in files:
@@ -469,7 +545,10 @@ def pick_epoch(project: pj.Project, run: str | os.PathLike, epoch: int,
     }
     if epoch in diverged:
         extra["onelora_diverged"] = diverged[epoch]
-    dest = output_path(project)
+    dest = output_path(project, run_dir)
+    aside = _keep_aside(project, dest)
+    if aside is not None and kept is not None:
+        kept.append(aside)
     copy_with_metadata(files[epoch], dest, extra)
     project.samples.picked_run = run_dir.name
     project.samples.picked_epoch = int(epoch)

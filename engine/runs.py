@@ -266,6 +266,10 @@ def start_run(project: Project, kind: str, *, detach: bool = True, resume: str |
             if info.status in ACTIVE:
                 raise UserError(f"run {info.id} is still running; stop it first "
                                 f"(onelora stop {project.root} {info.id})")
+            if run_kind(run_dir) == "train" and not has_saved_state(run_dir):
+                # refused here, not by a worker that loads the model first and then turns the
+                # crashed run into a failed one with a hint about settings
+                raise UserError(no_state_message(run_dir))
             if not force:
                 check_no_job(project, run_kind(run_dir))
             (run_dir / "control").unlink(missing_ok=True)
@@ -445,6 +449,19 @@ def process_alive(run_dir: Path) -> bool:
     return age is None or age < HEARTBEAT_STALE
 
 
+STATE_FILE = Path("state") / "state.pt"
+"""A training run's resumable state (engine.train writes it at each epoch end and on stop)."""
+
+
+def has_saved_state(run_dir: str | os.PathLike) -> bool:
+    return (Path(run_dir) / STATE_FILE).is_file()
+
+
+def no_state_message(run_dir: str | os.PathLike) -> str:
+    return (f"run {Path(run_dir).name} has no saved state to resume: it ended before its first "
+            "epoch did (the state is written at each epoch end and on stop); start a new run")
+
+
 def resume_hint(run_dir: Path) -> str:
     """What to do about a crashed run of this kind (the command that resumes it, if any)."""
     run_id = Path(run_dir).name
@@ -452,6 +469,8 @@ def resume_hint(run_dir: Path) -> str:
         kind, root = run_kind(run_dir), project_root_of(run_dir)
     except (UserError, OSError, ValueError):  # a damaged folder: say only what is certain
         kind, root = "?", "DIR"
+    if kind == "train" and not has_saved_state(run_dir):
+        return no_state_message(run_dir) + f" (onelora train {root})"
     if kind in ("train", "grow"):
         return f"resume it (onelora {kind} {root} --resume {run_id}) or look at worker.log"
     if kind == "reg":

@@ -345,11 +345,15 @@ def run_here(run_dir: Path, kind: str | None = None, *, resume: bool = False,
     result: list[int] = []
     errors: list[BaseException] = []
 
+    done = threading.Event()
+
     def target() -> None:
         try:
             result.append(supervise(run_dir, job, resume=resume, since=since))
         except BaseException as e:  # noqa: BLE001 — re-raised in the calling thread
             errors.append(e)
+        finally:
+            done.set()
 
     runs.hold(run_dir)
     reader = ev.EventReader.for_run(run_dir)
@@ -360,7 +364,10 @@ def run_here(run_dir: Path, kind: str | None = None, *, resume: bool = False,
     worker.start()
     stop_sent = False
     try:
-        while worker.is_alive():
+        # not worker.is_alive()/join(): a Ctrl-C that lands inside Thread.join() can leave the
+        # thread looking finished while it still trains (CPython 3.11), and this loop then
+        # returned with the job running: no stop, no saved state, an abort at exit
+        while not done.is_set():
             try:
                 batch = reader.read_new()
                 for e in batch:
@@ -373,7 +380,7 @@ def run_here(run_dir: Path, kind: str | None = None, *, resume: bool = False,
                     doing = status.phase or ("working" if status.state == "running" else "starting")
                     say(f"# still {doing} ({now - t0:.0f} s since start)")
                     last = now
-                worker.join(0.2)
+                done.wait(0.2)
             except KeyboardInterrupt:
                 if stop_sent:
                     raise

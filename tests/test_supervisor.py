@@ -200,6 +200,8 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(project):
     with ev.EventWriter(run_dir) as w:
         w.emit_event(ev.Started(total_steps=10, epochs=1))
         w.emit_event(ev.Step(step=3, epoch=1, total_steps=10, loss=0.5))
+    (run_dir / "state").mkdir()  # it got past an epoch end (a run without state is not resumable)
+    (run_dir / "state" / "state.pt").write_bytes(b"state")
     runs.release(run_dir)  # the worker is gone
     (run_dir / "pid").write_text(str(os.getpid()))  # ...and its pid is someone else's now
     (run_dir / "heartbeat").write_text(str(time.time()))

@@ -131,3 +131,30 @@ def test_train_cli_set_takes_block_weight_lists_by_bare_name(tmp_path):
     assert p.train.down_lr_weight[-1] == 0.5 and len(p.train.down_lr_weight) == 12
     assert p.train.mid_lr_weight == [0.0] and p.samples.steps == 3
     assert main(["train", str(project.root), "--set", "down_lr_weight=1,0,1"]) == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_foreground_train_stops_it_with_its_state_saved_and_resume_finishes(tmp_path):
+    """`onelora train DIR` in a terminal, Ctrl-C: the banner promises a stop after the current
+    step and --resume; the run used to end 'crashed' with no state and an abort at exit."""
+    project = tiny_project(tmp_path, epochs=2, repeats=20)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", str(project.root)], cwd=ROOT,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    run_dir = None
+    while run_dir is None and time.time() < deadline:
+        found = sorted((project.root / "runs").glob("*-train")) if (project.root / "runs").is_dir() else []
+        if found and any(e["kind"] == "step" for e in ev.read_events(found[0])):
+            run_dir = found[0]
+        time.sleep(0.05)
+    assert run_dir is not None, "no step within 120 s"
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    kinds = [e["kind"] for e in ev.read_events(run_dir)]
+    assert runs.run_info(run_dir).status == "stopped", out[-1500:]
+    assert kinds[-1] == "stopped" and "terminate called" not in out
+    stopped_at = ev.read_events(run_dir)[-1]["step"]
+    assert stopped_at < 40 and (run_dir / "state" / "state.pt").is_file()
+    assert main(["train", str(project.root), "--resume", run_dir.name]) == 0
+    assert runs.run_info(run_dir).status == "finished"

@@ -157,6 +157,8 @@ async def test_stop_writes_the_control_command_after_confirming(project):
 
 async def test_run_with_dead_pid_shows_as_crashed_with_resume_offered(project):
     run_dir = fake_run(project, alive=False)
+    (run_dir / "state").mkdir()
+    (run_dir / "state" / "state.pt").write_bytes(b"saved at an epoch end")
     w = EventWriter(run_dir)
     w.emit("started", total_steps=100, epochs=10, steps_per_epoch=10, device="cpu",
            precision="no")

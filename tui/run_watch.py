@@ -241,9 +241,18 @@ def train_runs_after(project_root: str | os.PathLike, after: str = "",
 def status_of(model: RunModel, alive: bool) -> tuple[str, str, str]:
     """(status, reason, hint) for a run: engine.runs.status_of, with the TUI's resume key."""
     status, reason, hint = runs.status_of(model.status, alive, model.run_dir)
-    if status == "crashed":
+    if status == "crashed" and _train_without_state(model.run_dir):
+        hint = "no saved state to resume (it ended before its first epoch did): ctrl+g starts a new run"
+    elif status == "crashed":
         hint = "press u to resume it from its last saved state, or read worker.log"
     return status, reason, hint
+
+
+def _train_without_state(run_dir) -> bool:
+    try:
+        return runs.run_kind(run_dir) == "train" and not runs.has_saved_state(run_dir)
+    except UserError:
+        return False
 
 
 def _parse_lines(lines: list[bytes]) -> list[dict]:

@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("pick", help="copy one epoch's LoRA to DIR/output/<trigger>.safetensors")
+    p = sub.add_parser("pick", help="copy one epoch's LoRA to DIR/output/<run output name or trigger>.safetensors")
     p.add_argument("dir", help="project folder")
     p.add_argument("run", help="training run id (or 'latest')")
     p.add_argument("epoch", type=int, help="the epoch whose LoRA to take (see onelora runs)")
@@ -137,12 +137,14 @@ def cmd_pick(args: argparse.Namespace) -> int:
     from engine.project import load
 
     project = load(args.dir)
-    dest = ep.pick_epoch(project, args.run, args.epoch, force=args.force)
+    kept: list = []
+    dest = ep.pick_epoch(project, args.run, args.epoch, force=args.force, kept=kept)
     diverged = ep.read_metadata(dest).get("onelora_diverged")
     emit(args, {"path": str(dest), "run": project.samples.picked_run, "epoch": args.epoch,
-                "diverged": diverged},
+                "diverged": diverged, "kept": [str(k) for k in kept]},
          f"picked epoch {args.epoch} of run {project.samples.picked_run}: {dest}"
-         + (f" (forced: it diverged, {diverged})" if diverged else ""))
+         + (f" (forced: it diverged, {diverged})" if diverged else "")
+         + "".join(f"\nthe LoRA it replaced exists nowhere else: kept as {k}" for k in kept))
     return 0
 
 

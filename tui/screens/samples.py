@@ -364,7 +364,8 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
                         "picked already", severity="warning")
             return
         try:
-            dest = ep.pick_epoch(self.project, self.run_dir, epoch)
+            kept: list[Path] = []
+            dest = ep.pick_epoch(self.project, self.run_dir, epoch, kept=kept)
         except UserError as e:
             self.notify(str(e), title="not picked", severity="error", timeout=8)
             return
@@ -376,7 +377,8 @@ class SamplesScreen(TabFocus, TuiTerms, Screen):
         except ValueError:
             shown = dest
         self.notify(f"picked epoch {epoch}: {shown} (enter on another epoch picks that one "
-                    "instead)", title="LoRA picked")
+                    "instead)" + "".join(f"; the LoRA it replaced exists nowhere else: kept as "
+                                         f"{k.name}" for k in kept), title="LoRA picked")
         self.build_table()
 
     def _why_nothing_to_pick(self) -> str:
