@@ -7,9 +7,11 @@ the file, and the old content stays as it was.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import UserError
@@ -109,3 +111,21 @@ def remove_stale_temps(path: str | os.PathLike, older_than: float = STALE_TEMP_S
         except OSError:
             continue
     return removed
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike, create: bool = False):
+    """Hold an exclusive ``flock`` on ``path`` (a folder, or a lock file made when ``create``)
+    for the ``with`` block, so two processes take turns; the OS releases it if the process
+    dies.  A path that cannot be opened (a folder moved away) locks nothing: the caller's own
+    write then names the problem."""
+    try:
+        fd = os.open(path, (os.O_RDWR | os.O_CREAT) if create else os.O_RDONLY, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -11,7 +11,6 @@ running meanwhile follows the set to its new folder (:func:`folder_lock`, :func:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import tomllib
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import project as pj
+from engine.files import exclusive_lock
 from engine.errors import UserError
 
 REG_DIR = "reg"
@@ -214,15 +214,11 @@ def folder_lock(root: str | os.PathLike):
     lock_dir = runs.runs_root(root)
     try:
         lock_dir.mkdir(exist_ok=True)  # never the project folder itself (moved away: no lock)
-        fd = os.open(lock_dir / FOLDER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         yield
         return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive_lock(lock_dir / FOLDER_LOCK, create=True):
         yield
-    finally:
-        os.close(fd)
 
 
 def live_folder(root: str | os.PathLike, folder: Path) -> Path:

@@ -28,13 +28,11 @@ writes, so concurrent saves take turns.  Torch-free and Textual-free; thread-saf
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import os
 import threading
 import time
 import tomllib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ from typing import Any
 from engine import project as pj
 from engine import reg, toml_edit
 from engine.errors import UserError
-from engine.files import atomic_write_bytes
+from engine.files import atomic_write_bytes, exclusive_lock
 
 _MISSING = object()
 
@@ -282,21 +280,11 @@ def _text_of(path: Path) -> str | None:
         return None
 
 
-@contextmanager
 def _folder_lock(root: Path):
-    """Hold an exclusive lock on the project folder while a save reads, merges and writes, so
+    """An exclusive lock on the project folder while a save reads, merges and writes, so
     two processes saving at once (the TUI and ``onelora caption``) take turns instead of one
-    writing over a file the other has just merged.  Released by the OS if the process dies."""
-    try:
-        fd = os.open(root, os.O_RDONLY)
-    except OSError:  # the folder is gone: the write below names the problem
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    writing over a file the other has just merged."""
+    return exclusive_lock(root)
 
 
 class ProjectGone(UserError):
