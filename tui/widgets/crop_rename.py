@@ -17,6 +17,7 @@ from textual.widgets import Input, Static
 
 from engine import crops as ec
 from engine.errors import UserError
+from tui.keys import DIALOG_CLOSE_KEYS
 from tui.widgets.dialog import Dialog
 
 RENAME_KEY = "r"
@@ -26,7 +27,7 @@ RENAME_KEY = "r"
 class RenameCropScreen(Dialog[str | None]):
     """Ask for a crop's new name; dismissed with the checked name, or None (esc)."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+    BINDINGS = [Binding(DIALOG_CLOSE_KEYS, "dismiss(None)", "cancel", id="rename-cancel")]
     DEFAULT_CSS = """
     RenameCropScreen { align: center middle; }
     RenameCropScreen > Vertical { width: 60; max-width: 100%; height: auto;
