@@ -31,6 +31,7 @@ from engine.settings import to_dict
 from tui import busy_keys, crop_history as ch
 from tui import prep_steps
 from tui.messages import ProjectChanged, TaskFailed, TaskFinished, TaskProgress
+from tui.widgets.paging import SafePaging
 from tui.widgets.preset_picker import PRESET_KEYS, PresetPicker
 from tui.widgets import box_edit
 from tui.widgets.cells import Overlay
@@ -122,7 +123,7 @@ class CropsScreen(RenameCrop, Screen):
         with Horizontal(id="crops-body"):
             yield ImageView(id="crops-image")
             with Vertical(id="crops-side"):
-                yield OptionList(id="crop-list")
+                yield SafePaging(id="crop-list")
                 yield Static("", id="crop-info")
         yield ProgressBar(total=1.0, show_eta=False, id="prep-progress")
         yield Static("", id="crop-status")

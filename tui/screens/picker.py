@@ -26,6 +26,7 @@ from engine.project import PROJECT_FILE
 from tui.keys import (DIALOG_CLOSE_KEYS, SCREEN_TAB_BINDINGS, FieldGroup, TabFocus, focus_main,
                       is_text_field)
 from tui.widgets.dialog import Dialog
+from tui.widgets.paging import SafePaging
 from tui.wording import in_tui_terms
 from tui.widgets.key_footer import KeyFooter
 
@@ -165,7 +166,7 @@ class PickerScreen(TabFocus, Screen[Path | None]):
             yield Static("onelora — open a project", id="picker-title")
             yield Static(f"Projects in {self.base}:" if self.projects else
                          f"No project folders in {self.base}.", classes="hint")
-            yield OptionList(*[Option(self._label(p), id=str(i))
+            yield SafePaging(*[Option(self._label(p), id=str(i))
                                for i, p in enumerate(self.projects)],
                              Option("+ new project from an image… (n)", id=NEW),
                              id="picker-list")

@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 
 from tui.keys import DIALOG_CLOSE_KEYS
 from tui.widgets.dialog import Dialog
+from tui.widgets.paging import SafePaging
 
 
 def preset_names() -> tuple[str, ...]:
@@ -58,7 +59,7 @@ class PresetPicker(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Apply preset — press its key", classes="hint")
-            yield OptionList(*[Option(f"{k}  {name.replace('_', ' ')}", id=name)
+            yield SafePaging(*[Option(f"{k}  {name.replace('_', ' ')}", id=name)
                                for k, name in PRESET_KEYS])
 
     def _close(self, preset: str | None) -> None:

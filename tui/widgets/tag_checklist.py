@@ -10,11 +10,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.suggester import Suggester
-from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from engine import project as pj
 from engine import tags as tg
+from tui.widgets.paging import SafePaging
 
 HEADERS = {"kept": ("kept", "in the caption · space prunes"),
            "pruned": ("pruned", "left to the trigger · space keeps"),
@@ -26,20 +26,6 @@ its scrollbar at 80 columns cuts the explanation, never the number."""
 def _header(name: str, count: int, what: str = "") -> Option:
     return Option(Text(f"── {name} ({count})" + (f" — {what}" if what else ""), style="bold"),
                   disabled=True)
-
-
-class SafePaging(OptionList):
-    """OptionList whose page up/down never raise: Textual maps options to lines only once the
-    list has a size, so a page key that arrives while the list is hidden or before its first
-    layout after a rebuild (a burst of keys) found no line for the highlighted option (KeyError
-    in ``_move_page``, which ended the app).  Then the highlight moves to the first/last option."""
-
-    def _move_page(self, direction) -> None:
-        try:
-            super()._move_page(direction)
-        except KeyError:
-            if self.option_count:
-                self.highlighted = 0 if direction < 0 else self.option_count - 1
 
 
 BACK_TO_CROPS = Binding("left", "screen.focus_crops", "Crop list", show=False,

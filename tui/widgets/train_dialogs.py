@@ -26,6 +26,7 @@ from engine import toml_edit
 from engine.errors import UserError
 from tui.keys import DIALOG_CLOSE_KEYS
 from tui.widgets.dialog import Dialog
+from tui.widgets.paging import SafePaging
 
 SEED_PRESET = "single image (seed)"
 PREVIOUS_PRESET = "previous"
@@ -146,7 +147,7 @@ class PickScreen(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text)
-            yield OptionList(*[Option(label, id=ident) for ident, label in self.items])
+            yield SafePaging(*[Option(label, id=ident) for ident, label in self.items])
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
