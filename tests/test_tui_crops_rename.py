@@ -161,3 +161,13 @@ def test_cli_crops_rename_moves_the_tags_and_refuses_a_taken_name(with_custom, c
     on_disk = _crops_on_disk(with_custom)
     assert "custom_1" not in on_disk
     assert [t["tag"] for t in on_disk["cuff"]["tags"]] == ["wrist_cuffs"]
+
+
+def test_undo_of_a_rename_says_rename_not_a_new_crop_and_a_removal(with_custom):
+    from tui import crop_history as ch
+
+    before = ch.capture(with_custom)
+    crop = next(c for c in with_custom.crops.items if c.name == "custom_1")
+    crop.name = "hands"
+    edit = ch.Edit(before, ch.capture(with_custom), {})
+    assert ch.describe(edit) == "rename of crop custom_1 to hands"

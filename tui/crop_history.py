@@ -182,8 +182,17 @@ def describe(edit: Edit) -> str:
             if changed else ""
         parts.append(f"{_box_change(b.face_box, a.face_box)} of the face box{follow}")
         changed = []
-    parts += [f"new crop {n}" for n in a.order if n not in b.crops]
-    parts += [f"removal of crop {n}" for n in b.order if n not in a.crops]
+    added = [n for n in a.order if n not in b.crops]
+    gone = [n for n in b.order if n not in a.crops]
+    for n in list(added):  # a rename: same place in the list, same box, preset and image
+        i = a.order.index(n)
+        o = b.order[i] if i < len(b.order) else None
+        if o in gone and b.crops[o] == a.crops[n]:
+            parts.append(f"rename of crop {o} to {n}")
+            added.remove(n)
+            gone.remove(o)
+    parts += [f"new crop {n}" for n in added]
+    parts += [f"removal of crop {n}" for n in gone]
     if len(changed) > 2:
         parts.append(f"{len(changed)} crops ({', '.join(changed[:3])}"
                      f"{'…' if len(changed) > 3 else ''})")
