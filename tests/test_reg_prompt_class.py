@@ -54,8 +54,8 @@ def test_a_prompt_the_user_wrote_is_kept_on_load_and_on_a_class_change(project):
     assert loaded.reg.prompt == "1woman, red dress, {indoors|outdoors}"
 
 
-async def test_class_change_on_the_tags_screen_carries_the_default_reg_prompt(project):
-    ec.auto_crops(project)
+async def _class_to_boy_on_the_tags_screen(project) -> list[str]:
+    """Open the Tags screen, type the class word boy (c), save; the notices shown."""
     app = OneloraApp(project.root)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
@@ -63,7 +63,12 @@ async def test_class_change_on_the_tags_screen_carries_the_default_reg_prompt(pr
         await pilot.press("c", *["backspace"] * 8, *"boy", "enter")
         await pilot.pause()
         assert app.flush_project()
-        shown = [n.message for n in app._notifications]
+        return [n.message for n in app._notifications]
+
+
+async def test_class_change_on_the_tags_screen_carries_the_default_reg_prompt(project):
+    ec.auto_crops(project)
+    shown = await _class_to_boy_on_the_tags_screen(project)
     assert pj.load(project.root).class_name == "boy"
     assert _stored_prompt(project.root) == f"1boy, {TAIL}"
     assert any("reg prompt follows: 1boy" in m for m in shown)
@@ -73,12 +78,6 @@ async def test_class_change_on_the_tags_screen_keeps_an_edited_reg_prompt(projec
     ec.auto_crops(project)
     project.reg.prompt = "1girl, school uniform, {indoors|outdoors}"
     pj.save(project)
-    app = OneloraApp(project.root)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        await pilot.pause()
-        await pilot.press("c", *["backspace"] * 8, *"boy", "enter")
-        await pilot.pause()
-        assert app.flush_project()
+    await _class_to_boy_on_the_tags_screen(project)
     assert pj.load(project.root).class_name == "boy"
     assert _stored_prompt(project.root) == "1girl, school uniform, {indoors|outdoors}"

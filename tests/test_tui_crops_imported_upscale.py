@@ -11,13 +11,14 @@ from tui.app import OneloraApp
 from tui_journey import SIZE, disk_box, on_disk
 
 
-def _kohya_folder(tmp_path):
+def _kohya_folder(tmp_path, full: str = "a_full", face: str = "b_face"):
+    """A kohya dataset of two images, a tall one named ``full`` and a square one ``face``."""
     sub = tmp_path / "kohya" / "img" / "3_zq_tester girl"
     sub.mkdir(parents=True)
-    Image.new("RGB", (300, 600), (10, 200, 30)).save(sub / "a_full.png")
-    Image.new("RGB", (400, 400), (200, 10, 10)).save(sub / "b_face.png")
-    (sub / "a_full.txt").write_text("zq_tester, girl, hat\n")
-    (sub / "b_face.txt").write_text("zq_tester, girl, smile\n")
+    Image.new("RGB", (300, 600), (10, 200, 30)).save(sub / f"{full}.png")
+    Image.new("RGB", (400, 400), (200, 10, 10)).save(sub / f"{face}.png")
+    (sub / f"{full}.txt").write_text("zq_tester, girl, hat\n")
+    (sub / f"{face}.txt").write_text("zq_tester, girl, smile\n")
     return tmp_path / "kohya"
 
 
@@ -41,14 +42,8 @@ async def test_upscale_keeps_the_box_of_a_crop_cut_from_its_own_image(tmp_path):
 
 
 async def test_auto_crops_leave_an_imported_crop_named_like_a_preset_as_it_is(tmp_path):
-    sub = tmp_path / "kohya" / "img" / "3_zq_tester girl"
-    sub.mkdir(parents=True)
-    Image.new("RGB", (300, 600), (10, 200, 30)).save(sub / "full_body.png")
-    Image.new("RGB", (400, 400), (200, 10, 10)).save(sub / "face.png")
-    (sub / "full_body.txt").write_text("zq_tester, girl, hat\n")
-    (sub / "face.txt").write_text("zq_tester, girl, smile\n")
     root = tmp_path / "proj"
-    assert cli(["import-kohya", str(tmp_path / "kohya"), str(root)]) == 0
+    assert cli(["import-kohya", str(_kohya_folder(tmp_path, "full_body", "face")), str(root)]) == 0
     assert cli(["crops", str(root), "--set", "face=100,50,200,300"]) == 0
     before = {c["name"]: c for c in on_disk(root)["crops"]["items"]}
     app = OneloraApp(root)
